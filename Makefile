@@ -1,0 +1,37 @@
+# issue-mlops: `make demo` and `make test` do all the set-up on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast lint bench clean
+
+setup: $(STAMP)
+
+# torch is installed first and pinned: the CPU build of 2.13.0 is the one on disk here;
+# any other torch pulls GBs of CUDA packages. constraints.txt pins the rest (a resolved set).
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/mlops run examples/issues/breast-cancer-xgboost.md
+
+test: setup
+	$(BIN)/pytest
+
+test-fast: setup
+	$(BIN)/pytest -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python benchmarks/webhook_latency.py
+	$(BIN)/python benchmarks/pipeline_latency.py
+
+clean:
+	rm -rf .mlops cdk.out .pytest_cache

@@ -1,0 +1,148 @@
+"""One narrow interface per capability; ``local`` and ``aws`` implement them.
+
+Tools and agents never branch on which backend is active: ``factory.build_backends`` picks the
+implementations from ``Settings``. Every method documents its argument and return shapes and
+the ``MlopsError`` subclasses it raises.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from mcp_server.core.models import (
+    Comment,
+    DatasetRef,
+    EvaluationReport,
+    EvaluationRequest,
+    HistoryCommit,
+    HistoryRecord,
+    NotificationReceipt,
+    RegisteredModel,
+    RegistrationRequest,
+    TrainingJob,
+    TrainingJobRequest,
+)
+from mcp_server.core.spec import TrainingSpec
+
+
+class DatasetBackend(ABC):
+    """Loads, cleans, splits and versions datasets."""
+
+    @abstractmethod
+    def prepare_dataset(self, spec: TrainingSpec) -> DatasetRef:
+        """Load ``spec.dataset.source``, clean rows, split, and store raw data and splits.
+
+        Idempotent: the same source content and spec give the same ``dataset_id``.
+
+        Raises:
+            DatasetError: the source cannot be read, the target column is missing, or a split
+                would be empty.
+        """
+
+
+class TrainingBackend(ABC):
+    """Runs training jobs under the SageMaker training contract."""
+
+    @abstractmethod
+    def start_training_job(self, request: TrainingJobRequest) -> TrainingJob:
+        """Start a training job; starting an existing job name returns that job unchanged.
+
+        Raises:
+            TrainingJobError: the job cannot be started (unknown algorithm, missing channel).
+        """
+
+    @abstractmethod
+    def describe_training_job(self, job_name: str) -> TrainingJob:
+        """Return the job's current status, metrics and artifact locations.
+
+        Raises:
+            NotFoundError: no job has that name.
+        """
+
+
+class EvaluationBackend(ABC):
+    """Evaluates a trained model on the held-out test split."""
+
+    @abstractmethod
+    def evaluate_model(self, request: EvaluationRequest) -> EvaluationReport:
+        """Compute the task's metrics and plots on the test split and store them.
+
+        Raises:
+            EvaluationError: the model or the split cannot be loaded or scored.
+        """
+
+
+class RegistryBackend(ABC):
+    """The model registry: model package groups, versions and aliases."""
+
+    @abstractmethod
+    def register_model(self, request: RegistrationRequest) -> RegisteredModel:
+        """Register the model as a new version with its lineage, semantic version and alias.
+
+        Idempotent per (model name, lineage.job_name): registering the same job twice returns
+        the version registered the first time.
+
+        Raises:
+            RegistryError: the model artifact cannot be read or registered.
+        """
+
+
+class IssueBackend(ABC):
+    """The issue tracker: GitHub through PyGithub, or the local issue store."""
+
+    @abstractmethod
+    def post_comment(self, issue_number: int, body: str, idempotency_key: str | None = None) -> Comment:
+        """Post ``body`` on the issue. With ``idempotency_key``, a second call with the same key
+        returns the first comment instead of posting again.
+
+        Raises:
+            NotFoundError: the issue does not exist.
+        """
+
+    @abstractmethod
+    def list_comments(self, issue_number: int) -> list[Comment]:
+        """Return the issue's comments, oldest first.
+
+        Raises:
+            NotFoundError: the issue does not exist.
+        """
+
+
+class HistoryBackend(ABC):
+    """Commits run records as Markdown under training_history/."""
+
+    @abstractmethod
+    def record_training_history(self, record: HistoryRecord, files: dict[str, str] | None = None) -> HistoryCommit:
+        """Write the record (and the files it links, relative name -> source URI), update the
+        index, and commit. Recording the same ``record_id`` with the same content twice makes
+        one commit; concurrent calls never lose a record.
+
+        Raises:
+            HistoryError: the repository cannot be written or committed.
+        """
+
+
+class NotificationBackend(ABC):
+    """Publishes run notifications (SNS on AWS, a JSON-lines file locally)."""
+
+    @abstractmethod
+    def notify(self, subject: str, message: str, attributes: dict[str, str]) -> NotificationReceipt:
+        """Publish a notification. ``subject`` is at most 100 characters (SNS limit).
+
+        Raises:
+            NotificationError: the notification cannot be published.
+        """
+
+
+@dataclass(frozen=True)
+class Backends:
+    """The backend of each capability, as the MCP server's tools use them."""
+
+    data: DatasetBackend
+    training: TrainingBackend
+    evaluation: EvaluationBackend
+    registry: RegistryBackend
+    issues: IssueBackend
+    history: HistoryBackend
+    notification: NotificationBackend

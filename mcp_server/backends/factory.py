@@ -1,0 +1,58 @@
+"""Pick the backend of each capability from the settings. The only place that knows both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mcp_server.backends.base import Backends, IssueBackend
+from mcp_server.settings import Settings
+
+
+class BackendNotAvailableError(RuntimeError):
+    """The configured backend does not implement a capability yet."""
+
+
+def build_issue_backend(settings: Settings) -> IssueBackend:
+    """GitHub through PyGithub when a token and repository are set, else the local issue store."""
+    if settings.github_token and settings.github_repository:
+        from mcp_server.backends.github import GitHubIssueBackend
+
+        return GitHubIssueBackend(settings)
+    from mcp_server.backends.local.issues import LocalIssueStore
+
+    return LocalIssueStore(settings)
+
+
+def build_backends(settings: Settings, base_dir: Path) -> Backends:
+    """Build every capability's backend.
+
+    Args:
+        settings: ``settings.backend`` chooses ``local`` or ``aws``.
+        base_dir: folder that relative ``file://`` dataset paths resolve against.
+
+    Returns:
+        The backends.
+
+    Raises:
+        BackendNotAvailableError: ``aws`` was chosen; only its training backend exists so far.
+    """
+    if settings.backend == "aws":
+        raise BackendNotAvailableError(
+            "MLOPS_BACKEND=aws: only the SageMaker training backend exists so far "
+            "(mcp_server/backends/aws/training.py); run with MLOPS_BACKEND=local")
+    from mcp_server.backends.local.data import LocalDatasetBackend
+    from mcp_server.backends.local.evaluation import LocalEvaluationBackend
+    from mcp_server.backends.local.history import GitHistoryBackend
+    from mcp_server.backends.local.notification import LocalNotificationBackend
+    from mcp_server.backends.local.registry import LocalRegistryBackend
+    from mcp_server.backends.local.training import LocalTrainingBackend
+
+    return Backends(
+        data=LocalDatasetBackend(settings, base_dir),
+        training=LocalTrainingBackend(settings),
+        evaluation=LocalEvaluationBackend(settings),
+        registry=LocalRegistryBackend(settings),
+        issues=build_issue_backend(settings),
+        history=GitHistoryBackend(settings),
+        notification=LocalNotificationBackend(settings),
+    )

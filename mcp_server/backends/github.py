@@ -1,0 +1,188 @@
+"""The GitHub issue backend: comments on real issues through PyGithub.
+
+Idempotency: a comment posted with a key carries it as a hidden HTML comment at the end of its
+body, ``<!-- mlops-key: KEY -->``. Before posting, the issue's comments are searched for that
+marker; when one has it, that comment is returned and nothing is posted. The marker is removed
+from the bodies this backend returns, so callers see what they posted, as with the local store.
+
+Errors: GitHub's 404/410 become ``NotFoundError``; 5xx, 429, rate limits and network failures
+become ``TransientError`` (the workflow's ``Retry`` matches it); anything else is a
+``NotificationError``. Reads are retried a few times by PyGithub; posts are not, because a post
+whose answer was lost may have landed, and only the marker search makes a retry safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+import requests
+from github import Auth, Github, GithubException, GithubRetry, RateLimitExceededException
+from github.Issue import Issue
+from github.IssueComment import IssueComment
+from github.Repository import Repository
+from urllib3.util import Retry
+
+from mcp_server.backends.base import IssueBackend
+from mcp_server.core.models import Comment
+from mcp_server.errors import MlopsError, NotFoundError, NotificationError, TransientError
+from mcp_server.settings import Settings
+
+MARKER = "<!-- mlops-key: {key} -->"
+_MARKER_AT_END = re.compile(r"\s*<!-- mlops-key: [^\n]*? -->\s*\Z")
+_BAD_KEY = re.compile(r"-->|[\r\n]")
+
+
+def default_retry() -> Retry:
+    """Return the retry policy of GitHub requests: 3 retries of GET on 5xx and rate limits.
+
+    Waits at most 30 seconds for a rate limit reset; a longer wait raises at once, as a
+    ``TransientError``, so the workflow's own ``Retry`` takes over.
+    """
+    return GithubRetry(
+        total=3,
+        backoff_factor=0.5,
+        allowed_methods=frozenset({"GET"}),
+        raise_on_status=False,
+        secondary_rate_wait=30,
+        max_rate_limit_wait=30,
+    )
+
+
+def marker(key: str) -> str:
+    """Return the hidden marker that carries ``key`` in a comment body.
+
+    Raises:
+        NotificationError: the key contains ``-->`` or a line break.
+    """
+    if not key or _BAD_KEY.search(key):
+        raise NotificationError(
+            f"idempotency key {key!r} must be non-empty, on one line and without '-->', "
+            "e.g. 'exec-12-abc:judge'"
+        )
+    return MARKER.format(key=key)
+
+
+class GitHubIssueBackend(IssueBackend):
+    """Issues and comments of ``settings.github_repository`` on GitHub (or GitHub Enterprise).
+
+    Args:
+        settings: ``github_token``, ``github_repository`` (``owner/name``) and
+            ``github_api_url`` (``https://api.github.com``, or ``https://HOST/api/v3``).
+        retry: PyGithub's retry policy: ``None`` for ``default_retry()``, ``0`` for no retries,
+            or a ``urllib3`` ``Retry``.
+        seconds_between_requests / seconds_between_writes: PyGithub's pacing, by default what
+            GitHub asks of integrations to avoid secondary rate limits (0.25 s and 1 s).
+
+    Raises:
+        NotificationError: the token or the repository is not configured.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        retry: int | Retry | None = None,
+        seconds_between_requests: float = 0.25,
+        seconds_between_writes: float = 1.0,
+    ) -> None:
+        if not settings.github_token or not settings.github_repository:
+            raise NotificationError(
+                "the GitHub backend needs a token and a repository; set GITHUB_TOKEN and "
+                "GITHUB_REPOSITORY=owner/name, or unset both to use the local issue store"
+            )
+        self._full_name = settings.github_repository
+        self._api_url = settings.github_api_url
+        self._github = Github(
+            auth=Auth.Token(settings.github_token),
+            base_url=settings.github_api_url,
+            retry=default_retry() if retry is None else retry,
+            timeout=15,
+            per_page=100,
+            seconds_between_requests=seconds_between_requests,
+            seconds_between_writes=seconds_between_writes,
+        )
+        self._repository: Repository | None = None
+
+    def post_comment(self, issue_number: int, body: str, idempotency_key: str | None = None) -> Comment:
+        """Post ``body`` on the issue, once per ``idempotency_key``.
+
+        Args:
+            issue_number: the issue (or pull request) number.
+            body: Markdown text.
+            idempotency_key: when a comment of the issue carries this key's marker, that comment
+                is returned and nothing is posted.
+
+        Returns:
+            The comment (GitHub's id, ``html_url``, author login, ``created_at`` ISO-8601 UTC),
+            its body without the marker.
+
+        Raises:
+            NotFoundError: the issue or the repository does not exist (or the token cannot see it).
+            TransientError: GitHub answered 5xx or 429, a rate limit was hit, or it is unreachable.
+            NotificationError: GitHub refused the comment (e.g. 401, 403, 422) or the key is invalid.
+        """
+        tag = marker(idempotency_key) if idempotency_key is not None else None
+        what = f"comment on {self._full_name}#{issue_number}"
+        with self._translated(what):
+            issue = self._issue(issue_number)
+            if tag is not None:
+                for existing in issue.get_comments():
+                    if tag in (existing.body or ""):
+                        return _to_comment(existing, issue_number)
+            posted = issue.create_comment(f"{body}\n\n{tag}" if tag else body)
+            return _to_comment(posted, issue_number)
+
+    def list_comments(self, issue_number: int) -> list[Comment]:
+        """Return the issue's comments, oldest first, markers removed.
+
+        Raises:
+            NotFoundError: the issue or the repository does not exist.
+            TransientError: GitHub answered 5xx or 429, a rate limit was hit, or it is unreachable.
+            NotificationError: GitHub refused the request.
+        """
+        with self._translated(f"list comments of {self._full_name}#{issue_number}"):
+            issue = self._issue(issue_number)
+            return [_to_comment(comment, issue_number) for comment in issue.get_comments()]
+
+    def _issue(self, number: int) -> Issue:
+        if self._repository is None:
+            self._repository = self._github.get_repo(self._full_name)
+        return self._repository.get_issue(number)
+
+    @contextlib.contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        """Turn PyGithub and network errors raised inside the block into ``MlopsError``s."""
+        try:
+            yield
+        except GithubException as err:
+            raise self._error_for(err, what) from err
+        except requests.RequestException as err:
+            raise TransientError(
+                f"{what}: GitHub at {self._api_url} is unreachable ({err}); retry later"
+            ) from err
+
+    def _error_for(self, err: GithubException, what: str) -> MlopsError:
+        status = err.status
+        message = err.message or (err.data.get("message") if isinstance(err.data, dict) else None) or ""
+        if isinstance(err, RateLimitExceededException) or status == 429 or status >= 500:
+            return TransientError(f"{what}: GitHub answered {status} {message!r}; retry later")
+        if status in (404, 410):
+            return NotFoundError(
+                f"{what}: GitHub answered {status} {message!r}; check the issue number and that the "
+                f"token can read {self._full_name}"
+            )
+        return NotificationError(f"{what}: GitHub answered {status} {message!r}")
+
+
+def _to_comment(comment: IssueComment, issue_number: int) -> Comment:
+    """Map PyGithub's ``IssueComment`` to ``Comment``, removing the idempotency marker."""
+    created = comment.created_at
+    return Comment(
+        id=comment.id,
+        issue_number=issue_number,
+        body=_MARKER_AT_END.sub("", comment.body or ""),
+        author=comment.user.login if comment.user is not None else "",
+        url=comment.html_url or "",
+        created_at=created.strftime("%Y-%m-%dT%H:%M:%SZ") if created is not None else "",
+    )

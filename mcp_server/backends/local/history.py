@@ -1,0 +1,294 @@
+"""The local history backend: records committed to a git repository with the real ``git``.
+
+Layout inside the repository::
+
+    training_history/README.md                          the index, rebuilt on every write
+    training_history/{date}-issue-{n}-{record_id}.md    one record per execution and attempt
+    training_history/assets/{record stem}/{name}        files the record links (plots)
+
+Writing a record, rebuilding the index and committing happen under an exclusive ``flock`` on
+a lock file inside the repository's git folder, so concurrent writers (threads or processes)
+never lose a record or an index row. The index is rebuilt from the front matter of every
+record file rather than edited, so it always lists exactly the records on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+from urllib.request import url2pathname
+
+from mcp_server.backends.base import HistoryBackend
+from mcp_server.core.history_markdown import front_matter, record_stem, render_index, render_record, safe_name
+from mcp_server.core.models import HistoryCommit, HistoryRecord
+from mcp_server.errors import HistoryError
+from mcp_server.settings import Settings
+
+HISTORY_DIR = "training_history"
+INDEX_PATH = f"{HISTORY_DIR}/README.md"
+LOCK_NAME = "mlops-history.lock"
+GIT_USER = ("issue-mlops", "mlops@localhost")
+
+_README = """# Training history
+
+This repository receives one commit per pipeline run: the run's record under
+`training_history/` and an updated index in `training_history/README.md`.
+"""
+
+_init_lock = threading.Lock()
+
+
+class GitHistoryBackend(HistoryBackend):
+    """Commits run records as Markdown to a local git repository.
+
+    Args:
+        settings: ``settings.history_repo_path`` is the repository; it is created with
+            ``git init``, a README and an initial commit on first use.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._root = Path(settings.history_repo_path).absolute()
+        self._git_dir: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        """The repository's working tree."""
+        return self._root
+
+    def record_training_history(
+        self, record: HistoryRecord, files: dict[str, str] | None = None
+    ) -> HistoryCommit:
+        """Write the record and its files, rebuild the index and commit them.
+
+        Args:
+            record: the run's record.
+            files: relative file name -> source URI (``file://`` or a local path), e.g.
+                ``{"roc_curve.png": "file:///ws/evaluations/run/roc_curve.png"}``; copied to
+                ``training_history/assets/{record stem}/{name}`` and linked from the record.
+
+        Returns:
+            Where the record landed. When the record, its files and the index are already
+            committed with the same content, no commit is made and ``commit_sha`` is the
+            commit that last touched the record.
+
+        Raises:
+            HistoryError: ``started_at`` is not ISO-8601, a file name is unsafe, a source file
+                cannot be read, or a git command fails (the message carries git's stderr).
+        """
+        try:
+            stem = record_stem(record)
+        except ValueError as err:
+            raise HistoryError(f"cannot name the record of {record.record_id!r}: {err}") from err
+        assets = {_asset_name(name): source for name, source in (files or {}).items()}
+        self._ensure_repository()
+        record_path = f"{HISTORY_DIR}/{stem}.md"
+        with self._locked():
+            asset_paths = self._copy_assets(stem, assets)
+            links = {name: f"assets/{stem}/{name}" for name in assets}
+            _write_text(self._root / record_path, render_record(record, links))
+            _write_text(self._root / INDEX_PATH, self._render_index())
+            sha = self._commit([record_path, INDEX_PATH, *asset_paths], _message(record), record_path)
+        return HistoryCommit(
+            path=record_path, commit_sha=sha, index_path=INDEX_PATH, repository=str(self._root)
+        )
+
+    # -----------------------------------------------------------------------------------------
+    # Repository
+    # -----------------------------------------------------------------------------------------
+
+    def _ensure_repository(self) -> None:
+        """Create the repository (init, identity, README, first commit) unless it exists.
+
+        Other threads wait on ``_init_lock`` until the first commit exists, so no record can
+        become the root commit ahead of the README.
+        """
+        with _init_lock:
+            if self._git_dir is not None:
+                return
+            self._root.mkdir(parents=True, exist_ok=True)
+            if not (self._root / ".git").exists():
+                self._init()
+            git_dir = Path(self._git("rev-parse", "--absolute-git-dir").strip())
+            with _flock(git_dir / LOCK_NAME):
+                if self._git("rev-parse", "--verify", "--quiet", "HEAD", check=False) == "":
+                    readme = self._root / "README.md"
+                    if not readme.exists():
+                        _write_text(readme, _README)
+                    self._git("add", "--", "README.md")
+                    self._git(
+                        "-c", "commit.gpgsign=false", "commit", "-q", "-m", "Initialise training history"
+                    )
+            self._git_dir = git_dir
+
+    def _init(self) -> None:
+        try:
+            self._git("init", "--quiet", "--initial-branch=main")
+        except HistoryError:
+            if not (self._root / ".git" / "HEAD").exists():  # another process may have won
+                raise
+        self._git("config", "user.name", GIT_USER[0])
+        self._git("config", "user.email", GIT_USER[1])
+
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the repository's exclusive lock (``flock`` on ``.git/mlops-history.lock``)."""
+        git_dir = self._git_dir if self._git_dir is not None else self._root / ".git"
+        return _flock(git_dir / LOCK_NAME)
+
+    def _commit(self, paths: list[str], message: str, record_path: str) -> str:
+        """Stage ``paths`` and commit them alone; return the new (or the existing) SHA."""
+        self._git("add", "--", *paths)
+        staged = subprocess.run(
+            ["git", "diff", "--cached", "--quiet", "--", *paths], cwd=self._root, env=_git_env(), check=False
+        )
+        if staged.returncode == 0:
+            return self._git("log", "-1", "--format=%H", "--", record_path).strip()
+        if staged.returncode != 1:
+            raise HistoryError(f"git diff --cached failed in {self._root} (exit {staged.returncode})")
+        self._git("-c", "commit.gpgsign=false", "commit", "--quiet", "-m", message, "--", *paths)
+        return self._git("rev-parse", "HEAD").strip()
+
+    def _git(self, *args: str, check: bool = True) -> str:
+        """Run ``git ARGS`` in the repository and return its stdout.
+
+        Raises:
+            HistoryError: git is missing or (with ``check``) exits non-zero; carries stderr.
+        """
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=self._root, env=_git_env(), capture_output=True, text=True, check=False
+            )
+        except OSError as err:
+            raise HistoryError(f"cannot run git in {self._root}: {err}; install git and retry") from err
+        if check and done.returncode != 0:
+            raise HistoryError(
+                f"git {' '.join(args)} failed in {self._root} (exit {done.returncode}): {done.stderr.strip()}"
+            )
+        return done.stdout
+
+    # -----------------------------------------------------------------------------------------
+    # Files
+    # -----------------------------------------------------------------------------------------
+
+    def _copy_assets(self, stem: str, assets: dict[str, str]) -> list[str]:
+        """Copy each source to ``training_history/assets/{stem}/{name}``; return the paths."""
+        paths = []
+        for name, source in assets.items():
+            relative = f"{HISTORY_DIR}/assets/{stem}/{name}"
+            target = self._root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                shutil.copyfile(_local_path(source), target)
+            except OSError as err:
+                raise HistoryError(f"cannot copy {source!r} to {relative}: {err}") from err
+            paths.append(relative)
+        return paths
+
+    def _render_index(self) -> str:
+        """Rebuild the index from the front matter of every record file on disk."""
+        rows = []
+        for path in sorted((self._root / HISTORY_DIR).glob("*.md")):
+            if path.name == "README.md":
+                continue
+            try:
+                row = front_matter(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                row = {}
+            rows.append({"record_id": path.stem, "status": "unreadable", **row, "record_path": path.name})
+        return render_index(rows)
+
+
+@contextlib.contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (per open file: threads exclude each other too).
+
+    Raises:
+        HistoryError: the lock file cannot be opened.
+    """
+    try:
+        handle = open(path, "a")
+    except OSError as err:
+        raise HistoryError(f"cannot open the history lock {path}: {err}") from err
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _message(record: HistoryRecord) -> str:
+    return (
+        f"training history: issue #{record.issue.number} attempt {record.attempt} "
+        f"{record.status} ({record.record_id})"
+    )
+
+
+def _asset_name(name: str) -> str:
+    """Return ``name`` (a relative path) with every component made filesystem-safe.
+
+    Raises:
+        HistoryError: the name is empty, absolute, or climbs out with ``..``.
+    """
+    parts = name.replace("\\", "/").split("/")
+    if not name or name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise HistoryError(f"file name {name!r} must be a relative path without '..', e.g. 'roc_curve.png'")
+    cleaned = []
+    for part in parts:
+        stem, dot, suffix = part.rpartition(".")
+        cleaned.append(f"{safe_name(stem)}.{safe_name(suffix)}" if dot and stem else safe_name(part))
+    return "/".join(cleaned)
+
+
+def _local_path(uri: str) -> Path:
+    """Return the local file a ``file://`` URI (or a plain path) names.
+
+    Raises:
+        HistoryError: the URI has another scheme (e.g. ``s3://``).
+    """
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(url2pathname(unquote(parsed.path)))
+    if parsed.scheme == "":
+        return Path(uri)
+    raise HistoryError(f"cannot copy {uri!r}: the local history backend reads file:// URIs only")
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` atomically (temporary file in the same folder, then ``os.replace``).
+
+    Raises:
+        HistoryError: the folder is not writable.
+    """
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except OSError as err:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        raise HistoryError(f"cannot write {path}: {err}") from err
+
+
+def _git_env() -> dict[str, str]:
+    """The environment of git commands: the bot's identity, no prompts, no pager."""
+    return {
+        **os.environ,
+        "GIT_AUTHOR_NAME": GIT_USER[0],
+        "GIT_AUTHOR_EMAIL": GIT_USER[1],
+        "GIT_COMMITTER_NAME": GIT_USER[0],
+        "GIT_COMMITTER_EMAIL": GIT_USER[1],
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_PAGER": "cat",
+    }

@@ -1,0 +1,55 @@
+"""Names and requests of the jobs a run starts. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from mcp_server.core.models import DatasetRef, TrainingJobRequest
+from mcp_server.core.spec import TrainingSpec
+
+_NAME = re.compile(r"[^a-zA-Z0-9-]+")
+
+
+def job_name(execution_name: str, attempt: int, kind: str = "train") -> str:
+    """Return a SageMaker-valid job name (at most 63 characters) unique per execution and attempt.
+
+    Args:
+        execution_name: the workflow execution's name.
+        attempt: the attempt number, 1-based.
+        kind: a short job kind (``train``, ``eval``).
+
+    Returns:
+        ``{execution}-{kind}-a{attempt}``; a long execution name is shortened and suffixed with an
+        8-digit hash of the full name so two executions never share a job name.
+    """
+    suffix = f"-{kind}-a{attempt}"
+    base = _NAME.sub("-", execution_name).strip("-")
+    if len(base) + len(suffix) > 63:
+        digest = hashlib.sha256(execution_name.encode()).hexdigest()[:8]
+        base = f"{base[: 63 - len(suffix) - 9].rstrip('-')}-{digest}"
+    return f"{base}{suffix}"
+
+
+def training_request(
+    spec: TrainingSpec, dataset: DatasetRef, name: str, experiment: str, tags: dict[str, str]
+) -> TrainingJobRequest:
+    """Build the training job request for ``spec`` on the prepared ``dataset``.
+
+    Args:
+        spec: the validated spec (task, algorithm, hyperparameters, preprocessing, compute).
+        dataset: the prepared dataset; its train and validation splits become channels.
+        name: the job name (see ``job_name``).
+        experiment: the tracking experiment.
+        tags: lineage tags (issue, execution, spec_hash, data_version).
+
+    Returns:
+        The request; channels are ``train`` and, when the dataset has one, ``validation``.
+    """
+    channels = {k: v for k, v in dataset.splits.items() if k in ("train", "validation")}
+    return TrainingJobRequest(
+        job_name=name, task=spec.task, algorithm=spec.algorithm,
+        hyperparameters={**spec.hyperparameters, "_seed": spec.dataset.split.seed if spec.dataset else 0},
+        preprocessing=spec.preprocessing, target=dataset.target, feature_types=dataset.feature_types,
+        channels=channels, compute=spec.compute, experiment=experiment, tags=tags,
+    )

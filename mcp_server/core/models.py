@@ -1,0 +1,207 @@
+"""The typed records that flow between MCP tools, backends and workflow states.
+
+They carry references (URIs, names, versions), never data: a Step Functions state's payload is
+capped at 256 KiB. URIs are ``file:///absolute/path`` locally and ``s3://bucket/key`` on AWS.
+Times are ISO-8601 strings in UTC; durations are seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mcp_server.core.spec import ComputeSpec, PreprocessingSpec
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IssueRef(_Record):
+    """The GitHub issue a run belongs to."""
+
+    number: int = Field(ge=1)
+    title: str = ""
+    url: str = ""
+    author: str = ""
+    repository: str = Field("local/issues", description="owner/name")
+
+
+class DatasetRef(_Record):
+    """A prepared, versioned dataset: raw data plus train/validation/test splits.
+
+    Row-level cleaning (duplicates, rows with missing values when ``missing_values: drop``,
+    outliers on the training split) is applied here; column transforms (imputation, encoding,
+    scaling, feature selection) are fitted inside the model pipeline by the training job.
+    """
+
+    dataset_id: str = Field(description="'{name}-{data_version}'")
+    name: str
+    source: str
+    data_version: str = Field(description="first 12 hex digits of the SHA-256 of the raw data")
+    uri: str = Field(description="root of datasets/{dataset_id}/")
+    splits: dict[str, str] = Field(
+        description="split name (train, validation, test) -> URI of the folder holding data.parquet"
+    )
+    split_sizes: dict[str, int]
+    task: str
+    target: str | None
+    feature_names: list[str]
+    feature_types: dict[str, Literal["numeric", "categorical"]]
+    class_labels: list[str] | None = Field(
+        None, description="classification: original label of each integer class code 0..K-1"
+    )
+    class_counts: dict[str, int] | None = None
+    rows_raw: int
+    rows_removed: dict[str, int] = Field(
+        default_factory=dict, description="duplicates, missing, outliers -> rows removed"
+    )
+
+
+class TrainingJobRequest(_Record):
+    """What a training job needs: the program, its hyperparameters, channels and limits."""
+
+    job_name: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    task: str
+    algorithm: str
+    hyperparameters: dict[str, Any]
+    preprocessing: PreprocessingSpec
+    target: str | None
+    feature_types: dict[str, Literal["numeric", "categorical"]]
+    channels: dict[str, str] = Field(description="channel name (train, validation) -> URI")
+    compute: ComputeSpec
+    experiment: str = Field(description="tracking experiment, e.g. 'issue-12'")
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="lineage: issue, execution, spec_hash, data_version"
+    )
+
+
+TrainingStatus = Literal["InProgress", "Completed", "Failed", "Stopped"]
+
+
+class TrainingJob(_Record):
+    """A training job as ``describe_training_job`` reports it."""
+
+    job_name: str
+    status: TrainingStatus
+    secondary_status: str = Field("", description="Starting, Training, Completed, Failed, MaxRuntimeExceeded, ...")
+    failure_reason: str | None = None
+    algorithm: str
+    model_uri: str | None = Field(None, description="folder (local) or model.tar.gz (S3)")
+    log_uri: str | None = None
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="final value of each metric the program printed"
+    )
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_s: float | None = None
+    tracking_run_id: str | None = Field(None, description="MLflow run of this job")
+
+
+class EvaluationRequest(_Record):
+    """Evaluate a trained model on the held-out test split."""
+
+    evaluation_id: str
+    task: str
+    model_uri: str
+    dataset: DatasetRef
+    metrics: list[str] = Field(description="metric names to compute (see catalog.METRICS_BY_TASK)")
+    tracking_run_id: str | None = Field(None, description="MLflow run to log the results into")
+
+
+class EvaluationReport(_Record):
+    """Test-split metrics and plots of one evaluation."""
+
+    evaluation_id: str
+    metrics: dict[str, float]
+    n_test: int
+    plots: dict[str, str] = Field(default_factory=dict, description="plot name -> PNG URI")
+    report_uri: str = Field(description="metrics.json URI")
+    duration_s: float
+
+
+class Lineage(_Record):
+    """Where a model came from."""
+
+    issue_number: int
+    issue_url: str = ""
+    execution_name: str
+    job_name: str
+    spec_hash: str
+    data_version: str
+    dataset_id: str
+
+
+class RegistrationRequest(_Record):
+    """Register a trained model as a new version of a model package group."""
+
+    model_name: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    model_uri: str
+    tracking_run_id: str | None
+    metrics: dict[str, float]
+    lineage: Lineage
+    model_type: str
+    algorithm: str
+    feature_names: list[str]
+    hyperparameters: dict[str, Any]
+    preprocessing: dict[str, Any]
+
+
+class RegisteredModel(_Record):
+    """A registered model version."""
+
+    name: str
+    version: str = Field(description="registry version (MLflow version number or package ARN)")
+    semantic_version: str = Field(description="MAJOR.MINOR.PATCH, see core.versioning")
+    aliases: list[str] = Field(default_factory=list)
+    model_uri: str = Field(description="models:/NAME/VERSION locally")
+    run_id: str | None = None
+
+
+class Comment(_Record):
+    """A comment on an issue."""
+
+    id: int
+    issue_number: int
+    body: str
+    author: str = ""
+    url: str = ""
+    created_at: str = ""
+
+
+class HistoryRecord(_Record):
+    """One run's record, rendered to Markdown under training_history/."""
+
+    record_id: str = Field(description="execution name; one record per execution and attempt")
+    issue: IssueRef
+    status: Literal["succeeded", "rejected", "failed"]
+    attempt: int = 1
+    spec: dict[str, Any]
+    spec_hash: str
+    dataset: DatasetRef | None = None
+    training: TrainingJob | None = None
+    evaluation: EvaluationReport | None = None
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    verdict: dict[str, Any] | None = Field(None, description="judge output: verdict, reasons")
+    model: RegisteredModel | None = None
+    error: dict[str, str] | None = Field(None, description="Error and Cause of a failed run")
+    timings: dict[str, float] = Field(default_factory=dict, description="state name -> seconds")
+    started_at: str
+    finished_at: str
+
+
+class HistoryCommit(_Record):
+    """Where a history record landed."""
+
+    path: str = Field(description="record path relative to the repository root")
+    commit_sha: str
+    index_path: str
+    repository: str = Field(description="local folder or owner/name")
+
+
+class NotificationReceipt(_Record):
+    """A published notification."""
+
+    message_id: str
+    topic: str

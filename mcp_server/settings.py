@@ -1,0 +1,106 @@
+"""Configuration of the MCP server and its backends: one frozen object built at start-up.
+
+Nothing reads the environment at import time; ``Settings.from_env`` is called once by the
+entry point (CLI, Lambda handler, test fixture) and the object is passed down.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+#: Workspace folder used when ``MLOPS_HOME`` is unset (relative to the current directory).
+DEFAULT_HOME = ".mlops"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the backends need to know about where they run.
+
+    Attributes:
+        home: the local workspace (``.mlops/``): MLflow store, jobs, datasets, records.
+        backend: ``local`` (subprocess jobs, MLflow, git) or ``aws`` (SageMaker, S3, SNS).
+        allow_write: whether tools that change the world (start jobs, register, comment,
+            commit, notify) may run.
+        job_memory_limit_mb: address-space limit of each local training job, in MiB.
+        poll_interval_s: seconds the workflow waits between two training-job status checks.
+        github_token / github_repository: when both are set, issues and comments go to GitHub
+            through PyGithub instead of the local issue store.
+        github_api_url: GitHub's REST API base URL (GitHub Enterprise, or a test server).
+        history_repository: git repository whose ``training_history/`` receives local records;
+            defaults to ``home / "repository"``.
+        aws_region, s3_bucket, sagemaker_role_arn, training_images, sns_topic_arn: AWS mode.
+        aws_endpoint_url: an endpoint override for every AWS client (tests against moto).
+    """
+
+    home: Path
+    backend: Literal["local", "aws"] = "local"
+    allow_write: bool = False
+    job_memory_limit_mb: int = 8192
+    poll_interval_s: int = 1
+    github_token: str | None = None
+    github_repository: str | None = None
+    github_api_url: str = "https://api.github.com"
+    history_repository: Path | None = None
+    aws_region: str = "us-east-1"
+    s3_bucket: str | None = None
+    sagemaker_role_arn: str | None = None
+    training_images: dict[str, str] = field(default_factory=dict)
+    sns_topic_arn: str | None = None
+    aws_endpoint_url: str | None = None
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking and registry URI: a SQLite database in the workspace."""
+        return f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        """Where MLflow stores run artifacts locally."""
+        return self.home / "mlartifacts"
+
+    @property
+    def history_repo_path(self) -> Path:
+        """The git repository that receives training history commits locally."""
+        return self.history_repository or self.home / "repository"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``MLOPS_*``, ``GITHUB_*`` and ``AWS_*`` variables.
+
+        Args:
+            environ: the environment to read (default ``os.environ``).
+            **overrides: field values that win over the environment.
+
+        Returns:
+            The settings; ``home`` is made absolute.
+        """
+        env = dict(os.environ if environ is None else environ)
+        images = {
+            key.removeprefix("MLOPS_TRAINING_IMAGE_").lower(): value
+            for key, value in env.items()
+            if key.startswith("MLOPS_TRAINING_IMAGE_")
+        }
+        values: dict[str, object] = {
+            "home": Path(env.get("MLOPS_HOME", DEFAULT_HOME)).absolute(),
+            "backend": env.get("MLOPS_BACKEND", "local"),
+            "allow_write": env.get("MLOPS_ALLOW_WRITE", "").lower() in ("1", "true", "yes"),
+            "job_memory_limit_mb": int(env.get("MLOPS_JOB_MEMORY_LIMIT_MB", "8192")),
+            "poll_interval_s": int(env.get("MLOPS_POLL_INTERVAL_S", "1")),
+            "github_token": env.get("GITHUB_TOKEN") or None,
+            "github_repository": env.get("GITHUB_REPOSITORY") or None,
+            "github_api_url": env.get("GITHUB_API_URL", "https://api.github.com"),
+            "history_repository": Path(env["MLOPS_HISTORY_REPOSITORY"]).absolute()
+            if env.get("MLOPS_HISTORY_REPOSITORY")
+            else None,
+            "aws_region": env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
+            "s3_bucket": env.get("MLOPS_BUCKET") or None,
+            "sagemaker_role_arn": env.get("MLOPS_SAGEMAKER_ROLE_ARN") or None,
+            "training_images": images,
+            "sns_topic_arn": env.get("MLOPS_SNS_TOPIC_ARN") or None,
+            "aws_endpoint_url": env.get("MLOPS_AWS_ENDPOINT_URL") or None,
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,41 @@
+"""Data tools: prepare_dataset."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server import MCPServer
+from pydantic import Field
+
+from mcp_server.backends.base import Backends
+from mcp_server.core.models import DatasetRef
+from mcp_server.core.spec import TrainingSpec
+from mcp_server.settings import Settings
+from mcp_server.tools.guard import WRITE, guarded
+
+
+def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
+    """Register the data tools on ``server``."""
+
+    @server.tool(annotations=WRITE)
+    @guarded(settings, writes=True)
+    def prepare_dataset(
+        spec: Annotated[TrainingSpec, Field(description="the validated training spec; its dataset "
+                                             "and preprocessing sections are used")],
+    ) -> DatasetRef:
+        """Load, clean, split and version the spec's dataset.
+
+        Reads ``spec.dataset.source`` (sklearn://NAME or file://PATH to CSV/Parquet), drops
+        duplicates and rows with missing values when asked, encodes a classification target as
+        codes 0..K-1, splits train/validation/test with the spec's fractions and seed (stratified
+        for classification), removes outliers from the training split, and stores raw data and
+        splits under datasets/{dataset_id}/. Idempotent for the same content and spec.
+
+        Returns:
+            DatasetRef: dataset_id, data_version (12 hex digits of the content's SHA-256), split
+            URIs and sizes (rows), feature names and types, class labels, rows removed.
+
+        Raises:
+            DatasetError: unreadable source, missing target column, or a split too small.
+        """
+        return backends.data.prepare_dataset(spec)

@@ -1,0 +1,53 @@
+"""Issue (GitHub) tools: post_comment, list_comments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server import MCPServer
+from pydantic import Field
+
+from mcp_server.backends.base import Backends
+from mcp_server.core.models import Comment
+from mcp_server.settings import Settings
+from mcp_server.tools.guard import READ_ONLY, WRITE, guarded
+
+IssueNumber = Annotated[int, Field(ge=1, description="issue number")]
+
+
+def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
+    """Register the issue tools on ``server``."""
+
+    @server.tool(annotations=WRITE)
+    @guarded(settings, writes=True)
+    def post_comment(
+        issue_number: IssueNumber,
+        body: Annotated[str, Field(min_length=1, max_length=65536, description="Markdown text")],
+        idempotency_key: Annotated[str | None, Field(max_length=200, description=(
+            "when set, a second call with the same key returns the first comment"))] = None,
+    ) -> Comment:
+        """Post a Markdown comment on an issue (GitHub, or the local issue store).
+
+        GitHub caps a comment at 65,536 characters.
+
+        Returns:
+            Comment: id, issue_number, body, author, url, created_at.
+
+        Raises:
+            NotFoundError: the issue does not exist.
+            TransientError: GitHub is unavailable or rate-limited; retry later.
+        """
+        return backends.issues.post_comment(issue_number, body, idempotency_key)
+
+    @server.tool(annotations=READ_ONLY)
+    @guarded(settings, writes=False)
+    def list_comments(issue_number: IssueNumber) -> list[Comment]:
+        """List an issue's comments, oldest first.
+
+        Returns:
+            A list of Comment (id, body, author, url, created_at).
+
+        Raises:
+            NotFoundError: the issue does not exist.
+        """
+        return backends.issues.list_comments(issue_number)

@@ -1,0 +1,62 @@
+"""Training tools: start_training_job, describe_training_job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server import MCPServer
+from pydantic import Field
+
+from mcp_server.backends.base import Backends
+from mcp_server.core.jobs import training_request
+from mcp_server.core.models import DatasetRef, TrainingJob
+from mcp_server.core.spec import TrainingSpec
+from mcp_server.settings import Settings
+from mcp_server.tools.guard import READ_ONLY, WRITE, guarded
+
+JobName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+                               description="training job name, 1 to 63 characters [a-zA-Z0-9-]")]
+
+
+def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
+    """Register the training tools on ``server``."""
+
+    @server.tool(annotations=WRITE)
+    @guarded(settings, writes=True)
+    def start_training_job(
+        job_name: JobName,
+        spec: Annotated[TrainingSpec, Field(description="the validated training spec")],
+        dataset: Annotated[DatasetRef, Field(description="the dataset from prepare_dataset")],
+        experiment: Annotated[str, Field(min_length=1, max_length=200,
+                                         description="tracking experiment, e.g. issue-12")],
+        tags: Annotated[dict[str, str], Field(description="lineage tags: issue, execution, "
+                                              "spec_hash, data_version")],
+    ) -> TrainingJob:
+        """Start a training job for the spec's algorithm on the dataset's train/validation channels.
+
+        The job runs the training container's program under the SageMaker training contract
+        with the spec's hyperparameters, preprocessing and limits (compute.max_runtime_s seconds).
+        Starting a job name that exists returns that job unchanged.
+
+        Returns:
+            TrainingJob: status (InProgress at first), tracking_run_id, log_uri.
+
+        Raises:
+            TrainingJobError: the job cannot be started.
+        """
+        return backends.training.start_training_job(training_request(spec, dataset, job_name, experiment, tags))
+
+    @server.tool(annotations=READ_ONLY)
+    @guarded(settings, writes=False)
+    def describe_training_job(job_name: JobName) -> TrainingJob:
+        """Return a training job's status, failure reason, final metrics and artifact URIs.
+
+        Returns:
+            TrainingJob: status InProgress | Completed | Failed | Stopped, secondary_status,
+            failure_reason, metrics (name -> last printed value), model_uri, log_uri,
+            duration_s (seconds).
+
+        Raises:
+            NotFoundError: no job has that name.
+        """
+        return backends.training.describe_training_job(job_name)

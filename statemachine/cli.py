@@ -1,0 +1,203 @@
+"""The ``mlops`` command line: local mode of the issue-driven pipeline.
+
+``mlops run ISSUE.md`` turns a Markdown issue into a signed ``issues.labeled`` webhook, sends it
+through the real handler, runs the workflow with the local engine and prints where everything
+landed. ``mlops serve`` receives real webhooks. ``validate`` and ``parse-issue`` check issue
+bodies offline; ``status`` and ``history`` read the workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mcp_server.core.issue_form import extract_spec, parse_issue_form
+from mcp_server.core.spec import SpecValidationError, validate_spec
+from mcp_server.settings import Settings
+
+app = typer.Typer(help="issue-mlops: train, judge and register models from GitHub issues.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "issue_templates" / "train.yml"
+
+
+@app.command("parse-issue")
+def parse_issue(
+    body: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="issue body (Markdown)")],
+    template: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="issue form (YAML)")] = DEFAULT_TEMPLATE,
+) -> None:
+    """Print the issue form's fields as JSON (field id -> value)."""
+    fields = parse_issue_form(body.read_text(), yaml.safe_load(template.read_text()))
+    print(json.dumps(fields, indent=2))
+
+
+@app.command()
+def validate(
+    body: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="issue body (Markdown)")],
+    template: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="issue form (YAML)")] = DEFAULT_TEMPLATE,
+) -> None:
+    """Print the normalised spec as YAML, or every error (field path, value, allowed) and exit 1."""
+    try:
+        spec = validate_spec(extract_spec(body.read_text(), yaml.safe_load(template.read_text())))
+    except SpecValidationError as err:
+        console.print(f"[red]{len(err.errors)} error(s)[/] in {body}:", highlight=False)
+        for error in err.errors:
+            console.print(f"  • {error}", highlight=False, markup=False)
+        raise typer.Exit(1) from err
+    print(f"# spec hash {spec.spec_hash()}")
+    print(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), end="")
+
+
+@app.command()
+def run(
+    issue: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="issue body (Markdown)")],
+    author: Annotated[str, typer.Option("--as", help="the issue's author login")] = "local-user",
+    association: Annotated[str, typer.Option(help="author_association sent in the webhook")] = "OWNER",
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the run")] = 3600,
+) -> None:
+    """Run an issue end to end locally: webhook, workflow, history commit and comment."""
+    from statemachine.local_runtime import LocalRuntime
+    from statemachine.webhooks import issue_payload, read_issue_file
+
+    title, body = read_issue_file(issue)
+    settings = Settings.from_env()
+    with console.status("starting the MCP server and the engine"):
+        runtime = LocalRuntime(settings, Path.cwd(), force_local_issues=True).start()
+    try:
+        store: Any = runtime.backends.issues  # type: ignore[union-attr]
+        created = store.create_issue(title=title, body=body, author=author, labels=["mlops:train"])
+        number = created["number"] if isinstance(created, dict) else created.number
+        payload = issue_payload(number, title, body, author, association, html_url=f"local://issues/{number}")
+        started = time.perf_counter()
+        response = runtime.deliver("issues", payload)
+        console.print(f"Issue #{number} [bold]{title}[/]: webhook answered {response['statusCode']} "
+                      f"{response['status']} in {1000 * (time.perf_counter() - started):.0f} ms")
+        if response["status"] != "started":
+            _print_comments(store, number)
+            raise typer.Exit(1)
+        record = _follow(runtime, response["execution_arn"], timeout)
+        from statemachine.console import run_summary
+
+        run_summary(console, record)
+        console.print(f"Wall time from webhook to the end: {time.perf_counter() - started:.1f} s")
+        if record["status"] != "SUCCEEDED":
+            raise typer.Exit(1)
+    finally:
+        runtime.stop()
+
+
+def _follow(runtime: Any, execution_arn: str, timeout: float) -> dict[str, Any]:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def update(record: dict[str, Any]) -> None:
+            progress.update(task, description=f"{record['name']}: {record.get('current_state') or record['status']}")
+
+        return runtime.wait(execution_arn, on_update=update, timeout_s=timeout)
+
+
+def _print_comments(store: Any, number: int) -> None:
+    from statemachine.console import comments_panel
+
+    issue = store.get_issue(number)
+    issue = issue if isinstance(issue, dict) else issue.model_dump()
+    comments = [c.model_dump() for c in store.list_comments(number)]
+    console.print(comments_panel(issue, comments))
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="webhook port on 127.0.0.1")] = 8080,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+) -> None:
+    """Serve the webhook (POST /webhook) with the MCP server and the engine, until Ctrl-C."""
+    import uvicorn
+
+    from statemachine.local_runtime import LocalRuntime
+    from statemachine.webhook_server import webhook_app
+
+    runtime = LocalRuntime(Settings.from_env(), Path.cwd()).start()
+    console.print(f"MCP server: {runtime.mcp.url}")  # type: ignore[union-attr]
+    console.print(f"Webhook:    http://{host}:{port}/webhook (secret in MLOPS_WEBHOOK_SECRET or "
+                  f"{runtime.settings.home / 'webhook_secret'})")
+    try:
+        uvicorn.run(webhook_app(runtime), host=host, port=port, log_level="warning")
+    finally:
+        runtime.stop()
+
+
+@app.command()
+def status(
+    target: Annotated[str | None, typer.Argument(help="an execution name, or an issue number")] = None,
+) -> None:
+    """List executions; with an execution name show its states; with an issue number its comments."""
+    settings = Settings.from_env()
+    records = sorted((settings.home / "executions").glob("*.json"), key=lambda p: p.stat().st_mtime)
+    if target and target.isdigit():
+        from mcp_server.backends.local.issues import LocalIssueStore
+
+        _print_comments(LocalIssueStore(settings), int(target))
+        records = [p for p in records if p.stem.startswith(f"issue-{target}-")]
+    elif target:
+        from statemachine.console import run_summary
+
+        path = settings.home / "executions" / f"{target}.json"
+        if not path.exists():
+            console.print(f"[red]no execution named {target}[/] in {path.parent}")
+            raise typer.Exit(1)
+        run_summary(console, json.loads(path.read_text()))
+        return
+    table = Table(title=f"Executions in {settings.home}")
+    for column in ("execution", "status", "state", "started"):
+        table.add_column(column)
+    for path in records:
+        record = json.loads(path.read_text())
+        table.add_row(record["name"], record["status"], record.get("current_state") or "",
+                      record.get("started_at", "")[:19])
+    console.print(table)
+
+
+@app.command()
+def history(
+    issue: Annotated[int | None, typer.Option(help="only this issue's runs, with its comments")] = None,
+) -> None:
+    """Show the committed training history (and an issue's comments with --issue)."""
+    from mcp_server.core.history_markdown import front_matter
+
+    settings = Settings.from_env()
+    folder = settings.history_repo_path / "training_history"
+    table = Table(title=f"Training history in {folder}")
+    for column in ("record", "issue", "status", "model", "version"):
+        table.add_column(column)
+    for path in sorted(folder.glob("*.md"), reverse=True):
+        if path.name == "README.md":
+            continue
+        meta = front_matter(path.read_text())
+        if issue is not None and int(meta.get("issue", 0)) != issue:
+            continue
+        table.add_row(path.name, f"#{meta.get('issue', '')}", str(meta.get("status", "")),
+                      str(meta.get("model_name", "") or ""), str(meta.get("model_version", "") or ""))
+    console.print(table)
+    if issue is not None:
+        from mcp_server.backends.local.issues import LocalIssueStore
+
+        _print_comments(LocalIssueStore(settings), issue)
+
+
+def main() -> None:
+    """Entry point for ``python -m statemachine.cli``."""
+    app(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Rich rendering of executions, run results and comments for the ``mlops`` CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.table import Table
+
+from statemachine.executions import state_durations
+
+
+def final_state(record: dict[str, Any]) -> dict[str, Any]:
+    """The richest workflow state of an execution: its output, else the last state output."""
+    if isinstance(record.get("output"), dict):
+        return record["output"]
+    for state in reversed(record.get("states", [])):
+        if isinstance(state.get("output"), dict):
+            return state["output"]
+    return record.get("input") if isinstance(record.get("input"), dict) else {}
+
+
+def states_table(record: dict[str, Any]) -> Table:
+    """A table of each state with its visits and total duration in seconds."""
+    table = Table(title="States", show_edge=False)
+    table.add_column("state")
+    table.add_column("visits", justify="right")
+    table.add_column("seconds", justify="right")
+    for name, visits, seconds in state_durations(record.get("states", [])):
+        table.add_row(name, str(visits), f"{seconds:.2f}")
+    return table
+
+
+def metrics_table(state: dict[str, Any]) -> Table | None:
+    """Metrics against thresholds, with the judge's check of each thresholded metric."""
+    evaluation = state.get("evaluation")
+    if not evaluation:
+        return None
+    checks = {c["metric"]: c for c in (state.get("verdict") or {}).get("checks", [])}
+    table = Table(title="Metrics on the test split", show_edge=False)
+    for column in ("metric", "value", "threshold", "result"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    for name, value in evaluation["metrics"].items():
+        check = checks.get(name)
+        threshold = f"{'≥' if check['direction'] == 'maximize' else '≤'} {check['threshold']:g}" if check else ""
+        result = ("[green]pass[/]" if check["passed"] else "[red]fail[/]") if check else ""
+        table.add_row(name, f"{value:.4f}", threshold, result)
+    return table
+
+
+def run_summary(console: Console, record: dict[str, Any]) -> None:
+    """Print where a run landed: execution, states, metrics, verdict, model, record, comment."""
+    state = final_state(record)
+    colour = {"SUCCEEDED": "green", "FAILED": "red"}.get(record["status"], "yellow")
+    console.print(f"\n[bold]Execution[/] {record['name']}  [{colour}]{record['status']}[/]")
+    if record.get("error") and record["status"] != "SUCCEEDED":
+        console.print(f"[bold]Ended with[/] {record['error']}: {record.get('cause') or ''}")
+    console.print(states_table(record))
+    table = metrics_table(state)
+    if table is not None:
+        console.print(table)
+    verdict = state.get("verdict")
+    if verdict:
+        console.print(f"[bold]Verdict[/] {verdict['verdict']}: " + "; ".join(verdict.get("reasons", [])))
+    model = state.get("model")
+    if model:
+        console.print(f"[bold]Registered model[/] {model['name']} version {model['version']} "
+                      f"(semantic {model['semantic_version']}, aliases {', '.join(model.get('aliases', []))})")
+    history = state.get("history")
+    if history and history.get("commit_sha"):
+        console.print(f"[bold]History record[/] {history['repository']}/{history['path']} "
+                      f"commit {history['commit_sha']}")
+    notification = state.get("notification")
+    if notification:
+        console.print(Panel(notification["body"], title=f"Comment posted ({notification['comment_url']})",
+                            expand=False))
+
+
+def comments_panel(issue: dict[str, Any], comments: list[dict[str, Any]]) -> Panel:
+    """The issue's comments rendered as Markdown, oldest first."""
+    parts: list[Any] = []
+    for comment in comments:
+        parts.append(f"[dim]#{comment['id']} {comment.get('author', '')} {comment.get('created_at', '')}[/]")
+        parts.append(Markdown(comment["body"]))
+    return Panel(Group(*parts) if parts else "no comments", title=f"Issue #{issue['number']}: {issue.get('title', '')}")

@@ -1,0 +1,46 @@
+"""The webhook over HTTP for ``mlops serve``: ``POST /webhook`` into the real handler.
+
+The request becomes the API Gateway proxy event the Lambda receives on AWS (headers and the raw
+body, untouched, so the signature check sees the exact bytes GitHub signed).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+def proxy_event(headers: dict[str, str], body: bytes, path: str = "/webhook") -> dict[str, Any]:
+    """Build an API Gateway proxy event from an HTTP request's headers and raw body."""
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    return {"resource": path, "path": path, "httpMethod": "POST", "headers": headers,
+            "body": text, "isBase64Encoded": encoded}
+
+
+def webhook_app(runtime: Any) -> Starlette:
+    """Return the Starlette app serving ``POST /webhook`` and ``GET /healthz`` for ``runtime``.
+
+    Args:
+        runtime: a started ``LocalRuntime`` (its ``handle`` takes a proxy event).
+    """
+
+    async def webhook(request: Request) -> Response:
+        event = proxy_event(dict(request.headers), await request.body())
+        response = await run_in_threadpool(runtime.handle, event)
+        return Response(response["body"], status_code=response["statusCode"],
+                        media_type="application/json")
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route("/webhook", webhook, methods=["POST"]),
+                             Route("/healthz", healthz, methods=["GET"])])

@@ -1,0 +1,91 @@
+"""GitHub webhook deliveries as GitHub sends them, for local runs and tests.
+
+``issue_payload`` and ``comment_payload`` build bodies in the shape of GitHub's ``issues`` and
+``issue_comment`` events (the fields the handler reads, with GitHub's names); ``api_gateway_event``
+wraps a signed body into the API Gateway proxy event the handler takes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agents.issue_detector import sign
+
+LOCAL_REPOSITORY = "local/issues"
+
+
+def read_issue_file(path: Path) -> tuple[str, str]:
+    """Read an example issue: the title from a leading ``<!-- title: ... -->`` line, and the body.
+
+    Returns:
+        (title, body); the title defaults to the file's stem.
+    """
+    text = path.read_text()
+    match = re.match(r"\s*<!--\s*title:\s*(.*?)\s*-->\s*\n", text)
+    if match:
+        return match.group(1), text[match.end():]
+    return path.stem.replace("-", " "), text
+
+
+def _user(login: str) -> dict[str, Any]:
+    return {"login": login, "id": zlib.crc32(login.encode()) % 10**8, "type": "User",
+            "html_url": f"https://github.com/{login}"}
+
+
+def issue_payload(
+    number: int, title: str, body: str, author: str, association: str = "OWNER",
+    action: str = "labeled", label: str = "mlops:train", repository: str = LOCAL_REPOSITORY,
+    html_url: str | None = None,
+) -> dict[str, Any]:
+    """Build an ``issues`` event body (``opened`` or ``labeled``) in GitHub's shape."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    labels = [{"id": 1, "name": label, "color": "5319e7", "default": False}]
+    payload: dict[str, Any] = {
+        "action": action,
+        "issue": {
+            "number": number, "title": title, "body": body, "state": "open",
+            "html_url": html_url or f"https://github.com/{repository}/issues/{number}",
+            "user": _user(author), "labels": labels, "author_association": association,
+            "created_at": now, "updated_at": now, "comments": 0,
+        },
+        "repository": {"full_name": repository, "name": repository.split("/")[-1],
+                       "owner": _user(repository.split("/")[0])},
+        "sender": _user(author),
+    }
+    if action == "labeled":
+        payload["label"] = labels[0]
+    return payload
+
+
+def api_gateway_event(
+    secret: bytes, event_name: str, payload: dict[str, Any], delivery_id: str | None = None,
+    signature: str | None = None,
+) -> dict[str, Any]:
+    """Wrap a payload into a signed API Gateway proxy event as GitHub would deliver it.
+
+    Args:
+        secret: the webhook secret to sign with.
+        event_name: ``X-GitHub-Event`` (issues, issue_comment, ping).
+        payload: the JSON body.
+        delivery_id: ``X-GitHub-Delivery``; a new UUID when None.
+        signature: a signature to send instead of the correct one (tests of forgeries).
+
+    Returns:
+        The proxy event: headers, body (the exact signed bytes, as text), isBase64Encoded false.
+    """
+    body = json.dumps(payload, separators=(",", ":"))
+    return {
+        "resource": "/webhook", "path": "/webhook", "httpMethod": "POST",
+        "headers": {
+            "Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/local",
+            "X-GitHub-Event": event_name, "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
+            "X-Hub-Signature-256": signature if signature is not None else sign(secret, body.encode()),
+        },
+        "body": body, "isBase64Encoded": False,
+    }

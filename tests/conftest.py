@@ -1,0 +1,58 @@
+"""Shared fixtures: one local runtime per test session (moto's backends are process-global)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcp_server.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO_ROOT / "examples" / "issues"
+EVENTS = Path(__file__).resolve().parent / "events"
+
+
+@pytest.fixture(scope="session")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A started LocalRuntime (MCP server, engine, recorder, handler) on a fresh workspace."""
+    from statemachine.local_runtime import LocalRuntime
+
+    home = tmp_path_factory.mktemp("mlops-home")
+    settings = Settings.from_env(environ={}, home=home)
+    local = LocalRuntime(settings, REPO_ROOT, force_local_issues=True).start()
+    yield local
+    local.stop()
+
+
+def open_issue(runtime: Any, example: str | None = None, body: str | None = None, title: str = "test") -> Any:
+    """Create a local issue from an example file (or a body) and return its IssueRef."""
+    from statemachine.webhooks import read_issue_file
+
+    if example is not None:
+        title, body = read_issue_file(EXAMPLES / example)
+    return runtime.backends.issues.create_issue(title=title, body=body or "", author="alice", labels=["mlops:train"])
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A recorded webhook payload from tests/events/."""
+    return json.loads((EVENTS / name).read_text())
+
+
+def executions(runtime: Any) -> list[dict[str, Any]]:
+    """Every execution the engine knows."""
+    client = runtime.engine.client()
+    return client.list_executions(stateMachineArn=runtime.engine.state_machine_arn)["executions"]
+
+
+def wait_quiet(runtime: Any, timeout_s: float = 300) -> None:
+    """Wait until no execution is running (so tests do not compete for the 2 cores)."""
+    deadline = time.monotonic() + timeout_s
+    while any(e["status"] == "RUNNING" for e in executions(runtime)):
+        if time.monotonic() > deadline:
+            raise TimeoutError("executions still running")
+        time.sleep(0.2)

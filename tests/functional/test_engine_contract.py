@@ -1,0 +1,115 @@
+"""The local engine's contract with moto's private Lambda hook, and the ASL file's shape."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+
+import pytest
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from mcp_server.errors import TransientError
+from statemachine.engine import (
+    DEFINITION_PATH,
+    UnsupportedDefinitionError,
+    check_portable,
+    register_handlers,
+    substitute,
+)
+from statemachine.executions import state_durations, summarise_history
+from statemachine.functions import FUNCTIONS, function_arn, local_substitutions
+
+ATTEMPTS: dict[str, int] = {}
+
+
+def echo(event, context):
+    return {**event, "seen_by": context.function_name}
+
+
+def flaky(event, context):
+    ATTEMPTS["flaky"] = ATTEMPTS.get("flaky", 0) + 1
+    if ATTEMPTS["flaky"] < 2:
+        raise TransientError("try again")
+    return {"attempts": ATTEMPTS["flaky"]}
+
+
+def broken(event, context):
+    raise ValueError("bad value 42")
+
+
+CONTRACT_ASL = {
+    "StartAt": "Echo",
+    "States": {
+        "Echo": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                 "Parameters": {"FunctionName": function_arn("contract-echo"), "Payload": {"x.$": "$.x"}},
+                 "OutputPath": "$.Payload", "Next": "Flaky"},
+        "Flaky": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                  "Parameters": {"FunctionName": function_arn("contract-flaky"), "Payload": {}},
+                  "ResultSelector": {"attempts.$": "$.Payload.attempts"}, "ResultPath": "$.flaky",
+                  "Retry": [{"ErrorEquals": ["TransientError"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+                  "Next": "Broken"},
+        "Broken": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                   "Parameters": {"FunctionName": function_arn("contract-broken"), "Payload": {}},
+                   "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+                   "End": True},
+        "Caught": {"Type": "Pass", "End": True},
+    },
+}
+
+
+def test_moto_simple_lambda_invoke_keeps_the_signature_the_hook_replaces():
+    # The hook replaces this private method; a moto upgrade that changes it must fail here.
+    params = list(inspect.signature(LambdaSimpleBackend.invoke).parameters)
+    assert params == ["self", "function_name", "qualifier", "body", "headers", "response_headers"]
+
+
+def test_lambda_tasks_dispatch_retry_and_catch(runtime):
+    register_handlers({"contract-echo": echo, "contract-flaky": flaky, "contract-broken": broken})
+    engine = runtime.engine
+    arn = engine.create_state_machine("contract", json.dumps(CONTRACT_ASL))
+    client = engine.client()
+    execution = client.start_execution(stateMachineArn=arn, name="contract-1", input=json.dumps({"x": 5}))
+    while (described := client.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
+        time.sleep(0.05)
+    assert described["status"] == "SUCCEEDED"
+    output = json.loads(described["output"])
+    assert output["x"] == 5 and output["seen_by"] == "contract-echo"
+    assert output["flaky"] == {"attempts": 2}
+    assert output["error"]["Error"] == "ValueError"
+    assert json.loads(output["error"]["Cause"])["errorMessage"] == "bad value 42"
+    events = client.get_execution_history(executionArn=execution["executionArn"])["events"]
+    summary = summarise_history(events)
+    assert [s["name"] for s in summary["states"]] == ["Echo", "Flaky", "Broken", "Caught"]
+    assert all(s["duration_s"] is not None for s in summary["states"])
+    assert dict((n, v) for n, v, _ in state_durations(summary["states"]))["Flaky"] == 1
+
+
+def test_the_workflow_definition_is_portable_and_every_task_retries_and_catches():
+    definition = json.loads(substitute(DEFINITION_PATH.read_text(), local_substitutions()))
+    check_portable(definition)
+    states = definition["States"]
+    tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
+    assert set(tasks) >= {"PrepareData", "StartTraining", "DescribeTraining", "Evaluate", "Judge",
+                          "RegisterModel", "RecordHistory", "Notify", "RecordFailure", "NotifyFailure"}
+    for name, task in tasks.items():
+        assert task["Resource"] == "arn:aws:states:::lambda:invoke", name
+        assert task["Retry"][0]["ErrorEquals"][0] == "TransientError", name
+        assert task["Catch"][0]["ErrorEquals"] == ["States.ALL"], name
+    functions = {s["Parameters"]["FunctionName"] for s in tasks.values()}
+    assert functions == {function_arn(name) for name, _ in FUNCTIONS.values()}
+    targets = {s.get("Next") for s in states.values()} | {c["Next"] for s in states.values()
+                                                          for c in s.get("Choices", []) + s.get("Catch", [])}
+    targets |= {s.get("Default") for s in states.values()}
+    assert set(states) - targets == {"PrepareData"}, "every state but the start is reachable"
+
+
+def test_unportable_definitions_are_refused_at_load():
+    with pytest.raises(UnsupportedDefinitionError, match="JSONata"):
+        check_portable({"QueryLanguage": "JSONata", "States": {}})
+    with pytest.raises(UnsupportedDefinitionError, match=r"state Train: \.sync"):
+        check_portable({"States": {"Train": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync"}}})
+    with pytest.raises(UnsupportedDefinitionError, match="Assign"):
+        check_portable({"States": {"A": {"Type": "Pass", "Assign": {"x": 1}}}})
+    with pytest.raises(UnsupportedDefinitionError, match=r"no substitution for \$\{Missing\}"):
+        substitute('{"a": "${Missing}"}', {})

@@ -1,0 +1,310 @@
+"""Rendering of history records and of the run index (pure, no I/O)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from mcp_server.core.history_markdown import (
+    front_matter,
+    record_front_matter,
+    record_stem,
+    render_index,
+    render_record,
+    safe_name,
+)
+from mcp_server.core.models import (
+    DatasetRef,
+    EvaluationReport,
+    HistoryRecord,
+    IssueRef,
+    RegisteredModel,
+    TrainingJob,
+)
+
+SPEC = {
+    "model_type": "supervised_learning",
+    "task": "classification",
+    "algorithm": "random_forest",
+    "model_name": "breast-cancer-classification",
+    "dataset": {"source": "sklearn://breast_cancer", "name": "breast_cancer"},
+    "hyperparameters": {"n_estimators": 200, "max_depth": 8},
+    "evaluation": {"metrics": ["accuracy", "f1"], "thresholds": {"accuracy": 0.9, "log_loss": 0.2}},
+}
+
+
+def make_record(status: str = "succeeded", **overrides: object) -> HistoryRecord:
+    values: dict[str, object] = {
+        "record_id": "exec-12-abc",
+        "issue": IssueRef(
+            number=12,
+            title="Train breast cancer classifier",
+            url="https://github.com/acme/models/issues/12",
+            author="alice",
+            repository="acme/models",
+        ),
+        "status": status,
+        "attempt": 1,
+        "spec": SPEC,
+        "spec_hash": "0123456789ab",
+        "dataset": DatasetRef(
+            dataset_id="breast_cancer-a1b2c3d4e5f6",
+            name="breast_cancer",
+            source="sklearn://breast_cancer",
+            data_version="a1b2c3d4e5f6",
+            uri="file:///ws/datasets/breast_cancer-a1b2c3d4e5f6",
+            splits={"train": "file:///ws/t", "validation": "file:///ws/v", "test": "file:///ws/te"},
+            split_sizes={"train": 398, "validation": 85, "test": 86},
+            task="classification",
+            target="target",
+            feature_names=["mean radius"],
+            feature_types={"mean radius": "numeric"},
+            rows_raw=569,
+        ),
+        "training": TrainingJob(
+            job_name="issue-12-exec-12-abc",
+            status="Completed",
+            algorithm="random_forest",
+            duration_s=42.25,
+            metrics={"train_accuracy": 0.99},
+        ),
+        "evaluation": EvaluationReport(
+            evaluation_id="eval-12",
+            metrics={"accuracy": 0.9532, "log_loss": 0.1234, "f1": 0.961},
+            n_test=86,
+            report_uri="file:///ws/evaluations/eval-12/metrics.json",
+            duration_s=3.0,
+        ),
+        "thresholds": {"accuracy": 0.9, "log_loss": 0.2},
+        "verdict": {"verdict": "accept", "reasons": ["accuracy 0.9532 ≥ 0.9", "log_loss 0.1234 ≤ 0.2"]},
+        "model": RegisteredModel(
+            name="breast-cancer-classification",
+            version="3",
+            semantic_version="1.2.0",
+            model_uri="models:/breast-cancer-classification/3",
+        ),
+        "timings": {"PrepareData": 1.5, "Train": 42.25, "Evaluate": 3.0},
+        "started_at": "2025-01-31T23:59:00+00:00",
+        "finished_at": "2025-02-01T00:01:00+00:00",
+    }
+    values.update(overrides)
+    return HistoryRecord(**values)
+
+
+def section(markdown: str, title: str) -> str:
+    """Return the text of the ``## title`` section (up to the next ``## ``)."""
+    start = markdown.index(f"## {title}\n")
+    end = markdown.find("\n## ", start + 1)
+    return markdown[start : end if end != -1 else len(markdown)]
+
+
+def test_succeeded_record_has_front_matter_title_summary_and_passing_metrics() -> None:
+    markdown = render_record(make_record(), {"roc_curve.png": "assets/x/roc_curve.png"})
+
+    assert markdown.startswith("---\n")
+    matter = front_matter(markdown)
+    assert matter["issue"] == 12
+    assert matter["status"] == "succeeded"
+    assert matter["model_version"] == "3"
+    assert matter["semantic_version"] == "1.2.0"
+    assert matter["data_version"] == "a1b2c3d4e5f6"
+    assert matter["metrics"] == {"accuracy": 0.9532, "log_loss": 0.1234, "f1": 0.961}
+    assert matter["main_metric"] == "accuracy"
+
+    assert "# Issue #12 — breast-cancer-classification — succeeded\n" in markdown
+    assert "Issue: [#12 Train breast cancer classifier](https://github.com/acme/models/issues/12)" in markdown
+    summary = section(markdown, "Summary")
+    assert "| Execution | `exec-12-abc` |" in summary
+    assert "| Verdict | accept |" in summary
+    assert "| Model | breast-cancer-classification v3 (1.2.0) |" in summary
+    assert "| Dataset | `breast_cancer-a1b2c3d4e5f6` (version `a1b2c3d4e5f6`) |" in summary
+    assert "| Training job | `issue-12-exec-12-abc` (Completed, 42.2 s) |" in summary
+
+    metrics = section(markdown, "Metrics against thresholds")
+    assert "| accuracy | 0.9532 | ≥ 0.9 | pass |" in metrics
+    assert "| log_loss | 0.1234 | ≤ 0.2 | pass |" in metrics
+    assert "| f1 | 0.961 | — | — |" in metrics
+    assert "## Failure" not in markdown
+
+    assert "- accuracy 0.9532 ≥ 0.9" in section(markdown, "Judge")
+    timings = section(markdown, "Timings")
+    assert "| Train | 42.2 |" in timings
+    assert "| **Total** | **46.8** |" in timings
+    assert "![roc curve](assets/x/roc_curve.png)" in section(markdown, "Plots")
+
+
+def test_spec_block_is_the_full_spec_as_yaml_with_its_hash() -> None:
+    markdown = render_record(make_record(), {})
+
+    spec = section(markdown, "Spec")
+    assert "Spec hash: `0123456789ab`" in spec
+    block = spec.split("```yaml\n", 1)[1].split("\n```", 1)[0]
+    assert yaml.safe_load(block) == SPEC
+    assert "## Plots" not in markdown
+
+
+def test_rejected_record_marks_the_missed_threshold_with_its_direction() -> None:
+    record = make_record(
+        "rejected",
+        evaluation=EvaluationReport(
+            evaluation_id="eval-12",
+            metrics={"accuracy": 0.85, "log_loss": 0.35},
+            n_test=86,
+            report_uri="file:///m.json",
+            duration_s=1.0,
+        ),
+        verdict={"verdict": "reject", "reasons": ["accuracy 0.85 < 0.9", "log_loss 0.35 > 0.2"]},
+        model=None,
+    )
+
+    markdown = render_record(record, {})
+
+    assert "# Issue #12 — breast-cancer-classification — rejected\n" in markdown
+    metrics = section(markdown, "Metrics against thresholds")
+    assert "| accuracy | 0.85 | ≥ 0.9 | fail |" in metrics
+    assert "| log_loss | 0.35 | ≤ 0.2 | fail |" in metrics
+    assert "| Model | — |" in section(markdown, "Summary")
+    judge = section(markdown, "Judge")
+    assert "Verdict: **reject**" in judge
+    assert "- log_loss 0.35 > 0.2" in judge
+    assert front_matter(markdown)["verdict"] == "reject"
+
+
+def test_threshold_without_a_measured_value_fails() -> None:
+    record = make_record(
+        "rejected",
+        thresholds={"roc_auc": 0.95},
+        evaluation=EvaluationReport(
+            evaluation_id="e", metrics={"accuracy": 0.9}, n_test=1, report_uri="file:///m", duration_s=1.0
+        ),
+    )
+
+    metrics = section(render_record(record, {}), "Metrics against thresholds")
+
+    assert "| roc_auc | missing | ≥ 0.95 | fail |" in metrics
+
+
+def test_failed_record_shows_error_and_cause() -> None:
+    cause = json.dumps({"errorMessage": "job issue-12 failed: OOM", "errorType": "TrainingJobFailed"})
+    record = make_record(
+        "failed",
+        evaluation=None,
+        training=None,
+        verdict=None,
+        model=None,
+        error={"Error": "TrainingJobFailed", "Cause": cause},
+    )
+
+    markdown = render_record(record, {})
+
+    assert "# Issue #12 — breast-cancer-classification — failed\n" in markdown
+    failure = section(markdown, "Failure")
+    assert "Error: `TrainingJobFailed`" in failure
+    assert '"errorMessage": "job issue-12 failed: OOM"' in failure
+    assert "```json\n" in failure
+    assert "## Judge" not in markdown
+    metrics = section(markdown, "Metrics against thresholds")
+    assert "| accuracy | missing | ≥ 0.9 | fail |" in metrics
+    assert front_matter(markdown)["metrics"] == {}
+    bare = render_record(record.model_copy(update={"thresholds": {}}), {})
+    assert "no metrics were measured" in section(bare, "Metrics against thresholds")
+
+
+def test_cause_with_backticks_gets_a_longer_fence() -> None:
+    record = make_record("failed", error={"Error": "States.TaskFailed", "Cause": "boom ```x``` boom"})
+
+    failure = section(render_record(record, {}), "Failure")
+
+    assert "````text\nboom ```x``` boom\n````" in failure
+
+
+def test_front_matter_round_trip_keeps_types() -> None:
+    record = make_record()
+
+    read = front_matter(render_record(record, {}))
+
+    assert read == record_front_matter(record)
+    assert read["started_at"] == "2025-01-31T23:59:00+00:00"  # a string, not a datetime
+    assert read["model_version"] == "3"  # a string, not an int
+
+
+def test_front_matter_absent_or_malformed() -> None:
+    assert front_matter("# no front matter\n") == {}
+    with pytest.raises(ValueError, match="must be a mapping"):
+        front_matter("---\n- a\n- b\n---\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        front_matter("---\nkey: [unclosed\n---\n")
+
+
+def test_record_stem_uses_utc_date_and_safe_names() -> None:
+    assert record_stem(make_record()) == "2025-01-31-issue-12-exec-12-abc"
+    late = make_record(started_at="2025-01-31T23:30:00-02:00")
+    assert record_stem(late) == "2025-02-01-issue-12-exec-12-abc"
+    odd = make_record(record_id="exec/../12 x")
+    assert record_stem(odd).startswith("2025-01-31-issue-12-exec-12-x-")
+    assert "/" not in record_stem(odd)
+    assert safe_name("a b") != safe_name("a-b")
+    with pytest.raises(ValueError, match="not ISO-8601"):
+        record_stem(make_record(started_at="yesterday"))
+
+
+def test_index_lists_rows_newest_first() -> None:
+    rows = [
+        {
+            **record_front_matter(make_record(record_id="old", started_at="2025-01-01T10:00:00Z")),
+            "record_path": "2025-01-01-issue-12-old.md",
+        },
+        {
+            **record_front_matter(
+                make_record(
+                    "failed",
+                    record_id="new",
+                    model=None,
+                    evaluation=None,
+                    training=None,
+                    started_at="2025-03-01T08:30:00Z",
+                )
+            ),
+            "record_path": "2025-03-01-issue-12-new.md",
+        },
+        {
+            **record_front_matter(
+                make_record("rejected", record_id="mid", started_at="2025-02-01T00:00:00Z")
+            ),
+            "record_path": "2025-02-01-issue-12-mid.md",
+        },
+    ]
+
+    index = render_index(rows)
+
+    lines = [line for line in index.splitlines() if line.startswith("| 2025")]
+    assert [line.split(" | ")[2] for line in lines] == [
+        "[new](2025-03-01-issue-12-new.md)",
+        "[mid](2025-02-01-issue-12-mid.md)",
+        "[old](2025-01-01-issue-12-old.md)",
+    ]
+    assert lines[0] == (
+        "| 2025-03-01 08:30 | [#12](https://github.com/acme/models/issues/12) | "
+        "[new](2025-03-01-issue-12-new.md) | failed | — | — |"
+    )
+    assert lines[2] == (
+        "| 2025-01-01 10:00 | [#12](https://github.com/acme/models/issues/12) | "
+        "[old](2025-01-01-issue-12-old.md) | succeeded | breast-cancer-classification v3 (1.2.0) | "
+        "accuracy 0.9532 |"
+    )
+    assert "3 run(s)" in index
+
+
+def test_index_orders_by_utc_time_whatever_the_offset() -> None:
+    late = make_record(record_id="late", started_at="2025-03-01T09:00:00+00:00")
+    early = make_record(record_id="early", started_at="2025-03-01T10:00:00+02:00")  # 08:00 UTC
+
+    index = render_index(
+        [{**record_front_matter(r), "record_path": f"{r.record_id}.md"} for r in (early, late)]
+    )
+
+    lines = [line for line in index.splitlines() if line.startswith("| 2025")]
+    assert [line.split(" | ")[0] for line in lines] == ["| 2025-03-01 09:00", "| 2025-03-01 08:00"]
+    assert "[late](late.md)" in lines[0]
