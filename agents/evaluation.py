@@ -12,14 +12,19 @@ def evaluate(state: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the trained model; returns the EvaluationReport as a dict."""
     spec = TrainingSpec.model_validate(state["spec"])
     training = state["training"]
-    return call_tool("evaluate_model", {"request": {
-        "evaluation_id": f"{training['job_name']}-eval",
-        "task": spec.task,
-        "model_uri": training["model_uri"],
-        "dataset": state["dataset"],
-        "metrics": spec.metrics,
-        "tracking_run_id": training.get("tracking_run_id"),
-    }})
+    return call_tool(
+        "evaluate_model",
+        {
+            "request": {
+                "evaluation_id": f"{training['job_name']}-eval",
+                "task": spec.task,
+                "model_uri": training["model_uri"],
+                "dataset": state["dataset"],
+                "metrics": spec.metrics,
+                "tracking_run_id": training.get("tracking_run_id"),
+            }
+        },
+    )
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -11,8 +11,12 @@ from mcp_server.core.models import HistoryRecord, IssueRef
 
 
 def run_status(state: dict[str, Any]) -> str:
-    """``failed`` when a state caught an error, ``succeeded`` when a model was registered,
-    else ``rejected`` (the judge's verdict was fail)."""
+    """Return the run's status from its state.
+
+    Returns:
+        ``failed`` when a state caught an error, ``succeeded`` when a model was registered,
+        else ``rejected`` (the judge's verdict was fail).
+    """
     if state.get("error"):
         return "failed"
     if (state.get("verdict") or {}).get("verdict") == "pass" and state.get("model"):
@@ -35,6 +39,15 @@ def error_of(state: dict[str, Any]) -> dict[str, str] | None:
     return {"Error": str(error.get("Error", "Error")), "Cause": str(cause)}
 
 
+def _timings(state: dict[str, Any]) -> dict[str, float]:
+    """Seconds per state's agent, plus the training job's own run time (waits included)."""
+    timings = dict(state.get("timings") or {})
+    duration = (state.get("training") or {}).get("duration_s")
+    if duration is not None:
+        timings["training job"] = round(float(duration), 3)
+    return timings
+
+
 def build_record(state: dict[str, Any]) -> HistoryRecord:
     """Assemble the run's history record from the workflow state."""
     attempt = int(state.get("attempt", 1))
@@ -52,7 +65,7 @@ def build_record(state: dict[str, Any]) -> HistoryRecord:
         verdict=state.get("verdict"),
         model=state.get("model"),
         error=error_of(state),
-        timings=state.get("timings") or {},
+        timings=_timings(state),
         started_at=state.get("execution_start") or datetime.now(UTC).isoformat(),
         # The recording state's entry time: the same on a retry, so a retry makes no new commit.
         finished_at=state.get("state_entered") or datetime.now(UTC).isoformat(),
@@ -64,9 +77,13 @@ def record(state: dict[str, Any]) -> dict[str, Any]:
     history_record = build_record(state)
     plots = (state.get("evaluation") or {}).get("plots", {})
     files = {f"{name}.png": uri for name, uri in plots.items()}
-    commit = call_tool("record_training_history", {
-        "record": history_record.model_dump(mode="json"), "files": files,
-    })
+    commit = call_tool(
+        "record_training_history",
+        {
+            "record": history_record.model_dump(mode="json"),
+            "files": files,
+        },
+    )
     return {**commit, "status": history_record.status, "record": history_record.model_dump(mode="json")}
 
 

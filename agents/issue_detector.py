@@ -62,7 +62,9 @@ class DetectorConfig:
 
     @classmethod
     def from_env(cls) -> DetectorConfig:
-        """Read ``MLOPS_WEBHOOK_SECRET``, ``MLOPS_STATE_MACHINE_ARN``, ``MLOPS_ALLOWED_ASSOCIATIONS``
+        """Build the configuration from the environment.
+
+        Reads ``MLOPS_WEBHOOK_SECRET``, ``MLOPS_STATE_MACHINE_ARN``, ``MLOPS_ALLOWED_ASSOCIATIONS``
         (comma-separated), ``MLOPS_TRIGGER_LABEL``, ``MLOPS_ISSUE_TEMPLATE``,
         ``MLOPS_POLL_INTERVAL_S`` and ``MLOPS_SFN_ENDPOINT_URL``.
 
@@ -75,7 +77,8 @@ class DetectorConfig:
             webhook_secret=env["MLOPS_WEBHOOK_SECRET"].encode(),
             state_machine_arn=env["MLOPS_STATE_MACHINE_ARN"],
             allowed_associations=frozenset(a.strip().upper() for a in associations.split(","))
-            if associations else DEFAULT_ASSOCIATIONS,
+            if associations
+            else DEFAULT_ASSOCIATIONS,
             trigger_label=env.get("MLOPS_TRIGGER_LABEL", "mlops:train"),
             template_path=Path(env.get("MLOPS_ISSUE_TEMPLATE", str(DEFAULT_TEMPLATE))),
             poll_interval_s=int(env.get("MLOPS_POLL_INTERVAL_S", "30")),
@@ -107,8 +110,7 @@ def execution_name(issue_number: int, delivery_id: str) -> str:
 
 
 def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
-            "body": json.dumps(body)}
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
 
 class IssueDetector:
@@ -120,7 +122,9 @@ class IssueDetector:
         post_comment: ``(issue_number, body, idempotency_key)``; defaults to the MCP tool.
     """
 
-    def __init__(self, config: DetectorConfig, sfn_client: Any, post_comment: CommentPoster | None = None) -> None:
+    def __init__(
+        self, config: DetectorConfig, sfn_client: Any, post_comment: CommentPoster | None = None
+    ) -> None:
         """Load the issue form once; nothing is contacted until a delivery arrives."""
         self.config = config
         self.sfn = sfn_client
@@ -165,8 +169,11 @@ class IssueDetector:
         author = (issue.get("user") or {}).get("login", "")
         association = issue.get("author_association", "NONE")
         if association not in self.config.allowed_associations:
-            self.post_comment(number, unauthorised_comment(author, association, self.config.allowed_associations),
-                              f"refused:{delivery}")
+            self.post_comment(
+                number,
+                unauthorised_comment(author, association, self.config.allowed_associations),
+                f"refused:{delivery}",
+            )
             return _response(200, {"status": "refused", "message": f"{author} is {association}"})
         try:
             spec = validate_spec(extract_spec(issue.get("body") or "", self.template))
@@ -179,9 +186,13 @@ class IssueDetector:
         issue, repo = payload["issue"], payload.get("repository") or {}
         name = execution_name(number, delivery)
         execution_input = {
-            "issue": {"number": number, "title": issue.get("title", ""), "url": issue.get("html_url", ""),
-                      "author": (issue.get("user") or {}).get("login", ""),
-                      "repository": repo.get("full_name", "local/issues")},
+            "issue": {
+                "number": number,
+                "title": issue.get("title", ""),
+                "url": issue.get("html_url", ""),
+                "author": (issue.get("user") or {}).get("login", ""),
+                "repository": repo.get("full_name", "local/issues"),
+            },
             "spec": spec.model_dump(mode="json"),
             "spec_hash": spec.spec_hash(),
             "attempt": 1,
@@ -194,15 +205,17 @@ class IssueDetector:
             return _response(200, {"status": "duplicate", "execution_name": name})
         try:
             started = self.sfn.start_execution(
-                stateMachineArn=self.config.state_machine_arn, name=name,
-                input=json.dumps(execution_input, sort_keys=True))
+                stateMachineArn=self.config.state_machine_arn,
+                name=name,
+                input=json.dumps(execution_input, sort_keys=True),
+            )
         except self.sfn.exceptions.ExecutionAlreadyExists:
             logger.info("redelivery ignored", extra={"execution": name})
             return _response(200, {"status": "duplicate", "execution_name": name})
         logger.info("execution started", extra={"execution": name, "issue": number})
-        return _response(200, {"status": "started", "execution_name": name,
-                               "execution_arn": started["executionArn"]})
-
+        return _response(
+            200, {"status": "started", "execution_name": name, "execution_arn": started["executionArn"]}
+        )
 
     def _exists(self, name: str) -> bool:
         """Whether an execution of this name exists (running or not) on the state machine."""
@@ -216,7 +229,9 @@ class IssueDetector:
 
 
 def _post_comment_via_mcp(issue_number: int, body: str, idempotency_key: str) -> None:
-    call_tool("post_comment", {"issue_number": issue_number, "body": body, "idempotency_key": idempotency_key})
+    call_tool(
+        "post_comment", {"issue_number": issue_number, "body": body, "idempotency_key": idempotency_key}
+    )
 
 
 @functools.cache

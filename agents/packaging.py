@@ -12,22 +12,31 @@ def register(state: dict[str, Any]) -> dict[str, Any]:
     """Register the trained model; returns the RegisteredModel as a dict."""
     spec = TrainingSpec.model_validate(state["spec"])
     dataset, training, issue = state["dataset"], state["training"], state["issue"]
-    return call_tool("register_model", {"request": {
-        "model_name": spec.registered_model_name,
-        "model_uri": training["model_uri"],
-        "tracking_run_id": training.get("tracking_run_id"),
-        "metrics": state["evaluation"]["metrics"],
-        "lineage": {
-            "issue_number": issue["number"], "issue_url": issue.get("url", ""),
-            "execution_name": state["execution"], "job_name": training["job_name"],
-            "spec_hash": state["spec_hash"], "data_version": dataset["data_version"],
-            "dataset_id": dataset["dataset_id"],
+    return call_tool(
+        "register_model",
+        {
+            "request": {
+                "model_name": spec.registered_model_name,
+                "model_uri": training["model_uri"],
+                "tracking_run_id": training.get("tracking_run_id"),
+                "metrics": state["evaluation"]["metrics"],
+                "lineage": {
+                    "issue_number": issue["number"],
+                    "issue_url": issue.get("url", ""),
+                    "execution_name": state["execution"],
+                    "job_name": training["job_name"],
+                    "spec_hash": state["spec_hash"],
+                    "data_version": dataset["data_version"],
+                    "dataset_id": dataset["dataset_id"],
+                },
+                "model_type": spec.model_type,
+                "algorithm": spec.algorithm,
+                "feature_names": dataset["feature_names"],
+                "hyperparameters": spec.hyperparameters,
+                "preprocessing": spec.preprocessing.model_dump(mode="json"),
+            }
         },
-        "model_type": spec.model_type, "algorithm": spec.algorithm,
-        "feature_names": dataset["feature_names"],
-        "hyperparameters": spec.hyperparameters,
-        "preprocessing": spec.preprocessing.model_dump(mode="json"),
-    }})
+    )
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -58,7 +58,9 @@ def settings() -> AgentSettings:
     return AgentSettings.from_env()
 
 
-_ERROR_PREFIX = re.compile(r"^(?:Error executing tool \w+: )?\[(?P<cls>[A-Za-z_][A-Za-z0-9_]*)\] (?P<msg>.*)$", re.DOTALL)
+_ERROR_PREFIX = re.compile(
+    r"^(?:Error executing tool \w+: )?\[(?P<cls>[A-Za-z_][A-Za-z0-9_]*)\] (?P<msg>.*)$", re.DOTALL
+)
 
 
 def error_from_tool(text: str) -> MlopsError:

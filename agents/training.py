@@ -21,13 +21,16 @@ def lineage_tags(state: dict[str, Any]) -> dict[str, str]:
 
 def start(state: dict[str, Any]) -> dict[str, Any]:
     """Start the training job for this execution and attempt (idempotent by job name)."""
-    return call_tool("start_training_job", {
-        "job_name": job_name(state["execution"], state.get("attempt", 1)),
-        "spec": state["spec"],
-        "dataset": state["dataset"],
-        "experiment": f"issue-{state['issue']['number']}",
-        "tags": lineage_tags(state),
-    })
+    return call_tool(
+        "start_training_job",
+        {
+            "job_name": job_name(state["execution"], state.get("attempt", 1)),
+            "spec": state["spec"],
+            "dataset": state["dataset"],
+            "experiment": f"issue-{state['issue']['number']}",
+            "tags": lineage_tags(state),
+        },
+    )
 
 
 def describe(state: dict[str, Any]) -> dict[str, Any]:

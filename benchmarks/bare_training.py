@@ -22,7 +22,9 @@ from xgboost import XGBClassifier  # noqa: E402
 out = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
 X, y = load_breast_cancer(return_X_y=True, as_frame=True)
 X_train, X_rest, y_train, y_rest = train_test_split(X, y, train_size=0.7, stratify=y, random_state=42)
-X_val, X_test, y_val, y_test = train_test_split(X_rest, y_rest, test_size=0.5, stratify=y_rest, random_state=42)
+X_val, X_test, y_val, y_test = train_test_split(
+    X_rest, y_rest, test_size=0.5, stratify=y_rest, random_state=42
+)
 model = XGBClassifier(n_estimators=200, max_depth=4, learning_rate=0.1, n_jobs=2).fit(X_train, y_train)
 proba = model.predict_proba(X_test)[:, 1]
 metrics = {"f1": f1_score(y_test, proba > 0.5), "roc_auc": roc_auc_score(y_test, proba)}

@@ -30,7 +30,9 @@ from statemachine.webhooks import issue_payload, read_issue_file  # noqa: E402
 
 
 def pipeline_run(runtime: LocalRuntime, title: str, body: str) -> float:
-    issue = runtime.backends.issues.create_issue(title=title, body=body, author="bench", labels=["mlops:train"])
+    issue = runtime.backends.issues.create_issue(
+        title=title, body=body, author="bench", labels=["mlops:train"]
+    )
     sent = time.time()
     response = runtime.deliver("issues", issue_payload(issue.number, title, body, "bench", "OWNER"))
     record = runtime.wait(response["execution_arn"], timeout_s=600, poll_s=0.1)
@@ -42,8 +44,11 @@ def pipeline_run(runtime: LocalRuntime, title: str, body: str) -> float:
 
 def bare_run(out: Path) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bare_training.py"), str(out)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bare_training.py"), str(out)],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - started
 
 
@@ -60,11 +65,18 @@ def main() -> None:
             pipeline = [pipeline_run(runtime, title, body) for _ in range(args.runs)]
         bare = [bare_run(Path(tmp)) for _ in range(args.runs)]
     pipeline_s, bare_s = statistics.median(pipeline), statistics.median(bare)
-    print(json.dumps({
-        "pipeline_s": round(pipeline_s, 2), "bare_s": round(bare_s, 2), "ratio": round(pipeline_s / bare_s, 2),
-        "pipeline_runs_s": [round(p, 2) for p in pipeline], "bare_runs_s": [round(b, 2) for b in bare],
-        "runtime_startup_s": round(startup_s, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "pipeline_s": round(pipeline_s, 2),
+                "bare_s": round(bare_s, 2),
+                "ratio": round(pipeline_s / bare_s, 2),
+                "pipeline_runs_s": [round(p, 2) for p in pipeline],
+                "bare_runs_s": [round(b, 2) for b in bare],
+                "runtime_startup_s": round(startup_s, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,21 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
     quiet_libraries()
-    engine = LocalEngine().start({}, {f"{p}FunctionArn": "unused" for p in (
-        "DataPreparation", "Training", "Evaluation", "Judge", "Packaging", "HistoryWriter", "Notification")})
+    engine = LocalEngine().start(
+        {},
+        {
+            f"{p}FunctionArn": "unused"
+            for p in (
+                "DataPreparation",
+                "Training",
+                "Evaluation",
+                "Judge",
+                "Packaging",
+                "HistoryWriter",
+                "Notification",
+            )
+        },
+    )
     arn = engine.create_state_machine("webhook-benchmark", PASS_ONLY)
     secret = b"benchmark-secret"
     detector = IssueDetector(DetectorConfig(webhook_secret=secret, state_machine_arn=arn), engine.client())
@@ -50,8 +63,16 @@ def main() -> None:
             latencies.append(elapsed)
     engine.stop()
     quantiles = statistics.quantiles(latencies, n=100)
-    print(json.dumps({"p50_ms": round(statistics.median(latencies), 2), "p95_ms": round(quantiles[94], 2),
-                      "max_ms": round(max(latencies), 2), "requests": len(latencies)}))
+    print(
+        json.dumps(
+            {
+                "p50_ms": round(statistics.median(latencies), 2),
+                "p95_ms": round(quantiles[94], 2),
+                "max_ms": round(max(latencies), 2),
+                "requests": len(latencies),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mcp_server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--allow-write", action="store_true",
-                        help="allow tools that start jobs, register models, comment and commit")
+    parser.add_argument(
+        "--allow-write",
+        action="store_true",
+        help="allow tools that start jobs, register models, comment and commit",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env(allow_write=True) if args.allow_write else Settings.from_env()
     server = build_server(settings, base_dir=Path.cwd())

@@ -60,8 +60,16 @@ class NotificationError(MlopsError):
 ERRORS: dict[str, type[MlopsError]] = {
     cls.__name__: cls
     for cls in (
-        MlopsError, TransientError, NotFoundError, WriteNotAllowedError, DatasetError,
-        TrainingJobError, TrainingJobFailed, EvaluationError, RegistryError, HistoryError,
+        MlopsError,
+        TransientError,
+        NotFoundError,
+        WriteNotAllowedError,
+        DatasetError,
+        TrainingJobError,
+        TrainingJobFailed,
+        EvaluationError,
+        RegistryError,
+        HistoryError,
         NotificationError,
     )
 }

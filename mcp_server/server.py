@@ -29,7 +29,9 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(settings: Settings, backends: Backends | None = None, base_dir: Path | None = None) -> MCPServer:
+def build_server(
+    settings: Settings, backends: Backends | None = None, base_dir: Path | None = None
+) -> MCPServer:
     """Build the MCP server with every capability's tools.
 
     Args:
@@ -86,8 +88,9 @@ def serve_in_thread(server: MCPServer, host: str = "127.0.0.1", port: int = 0) -
         RuntimeError: uvicorn did not start within 10 seconds.
     """
     port = port or free_port(host)
-    config = uvicorn.Config(server.streamable_http_app(host=host), host=host, port=port,
-                            log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        server.streamable_http_app(host=host), host=host, port=port, log_level="warning", lifespan="on"
+    )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, name="mcp-server", daemon=True)
     thread.start()

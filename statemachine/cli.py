@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -24,8 +25,11 @@ from mcp_server.core.issue_form import extract_spec, parse_issue_form
 from mcp_server.core.spec import SpecValidationError, validate_spec
 from mcp_server.settings import Settings
 
-app = typer.Typer(help="issue-mlops: train, judge and register models from GitHub issues.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="issue-mlops: train, judge and register models from GitHub issues.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 console = Console()
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "issue_templates" / "train.yml"
 
@@ -33,7 +37,9 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "issue_templates" / 
 @app.command("parse-issue")
 def parse_issue(
     body: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="issue body (Markdown)")],
-    template: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="issue form (YAML)")] = DEFAULT_TEMPLATE,
+    template: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="issue form (YAML)")
+    ] = DEFAULT_TEMPLATE,
 ) -> None:
     """Print the issue form's fields as JSON (field id -> value)."""
     fields = parse_issue_form(body.read_text(), yaml.safe_load(template.read_text()))
@@ -43,7 +49,9 @@ def parse_issue(
 @app.command()
 def validate(
     body: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="issue body (Markdown)")],
-    template: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="issue form (YAML)")] = DEFAULT_TEMPLATE,
+    template: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="issue form (YAML)")
+    ] = DEFAULT_TEMPLATE,
 ) -> None:
     """Print the normalised spec as YAML, or every error (field path, value, allowed) and exit 1."""
     try:
@@ -79,8 +87,10 @@ def run(
         payload = issue_payload(number, title, body, author, association, html_url=f"local://issues/{number}")
         started = time.perf_counter()
         response = runtime.deliver("issues", payload)
-        console.print(f"Issue #{number} [bold]{title}[/]: webhook answered {response['statusCode']} "
-                      f"{response['status']} in {1000 * (time.perf_counter() - started):.0f} ms")
+        console.print(
+            f"Issue #{number} [bold]{title}[/]: webhook answered {response['statusCode']} "
+            f"{response['status']} in {1000 * (time.perf_counter() - started):.0f} ms"
+        )
         if response["status"] != "started":
             _print_comments(store, number)
             raise typer.Exit(1)
@@ -96,12 +106,19 @@ def run(
 
 
 def _follow(runtime: Any, execution_arn: str, timeout: float) -> dict[str, Any]:
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("starting", total=None)
 
         def update(record: dict[str, Any]) -> None:
-            progress.update(task, description=f"{record['name']}: {record.get('current_state') or record['status']}")
+            progress.update(
+                task, description=f"{record['name']}: {record.get('current_state') or record['status']}"
+            )
 
         return runtime.wait(execution_arn, on_update=update, timeout_s=timeout)
 
@@ -128,8 +145,10 @@ def serve(
 
     runtime = LocalRuntime(Settings.from_env(), Path.cwd()).start()
     console.print(f"MCP server: {runtime.mcp.url}")  # type: ignore[union-attr]
-    console.print(f"Webhook:    http://{host}:{port}/webhook (secret in MLOPS_WEBHOOK_SECRET or "
-                  f"{runtime.settings.home / 'webhook_secret'})")
+    console.print(
+        f"Webhook:    http://{host}:{port}/webhook (secret in MLOPS_WEBHOOK_SECRET or "
+        f"{runtime.settings.home / 'webhook_secret'})"
+    )
     try:
         uvicorn.run(webhook_app(runtime), host=host, port=port, log_level="warning")
     finally:
@@ -162,8 +181,12 @@ def status(
         table.add_column(column)
     for path in records:
         record = json.loads(path.read_text())
-        table.add_row(record["name"], record["status"], record.get("current_state") or "",
-                      record.get("started_at", "")[:19])
+        table.add_row(
+            record["name"],
+            record["status"],
+            record.get("current_state") or "",
+            record.get("started_at", "")[:19],
+        )
     console.print(table)
 
 
@@ -185,8 +208,13 @@ def history(
         meta = front_matter(path.read_text())
         if issue is not None and int(meta.get("issue", 0)) != issue:
             continue
-        table.add_row(path.name, f"#{meta.get('issue', '')}", str(meta.get("status", "")),
-                      str(meta.get("model_name", "") or ""), str(meta.get("model_version", "") or ""))
+        table.add_row(
+            path.name,
+            f"#{meta.get('issue', '')}",
+            str(meta.get("status", "")),
+            str(meta.get("model_name", "") or ""),
+            str(meta.get("model_version", "") or ""),
+        )
     console.print(table)
     if issue is not None:
         from mcp_server.backends.local.issues import LocalIssueStore

@@ -44,7 +44,9 @@ def metrics_table(state: dict[str, Any]) -> Table | None:
         table.add_column(column, justify="right" if column == "value" else "left")
     for name, value in evaluation["metrics"].items():
         check = checks.get(name)
-        threshold = f"{'≥' if check['direction'] == 'maximize' else '≤'} {check['threshold']:g}" if check else ""
+        threshold = (
+            f"{'≥' if check['direction'] == 'maximize' else '≤'} {check['threshold']:g}" if check else ""
+        )
         result = ("[green]pass[/]" if check["passed"] else "[red]fail[/]") if check else ""
         table.add_row(name, f"{value:.4f}", threshold, result)
     return table
@@ -66,16 +68,19 @@ def run_summary(console: Console, record: dict[str, Any]) -> None:
         console.print(f"[bold]Verdict[/] {verdict['verdict']}: " + "; ".join(verdict.get("reasons", [])))
     model = state.get("model")
     if model:
-        console.print(f"[bold]Registered model[/] {model['name']} version {model['version']} "
-                      f"(semantic {model['semantic_version']}, aliases {', '.join(model.get('aliases', []))})")
+        console.print(
+            f"[bold]Registered model[/] {model['name']} version {model['version']} "
+            f"(semantic {model['semantic_version']}, aliases {', '.join(model.get('aliases', []))})"
+        )
     history = state.get("history")
     if history and history.get("commit_sha"):
-        console.print(f"[bold]History record[/] {history['repository']}/{history['path']} "
-                      f"commit {history['commit_sha']}")
+        console.print(f"[bold]History record[/] {history['repository']}/{history['path']}", soft_wrap=True)
+        console.print(f"[bold]Commit[/] {history['commit_sha']}", soft_wrap=True)
     notification = state.get("notification")
     if notification:
-        console.print(Panel(notification["body"], title=f"Comment posted ({notification['comment_url']})",
-                            expand=False))
+        console.print(
+            Panel(notification["body"], title=f"Comment posted ({notification['comment_url']})", expand=False)
+        )
 
 
 def comments_panel(issue: dict[str, Any], comments: list[dict[str, Any]]) -> Panel:
@@ -84,4 +89,6 @@ def comments_panel(issue: dict[str, Any], comments: list[dict[str, Any]]) -> Pan
     for comment in comments:
         parts.append(f"[dim]#{comment['id']} {comment.get('author', '')} {comment.get('created_at', '')}[/]")
         parts.append(Markdown(comment["body"]))
-    return Panel(Group(*parts) if parts else "no comments", title=f"Issue #{issue['number']}: {issue.get('title', '')}")
+    return Panel(
+        Group(*parts) if parts else "no comments", title=f"Issue #{issue['number']}: {issue.get('title', '')}"
+    )

@@ -57,7 +57,11 @@ class LambdaContext:
 
 
 def _dispatching_invoke(
-    self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any, headers: Any,
+    self: LambdaSimpleBackend,
+    function_name: str,
+    qualifier: str | None,
+    body: Any,
+    headers: Any,
     response_headers: Any,
 ) -> str | bytes | None:
     name = function_name.rsplit(":function:", 1)[-1].split(":")[0]
@@ -71,11 +75,13 @@ def _dispatching_invoke(
         payload = json.dumps(result)
     except Exception as err:  # every failure goes back to the interpreter as a function error
         response_headers["x-amz-function-error"] = "Unhandled"
-        payload = json.dumps({
-            "errorType": type(err).__name__,
-            "errorMessage": str(err),
-            "stackTrace": traceback.format_exception(err)[-5:],
-        })
+        payload = json.dumps(
+            {
+                "errorType": type(err).__name__,
+                "errorMessage": str(err),
+                "stackTrace": traceback.format_exception(err)[-5:],
+            }
+        )
     response_headers["Content-Length"] = str(len(payload))
     return payload
 
@@ -114,6 +120,7 @@ def substitute(definition_text: str, substitutions: dict[str, str]) -> str:
     Raises:
         UnsupportedDefinitionError: a placeholder has no substitution.
     """
+
     def replace(match: re.Match[str]) -> str:
         key = match.group(1)
         if key not in substitutions:
@@ -158,9 +165,13 @@ class LocalEngine:
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         os.environ["MOTO_PORT"] = str(port)
-        httpx.post(f"{self.endpoint_url}/moto-api/config", json={
-            "stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False},
-        }).raise_for_status()
+        httpx.post(
+            f"{self.endpoint_url}/moto-api/config",
+            json={
+                "stepfunctions": {"execute_state_machine": True},
+                "lambda": {"use_docker": False},
+            },
+        ).raise_for_status()
         self.state_machine_arn = self.create_state_machine(self.name, text)
         return self
 
@@ -176,7 +187,9 @@ class LocalEngine:
         client = self.client()
         role = f"arn:aws:iam::{ACCOUNT_ID}:role/mlops-workflow"
         try:
-            return client.create_state_machine(name=name, definition=definition_text, roleArn=role)["stateMachineArn"]
+            return client.create_state_machine(name=name, definition=definition_text, roleArn=role)[
+                "stateMachineArn"
+            ]
         except client.exceptions.StateMachineAlreadyExists:
             arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{name}"
             client.update_state_machine(stateMachineArn=arn, definition=definition_text)
@@ -185,8 +198,11 @@ class LocalEngine:
     def client(self) -> Any:
         """Return a boto3 Step Functions client bound to this engine's moto server."""
         return boto3.client(
-            "stepfunctions", region_name=REGION, endpoint_url=self.endpoint_url,
-            aws_access_key_id="local", aws_secret_access_key="local",
+            "stepfunctions",
+            region_name=REGION,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
             config=Config(retries={"max_attempts": 2}),
         )
 

@@ -47,9 +47,15 @@ def summarise_history(events: list[dict[str, Any]]) -> dict[str, Any]:
         kind = event["type"]
         if kind.endswith("StateEntered"):
             details = event["stateEnteredEventDetails"]
-            entry = {"name": details["name"], "type": kind.removesuffix("StateEntered"),
-                     "entered_at": _iso(event["timestamp"]), "exited_at": None, "duration_s": None,
-                     "output": None, "_start": event["timestamp"]}
+            entry = {
+                "name": details["name"],
+                "type": kind.removesuffix("StateEntered"),
+                "entered_at": _iso(event["timestamp"]),
+                "exited_at": None,
+                "duration_s": None,
+                "output": None,
+                "_start": event["timestamp"],
+            }
             states.append(entry)
             open_states[details["name"]] = entry
         elif kind.endswith("StateExited"):
@@ -129,7 +135,9 @@ class ExecutionRecorder:
         events = self.client.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
         summary = summarise_history(events)
         record = {
-            "name": described["name"], "arn": execution_arn, "status": described["status"],
+            "name": described["name"],
+            "arn": execution_arn,
+            "status": described["status"],
             "input": _json_or_text(described.get("input")),
             "output": _json_or_text(described.get("output")),
             "started_at": _iso(described["startDate"]),
@@ -183,10 +191,13 @@ def mark_interrupted(records_dir: Path, known: set[str]) -> list[str]:
     for path in sorted(records_dir.glob("*.json")):
         record = json.loads(path.read_text())
         if record.get("status") == "RUNNING" and record.get("name") not in known:
-            record.update(status="ABORTED", error="EngineStopped",
-                          cause="The local engine stopped while this execution ran; start it again "
-                                "by redelivering the issue's webhook or with `mlops run`.",
-                          stopped_at=datetime.now(UTC).isoformat())
+            record.update(
+                status="ABORTED",
+                error="EngineStopped",
+                cause="The local engine stopped while this execution ran; start it again "
+                "by redelivering the issue's webhook or with `mlops run`.",
+                stopped_at=datetime.now(UTC).isoformat(),
+            )
             write_json_atomic(path, record)
             marked.append(record["name"])
     return marked

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,11 +32,35 @@ from statemachine.workspace import ensure_workspace, webhook_secret
 
 
 def quiet_libraries() -> None:
-    """Keep library chatter (moto's interpreter, werkzeug, MLflow, the MCP SDK) off the console."""
+    """Keep library chatter (moto's interpreter, werkzeug, MLflow, the MCP SDK) off the console.
+
+    MLflow sets its loggers' levels when it is imported, so this runs again after the warm-up.
+    """
     for name in ("moto", "werkzeug", "mlflow", "mcp", "httpx", "alembic", "uvicorn.error"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     agent_runtime.logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
+
+
+def warm_up(settings: Settings) -> None:
+    """Import what the tools use and open the MLflow store once, as a long-running server has.
+
+    The first use of a workspace creates MLflow's SQLite schema (about 2.6 s) and the first
+    tool calls import scikit-learn, XGBoost, matplotlib and MLflow's scikit-learn flavour; doing
+    it at start-up keeps those one-off costs out of the first run.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import mlflow.sklearn  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import xgboost  # noqa: F401
+
+    from mcp_server.backends.local.mlflow_store import open_client
+
+    quiet_libraries()
+    open_client(settings)
 
 
 class LocalRuntime:
@@ -67,6 +92,8 @@ class LocalRuntime:
         ensure_workspace(self.settings)
         self.secret = webhook_secret(self.settings)
         self.backends = build_backends(self.settings, self.base_dir)
+        warming = threading.Thread(target=warm_up, args=(self.settings,), name="warm-up", daemon=True)
+        warming.start()
         self.mcp = serve_in_thread(build_server(self.settings, self.backends))
         os.environ["MLOPS_MCP_URL"] = self.mcp.url
         agent_runtime.settings.cache_clear()
@@ -74,9 +101,13 @@ class LocalRuntime:
         records = self.settings.home / "executions"
         mark_interrupted(records, known=set())
         self.recorder = ExecutionRecorder(self.engine.client(), records).start()
-        config = DetectorConfig(webhook_secret=self.secret, state_machine_arn=self.engine.state_machine_arn,
-                                poll_interval_s=self.settings.poll_interval_s)
+        config = DetectorConfig(
+            webhook_secret=self.secret,
+            state_machine_arn=self.engine.state_machine_arn,
+            poll_interval_s=self.settings.poll_interval_s,
+        )
         self.detector = IssueDetector(config, self.engine.client())
+        warming.join()
         return self
 
     def __enter__(self) -> LocalRuntime:
@@ -102,14 +133,17 @@ class LocalRuntime:
         Returns:
             The handler's proxy response.
         """
-        assert self.detector is not None and self.recorder is not None, "start the runtime first"
+        assert self.detector is not None, "start the runtime first"
+        assert self.recorder is not None, "start the runtime first"
         response = self.detector.handle(event)
         body = json.loads(response["body"])
         if body.get("execution_arn"):
             self.recorder.follow(body["execution_arn"])
         return response
 
-    def deliver(self, event_name: str, payload: dict[str, Any], delivery_id: str | None = None) -> dict[str, Any]:
+    def deliver(
+        self, event_name: str, payload: dict[str, Any], delivery_id: str | None = None
+    ) -> dict[str, Any]:
         """Sign ``payload`` with the workspace secret and deliver it to the handler.
 
         Returns:
@@ -119,8 +153,11 @@ class LocalRuntime:
         return {"statusCode": response["statusCode"], **json.loads(response["body"])}
 
     def wait(
-        self, execution_arn: str, on_update: Callable[[dict[str, Any]], None] | None = None,
-        timeout_s: float = 3600, poll_s: float = 0.2,
+        self,
+        execution_arn: str,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+        timeout_s: float = 3600,
+        poll_s: float = 0.2,
     ) -> dict[str, Any]:
         """Wait for an execution to end, calling ``on_update`` with its record as it changes.
 

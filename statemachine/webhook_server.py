@@ -22,8 +22,14 @@ def proxy_event(headers: dict[str, str], body: bytes, path: str = "/webhook") ->
         text, encoded = body.decode("utf-8"), False
     except UnicodeDecodeError:
         text, encoded = base64.b64encode(body).decode(), True
-    return {"resource": path, "path": path, "httpMethod": "POST", "headers": headers,
-            "body": text, "isBase64Encoded": encoded}
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": "POST",
+        "headers": headers,
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
 
 
 def webhook_app(runtime: Any) -> Starlette:
@@ -36,11 +42,11 @@ def webhook_app(runtime: Any) -> Starlette:
     async def webhook(request: Request) -> Response:
         event = proxy_event(dict(request.headers), await request.body())
         response = await run_in_threadpool(runtime.handle, event)
-        return Response(response["body"], status_code=response["statusCode"],
-                        media_type="application/json")
+        return Response(response["body"], status_code=response["statusCode"], media_type="application/json")
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[Route("/webhook", webhook, methods=["POST"]),
-                             Route("/healthz", healthz, methods=["GET"])])
+    return Starlette(
+        routes=[Route("/webhook", webhook, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
+    )

@@ -29,18 +29,28 @@ def read_issue_file(path: Path) -> tuple[str, str]:
     text = path.read_text()
     match = re.match(r"\s*<!--\s*title:\s*(.*?)\s*-->\s*\n", text)
     if match:
-        return match.group(1), text[match.end():]
+        return match.group(1), text[match.end() :]
     return path.stem.replace("-", " "), text
 
 
 def _user(login: str) -> dict[str, Any]:
-    return {"login": login, "id": zlib.crc32(login.encode()) % 10**8, "type": "User",
-            "html_url": f"https://github.com/{login}"}
+    return {
+        "login": login,
+        "id": zlib.crc32(login.encode()) % 10**8,
+        "type": "User",
+        "html_url": f"https://github.com/{login}",
+    }
 
 
 def issue_payload(
-    number: int, title: str, body: str, author: str, association: str = "OWNER",
-    action: str = "labeled", label: str = "mlops:train", repository: str = LOCAL_REPOSITORY,
+    number: int,
+    title: str,
+    body: str,
+    author: str,
+    association: str = "OWNER",
+    action: str = "labeled",
+    label: str = "mlops:train",
+    repository: str = LOCAL_REPOSITORY,
     html_url: str | None = None,
 ) -> dict[str, Any]:
     """Build an ``issues`` event body (``opened`` or ``labeled``) in GitHub's shape."""
@@ -49,13 +59,23 @@ def issue_payload(
     payload: dict[str, Any] = {
         "action": action,
         "issue": {
-            "number": number, "title": title, "body": body, "state": "open",
+            "number": number,
+            "title": title,
+            "body": body,
+            "state": "open",
             "html_url": html_url or f"https://github.com/{repository}/issues/{number}",
-            "user": _user(author), "labels": labels, "author_association": association,
-            "created_at": now, "updated_at": now, "comments": 0,
+            "user": _user(author),
+            "labels": labels,
+            "author_association": association,
+            "created_at": now,
+            "updated_at": now,
+            "comments": 0,
         },
-        "repository": {"full_name": repository, "name": repository.split("/")[-1],
-                       "owner": _user(repository.split("/")[0])},
+        "repository": {
+            "full_name": repository,
+            "name": repository.split("/")[-1],
+            "owner": _user(repository.split("/")[0]),
+        },
         "sender": _user(author),
     }
     if action == "labeled":
@@ -64,7 +84,10 @@ def issue_payload(
 
 
 def api_gateway_event(
-    secret: bytes, event_name: str, payload: dict[str, Any], delivery_id: str | None = None,
+    secret: bytes,
+    event_name: str,
+    payload: dict[str, Any],
+    delivery_id: str | None = None,
     signature: str | None = None,
 ) -> dict[str, Any]:
     """Wrap a payload into a signed API Gateway proxy event as GitHub would deliver it.
@@ -81,11 +104,16 @@ def api_gateway_event(
     """
     body = json.dumps(payload, separators=(",", ":"))
     return {
-        "resource": "/webhook", "path": "/webhook", "httpMethod": "POST",
+        "resource": "/webhook",
+        "path": "/webhook",
+        "httpMethod": "POST",
         "headers": {
-            "Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/local",
-            "X-GitHub-Event": event_name, "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/local",
+            "X-GitHub-Event": event_name,
+            "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
             "X-Hub-Signature-256": signature if signature is not None else sign(secret, body.encode()),
         },
-        "body": body, "isBase64Encoded": False,
+        "body": body,
+        "isBase64Encoded": False,
     }

@@ -35,7 +35,9 @@ def open_issue(runtime: Any, example: str | None = None, body: str | None = None
 
     if example is not None:
         title, body = read_issue_file(EXAMPLES / example)
-    return runtime.backends.issues.create_issue(title=title, body=body or "", author="alice", labels=["mlops:train"])
+    return runtime.backends.issues.create_issue(
+        title=title, body=body or "", author="alice", labels=["mlops:train"]
+    )
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -93,8 +93,10 @@ class IssueBackend(ABC):
 
     @abstractmethod
     def post_comment(self, issue_number: int, body: str, idempotency_key: str | None = None) -> Comment:
-        """Post ``body`` on the issue. With ``idempotency_key``, a second call with the same key
-        returns the first comment instead of posting again.
+        """Post ``body`` on the issue.
+
+        With ``idempotency_key``, a second call with the same key returns the first comment
+        instead of posting again.
 
         Raises:
             NotFoundError: the issue does not exist.
@@ -113,10 +115,14 @@ class HistoryBackend(ABC):
     """Commits run records as Markdown under training_history/."""
 
     @abstractmethod
-    def record_training_history(self, record: HistoryRecord, files: dict[str, str] | None = None) -> HistoryCommit:
-        """Write the record (and the files it links, relative name -> source URI), update the
-        index, and commit. Recording the same ``record_id`` with the same content twice makes
-        one commit; concurrent calls never lose a record.
+    def record_training_history(
+        self, record: HistoryRecord, files: dict[str, str] | None = None
+    ) -> HistoryCommit:
+        """Write the record and the files it links, update the index, and commit.
+
+        ``files`` maps a relative name to a source URI (plots). Recording the same
+        ``record_id`` with the same content twice makes one commit; concurrent calls never lose
+        a record.
 
         Raises:
             HistoryError: the repository cannot be written or committed.

@@ -39,7 +39,8 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
     if settings.backend == "aws":
         raise BackendNotAvailableError(
             "MLOPS_BACKEND=aws: only the SageMaker training backend exists so far "
-            "(mcp_server/backends/aws/training.py); run with MLOPS_BACKEND=local")
+            "(mcp_server/backends/aws/training.py); run with MLOPS_BACKEND=local"
+        )
     from mcp_server.backends.local.data import LocalDatasetBackend
     from mcp_server.backends.local.evaluation import LocalEvaluationBackend
     from mcp_server.backends.local.history import GitHistoryBackend

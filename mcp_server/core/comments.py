@@ -11,10 +11,12 @@ from collections.abc import Iterable
 
 from mcp_server.core.judge import ThresholdCheck
 from mcp_server.core.models import HistoryCommit, HistoryRecord
-from mcp_server.core.spec import SpecError
+from mcp_server.core.spec import MISSING, SpecError
 
-RETRY_HINT = ("To try again, edit the spec in the issue body and remove and re-add the "
-              "`mlops:train` label: each labelling starts a new run.")
+RETRY_HINT = (
+    "To try again, edit the spec in the issue body and remove and re-add the "
+    "`mlops:train` label: each labelling starts a new run."
+)
 
 
 def _marker(kind: str) -> str:
@@ -37,16 +39,21 @@ def spec_errors_comment(errors: Iterable[SpecError]) -> str:
     errors = list(errors)
     lines = [
         _marker("spec-errors"),
-        f"### ❌ The training spec has {len(errors)} error{'s' if len(errors) != 1 else ''}; nothing was started",
+        f"### ❌ The training spec has {len(errors)} error{'s' if len(errors) != 1 else ''}; "
+        "nothing was started",
         "",
         "| field | value received | problem and what is allowed |",
         "| --- | --- | --- |",
     ]
     for error in errors:
-        shown = "—" if error.value is None or repr(error.value) == "<object object>" else f"`{_cell(repr(error.value))[:120]}`"
+        missing = error.value is MISSING or error.value is None
+        shown = "—" if missing else f"`{_cell(repr(error.value))[:120]}`"
         lines.append(f"| `{_cell(error.path)}` | {shown} | {_cell(error.message)} |")
-    lines += ["", "Fix the spec in the issue body, then remove and re-add the `mlops:train` label "
-              "to run it. The spec reference is in the repository README."]
+    lines += [
+        "",
+        "Fix the spec in the issue body, then remove and re-add the `mlops:train` label "
+        "to run it. The spec reference is in the repository README.",
+    ]
     return "\n".join(lines)
 
 
@@ -61,14 +68,16 @@ def unauthorised_comment(login: str, association: str, allowed: Iterable[str]) -
     Returns:
         Markdown explaining that nothing was started and who can start it.
     """
-    return "\n".join([
-        _marker("unauthorised"),
-        f"### 🔒 @{login}, this request was not run",
-        "",
-        f"Training runs can be started only by repository members whose association is one of "
-        f"{', '.join(sorted(allowed))}; yours is `{association}`. Nothing was started. "
-        "A maintainer can re-apply the `mlops:train` label to run this spec.",
-    ])
+    return "\n".join(
+        [
+            _marker("unauthorised"),
+            f"### 🔒 @{login}, this request was not run",
+            "",
+            f"Training runs can be started only by repository members whose association is one of "
+            f"{', '.join(sorted(allowed))}; yours is `{association}`. Nothing was started. "
+            "A maintainer can re-apply the `mlops:train` label to run this spec.",
+        ]
+    )
 
 
 def _threshold_rows(record: HistoryRecord, checks: list[ThresholdCheck]) -> list[str]:
@@ -83,8 +92,10 @@ def _threshold_rows(record: HistoryRecord, checks: list[ThresholdCheck]) -> list
         if check is None:
             rows.append(f"| {name} | {shown} | — | |")
         else:
-            rows.append(f"| {name} | {shown} | {check.comparator} {check.threshold:g} | "
-                        f"{'✅ pass' if check.passed else '❌ fail'} |")
+            rows.append(
+                f"| {name} | {shown} | {check.comparator} {check.threshold:g} | "
+                f"{'✅ pass' if check.passed else '❌ fail'} |"
+            )
     return rows
 
 
@@ -114,14 +125,19 @@ def run_comment(record: HistoryRecord, commit: HistoryCommit | None) -> str:
     lines = [_marker(f"run:{record.record_id}")]
     if record.status == "succeeded" and record.model:
         model = record.model
-        lines.append(f"### ✅ Model registered: `{model.name}` version {model.version} "
-                     f"(semantic version {model.semantic_version})")
+        lines.append(
+            f"### ✅ Model registered: `{model.name}` version {model.version} "
+            f"(semantic version {model.semantic_version})"
+        )
     elif record.status == "rejected":
         lines.append("### ❌ Model rejected: it did not reach its thresholds")
     else:
         lines.append("### ⚠️ Run failed")
-    lines += ["", f"Run `{record.record_id}` (attempt {record.attempt}) trained {what}"
-              + (f", data version `{record.dataset.data_version}`." if record.dataset else ".")]
+    lines += [
+        "",
+        f"Run `{record.record_id}` (attempt {record.attempt}) trained {what}"
+        + (f", data version `{record.dataset.data_version}`." if record.dataset else "."),
+    ]
     if record.evaluation:
         checks = [ThresholdCheck.model_validate(c) for c in (record.verdict or {}).get("checks", [])]
         lines += ["", *_threshold_rows(record, checks)]
@@ -129,14 +145,22 @@ def run_comment(record: HistoryRecord, commit: HistoryCommit | None) -> str:
         lines += ["", f"**Verdict: {record.verdict.get('verdict')}**"]
         lines += [f"- {reason}" for reason in record.verdict.get("reasons", [])]
     if record.error:
-        lines += ["", f"**{record.error.get('Error', 'Error')}**", "", "```text",
-                  (record.error.get("Cause") or "no cause was reported")[:3000], "```"]
+        lines += [
+            "",
+            f"**{record.error.get('Error', 'Error')}**",
+            "",
+            "```text",
+            (record.error.get("Cause") or "no cause was reported")[:3000],
+            "```",
+        ]
         if record.training and record.training.log_uri:
             lines.append(f"Training log: `{record.training.log_uri}`")
     lines.append("")
     if record.model:
-        lines.append(f"- Model: `{record.model.model_uri}`, aliases "
-                     f"{', '.join(f'`{a}`' for a in record.model.aliases) or 'none'}")
+        lines.append(
+            f"- Model: `{record.model.model_uri}`, aliases "
+            f"{', '.join(f'`{a}`' for a in record.model.aliases) or 'none'}"
+        )
     if record.training:
         duration = f" ({record.training.duration_s:.1f} s)" if record.training.duration_s else ""
         lines.append(f"- Training job: `{record.training.job_name}`{duration}")

@@ -64,10 +64,14 @@ def record_date(started_at: str) -> str:
 def record_stem(record: HistoryRecord) -> str:
     """Return the record's file stem: ``{date}-issue-{n}-{record_id}``, filesystem-safe.
 
+    A record id that already starts with ``issue-{n}-`` (execution names do) is not repeated.
+
     Raises:
         ValueError: ``record.started_at`` is not ISO-8601.
     """
-    return f"{record_date(record.started_at)}-issue-{record.issue.number}-{safe_name(record.record_id)}"
+    prefix = f"issue-{record.issue.number}-"
+    rest = record.record_id.removeprefix(prefix)
+    return f"{record_date(record.started_at)}-{prefix}{safe_name(rest)}"
 
 
 def record_metrics(record: HistoryRecord) -> dict[str, float]:

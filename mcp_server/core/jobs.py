@@ -48,8 +48,15 @@ def training_request(
     """
     channels = {k: v for k, v in dataset.splits.items() if k in ("train", "validation")}
     return TrainingJobRequest(
-        job_name=name, task=spec.task, algorithm=spec.algorithm,
+        job_name=name,
+        task=spec.task,
+        algorithm=spec.algorithm,
         hyperparameters={**spec.hyperparameters, "_seed": spec.dataset.split.seed if spec.dataset else 0},
-        preprocessing=spec.preprocessing, target=dataset.target, feature_types=dataset.feature_types,
-        channels=channels, compute=spec.compute, experiment=experiment, tags=tags,
+        preprocessing=spec.preprocessing,
+        target=dataset.target,
+        feature_types=dataset.feature_types,
+        channels=channels,
+        compute=spec.compute,
+        experiment=experiment,
+        tags=tags,
     )

@@ -54,11 +54,18 @@ def judge(metrics: dict[str, float], thresholds: dict[str, float], attempt: int 
     checks = []
     for metric, threshold in thresholds.items():
         direction = metric_direction(metric)
-        value = metrics.get(metric)
-        valid = value is not None and not math.isnan(value)
-        passed = valid and (value >= threshold if direction == "maximize" else value <= threshold)
-        checks.append(ThresholdCheck(metric=metric, value=value if valid else None,
-                                     threshold=threshold, direction=direction, passed=bool(passed)))
+        raw = metrics.get(metric)
+        value = None if raw is None or math.isnan(raw) else raw
+        passed = value is not None and (value >= threshold if direction == "maximize" else value <= threshold)
+        checks.append(
+            ThresholdCheck(
+                metric=metric,
+                value=value,
+                threshold=threshold,
+                direction=direction,
+                passed=bool(passed),
+            )
+        )
     reasons = [_reason(c) for c in checks]
     if not checks:
         reasons = ["no thresholds were set: the model is accepted as trained"]
@@ -68,9 +75,12 @@ def judge(metrics: dict[str, float], thresholds: dict[str, float], attempt: int 
 
 def _reason(check: ThresholdCheck) -> str:
     if check.value is None:
-        return f"{check.metric} was not produced by the evaluation (must be {check.comparator} {check.threshold:g})"
+        bound = f"{check.comparator} {check.threshold:g}"
+        return f"{check.metric} was not produced by the evaluation (must be {bound})"
     if check.passed:
         return f"{check.metric} {check.value:.4f} meets {check.comparator} {check.threshold:g}"
     sign = "<" if check.direction == "maximize" else ">"
-    return (f"{check.metric} {check.value:.4f} {sign} {check.threshold:g} "
-            f"(must be {check.comparator} {check.threshold:g})")
+    return (
+        f"{check.metric} {check.value:.4f} {sign} {check.threshold:g} "
+        f"(must be {check.comparator} {check.threshold:g})"
+    )

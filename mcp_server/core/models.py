@@ -85,7 +85,9 @@ class TrainingJob(_Record):
 
     job_name: str
     status: TrainingStatus
-    secondary_status: str = Field("", description="Starting, Training, Completed, Failed, MaxRuntimeExceeded, ...")
+    secondary_status: str = Field(
+        "", description="Starting, Training, Completed, Failed, MaxRuntimeExceeded, ..."
+    )
     failure_reason: str | None = None
     algorithm: str
     model_uri: str | None = Field(None, description="folder (local) or model.tar.gz (S3)")

@@ -96,8 +96,7 @@ class DatasetSpec(_Section):
         if value.startswith(schemes) or re.match(r"^[a-z][a-z0-9+]*://", value):
             return value
         raise ValueError(
-            "expected sklearn://NAME, file://PATH (csv or parquet), s3://BUCKET/KEY "
-            "or a SQLAlchemy URL"
+            "expected sklearn://NAME, file://PATH (csv or parquet), s3://BUCKET/KEY or a SQLAlchemy URL"
         )
 
 
@@ -288,9 +287,7 @@ def validate_spec(data: Any) -> TrainingSpec:
         SpecValidationError: with every error found, structural and cross-field alike.
     """
     if not isinstance(data, dict):
-        raise SpecValidationError(
-            [SpecError("(spec)", data, "the spec must be a mapping of keys to values")]
-        )
+        raise SpecValidationError([SpecError("(spec)", data, "the spec must be a mapping of keys to values")])
     errors: list[SpecError] = []
     spec: TrainingSpec | None = None
     try:
@@ -305,9 +302,7 @@ def validate_spec(data: Any) -> TrainingSpec:
         raise SpecValidationError(_dedupe(errors))
     updates: dict[str, Any] = {"hyperparameters": hyperparameters}
     if spec.dataset is not None and spec.dataset.name is None:
-        updates["dataset"] = spec.dataset.model_copy(
-            update={"name": _name_from_source(spec.dataset.source)}
-        )
+        updates["dataset"] = spec.dataset.model_copy(update={"name": _name_from_source(spec.dataset.source)})
     return spec.model_copy(update=updates)
 
 
@@ -339,30 +334,30 @@ def _get(data: Any, *keys: str) -> Any:
 def _cross_field_errors(data: dict[str, Any]) -> list[SpecError]:  # noqa: C901
     """Checks that span fields; each runs only when the fields it reads are well-formed."""
     errors: list[SpecError] = []
-    model_type, task, algorithm = data.get("model_type"), data.get("task"), data.get("algorithm")
-    task_ok = isinstance(task, str) and task in catalog.TASKS
+    model_type, algorithm = data.get("model_type"), data.get("algorithm")
+    raw_task = data.get("task")
+    task: str = raw_task if isinstance(raw_task, str) else ""
+    task_ok = task in catalog.TASKS
     if model_type in catalog.MODEL_TYPES and task_ok:
         allowed = catalog.TASKS_BY_MODEL_TYPE[model_type]
         if task not in allowed:
-            errors.append(
-                SpecError("task", task, f"{model_type} supports the tasks {_or(allowed)}")
-            )
+            errors.append(SpecError("task", task, f"{model_type} supports the tasks {_or(allowed)}"))
     if task_ok and algorithm in catalog.ALGORITHMS:
         allowed = catalog.ALGORITHMS_BY_TASK[task]
         if algorithm not in allowed:
-            errors.append(
-                SpecError("algorithm", algorithm, f"task {task} supports {_or(allowed)}")
-            )
+            errors.append(SpecError("algorithm", algorithm, f"task {task} supports {_or(allowed)}"))
         elif (task, algorithm) not in catalog.SUPPORTED_TRAINING:
             runnable = sorted(a for t, a in catalog.SUPPORTED_TRAINING if t == task)
-            hint = f"available for {task} today: {_or(runnable)}" if runnable else (
-                f"no {task} algorithm is available yet"
+            hint = (
+                f"available for {task} today: {_or(runnable)}"
+                if runnable
+                else (f"no {task} algorithm is available yet")
             )
             errors.append(
                 SpecError(
-                    "algorithm", algorithm,
-                    f"{algorithm} for {task} is not supported by the training containers yet; "
-                    + hint,
+                    "algorithm",
+                    algorithm,
+                    f"{algorithm} for {task} is not supported by the training containers yet; " + hint,
                 )
             )
     dataset = data.get("dataset", _MISSING)
@@ -381,8 +376,11 @@ def _cross_field_errors(data: dict[str, Any]) -> list[SpecError]:  # noqa: C901
     if task in ("classification", "regression") and isinstance(dataset, dict):
         if not dataset.get("target"):
             errors.append(
-                SpecError("dataset.target", dataset.get("target", MISSING), f"required for {task}: "
-                          "the name of the column to predict")
+                SpecError(
+                    "dataset.target",
+                    dataset.get("target", MISSING),
+                    f"required for {task}: the name of the column to predict",
+                )
             )
     errors.extend(_split_errors(_get(data, "dataset", "split")))
     source = _get(data, "dataset", "source")
@@ -393,14 +391,15 @@ def _cross_field_errors(data: dict[str, Any]) -> list[SpecError]:  # noqa: C901
     errors.extend(_unsupported_section_errors(data))
     errors.extend(_deployment_errors(data))
     compute = data.get("compute")
-    if isinstance(compute, dict) and compute.get("use_spot") and isinstance(
-        compute.get("max_wait_s"), int
-    ):
+    if isinstance(compute, dict) and compute.get("use_spot") and isinstance(compute.get("max_wait_s"), int):
         runtime = compute.get("max_runtime_s", 3600)
         if isinstance(runtime, int) and compute["max_wait_s"] < runtime:
             errors.append(
-                SpecError("compute.max_wait_s", compute["max_wait_s"],
-                          f"with use_spot it must be at least max_runtime_s ({runtime})")
+                SpecError(
+                    "compute.max_wait_s",
+                    compute["max_wait_s"],
+                    f"with use_spot it must be at least max_runtime_s ({runtime})",
+                )
             )
     return errors
 
@@ -426,18 +425,28 @@ def _source_errors(source: str) -> list[SpecError]:
     if source.startswith("sklearn://"):
         name = source.removeprefix("sklearn://")
         if name not in catalog.SKLEARN_DATASETS:
-            return [SpecError("dataset.source", source,
-                              f"unknown scikit-learn dataset{_hint(name, catalog.SKLEARN_DATASETS)};"
-                              f" available: {_or(catalog.SKLEARN_DATASETS)}")]
+            return [
+                SpecError(
+                    "dataset.source",
+                    source,
+                    f"unknown scikit-learn dataset{_hint(name, catalog.SKLEARN_DATASETS)};"
+                    f" available: {_or(catalog.SKLEARN_DATASETS)}",
+                )
+            ]
     elif source.startswith("file://"):
         path = source.removeprefix("file://")
         if not path.lower().endswith((".csv", ".parquet", ".pq")):
             return [SpecError("dataset.source", source, "file:// sources must be .csv or .parquet")]
     elif re.match(r"^[a-z][a-z0-9+]*://", source):
         scheme = source.split("://", 1)[0]
-        return [SpecError("dataset.source", source,
-                          f"{scheme}:// sources are not supported yet; use sklearn://NAME or "
-                          "file://PATH (csv or parquet)")]
+        return [
+            SpecError(
+                "dataset.source",
+                source,
+                f"{scheme}:// sources are not supported yet; use sklearn://NAME or "
+                "file://PATH (csv or parquet)",
+            )
+        ]
     return []
 
 
@@ -448,24 +457,40 @@ def _metric_errors(data: dict[str, Any], task: str) -> list[SpecError]:
     if isinstance(metrics, list):
         for i, metric in enumerate(metrics):
             if metric not in produced:
-                errors.append(SpecError(f"evaluation.metrics[{i}]", metric,
-                                        f"not a {task} metric{_hint(metric, produced)}; {task} produces {_or(produced)}"))
+                errors.append(
+                    SpecError(
+                        f"evaluation.metrics[{i}]",
+                        metric,
+                        f"not a {task} metric{_hint(metric, produced)}; {task} produces {_or(produced)}",
+                    )
+                )
     thresholds = _get(data, "evaluation", "thresholds")
     if isinstance(thresholds, dict):
         for metric, value in thresholds.items():
             if metric not in produced:
-                errors.append(SpecError(f"evaluation.thresholds.{metric}", value,
-                                        f"{metric} is not a {task} metric{_hint(metric, produced)}; "
-                                        f"{task} produces {_or(produced)}"))
-            elif _is_number(value) and metric not in catalog.LOWER_IS_BETTER and (
-                metric in ("accuracy", "precision", "recall", "f1", "roc_auc") and not 0 <= value <= 1
+                errors.append(
+                    SpecError(
+                        f"evaluation.thresholds.{metric}",
+                        value,
+                        f"{metric} is not a {task} metric{_hint(metric, produced)}; "
+                        f"{task} produces {_or(produced)}",
+                    )
+                )
+            elif (
+                _is_number(value)
+                and metric not in catalog.LOWER_IS_BETTER
+                and (metric in ("accuracy", "precision", "recall", "f1", "roc_auc") and not 0 <= value <= 1)
             ):
-                errors.append(SpecError(f"evaluation.thresholds.{metric}", value,
-                                        "a fraction between 0 and 1"))
+                errors.append(
+                    SpecError(f"evaluation.thresholds.{metric}", value, "a fraction between 0 and 1")
+                )
     objective = _get(data, "tuning", "objective")
     if isinstance(objective, str) and objective not in produced:
-        errors.append(SpecError("tuning.objective", objective,
-                                f"{task} produces {_or(produced)}{_hint(objective, produced)}"))
+        errors.append(
+            SpecError(
+                "tuning.objective", objective, f"{task} produces {_or(produced)}{_hint(objective, produced)}"
+            )
+        )
     return errors
 
 
@@ -494,17 +519,24 @@ def _deployment_errors(data: dict[str, Any]) -> list[SpecError]:
     errors = []
     steps = _get(data, "deployment", "canary", "steps")
     if isinstance(steps, list) and all(isinstance(s, int) for s in steps):
-        if not steps or steps[-1] != 100 or any(b <= a for a, b in zip(steps, steps[1:])) or (
-            steps[0] <= 0
-        ):
-            errors.append(SpecError("deployment.canary.steps", steps,
-                                    "strictly increasing percentages in 1..100 ending at 100"))
+        increasing = all(b > a for a, b in zip(steps, steps[1:], strict=False))
+        if not steps or steps[0] <= 0 or steps[-1] != 100 or not increasing:
+            errors.append(
+                SpecError(
+                    "deployment.canary.steps",
+                    steps,
+                    "strictly increasing percentages in 1..100 ending at 100",
+                )
+            )
     scaling = _get(data, "deployment", "auto_scaling")
     if isinstance(scaling, dict):
         low, high = scaling.get("min_instances", 1), scaling.get("max_instances", 4)
         if isinstance(low, int) and isinstance(high, int) and high < low:
-            errors.append(SpecError("deployment.auto_scaling.max_instances", high,
-                                    f"must be at least min_instances ({low})"))
+            errors.append(
+                SpecError(
+                    "deployment.auto_scaling.max_instances", high, f"must be at least min_instances ({low})"
+                )
+            )
     return errors
 
 
@@ -560,9 +592,11 @@ _PATTERN_HELP = {
 
 
 def _is_union_tag(part: str) -> bool:
-    return part in ("int", "float", "bool", "str", "none") or part.startswith(
-        ("literal[", "list[", "dict[", "function-")
-    ) or part.endswith("Spec")
+    return (
+        part in ("int", "float", "bool", "str", "none")
+        or part.startswith(("literal[", "list[", "dict[", "function-"))
+        or part.endswith("Spec")
+    )
 
 
 def _merge_union_errors(errors: list[SpecError]) -> list[SpecError]:

@@ -20,8 +20,10 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
     @server.tool(annotations=WRITE)
     @guarded(settings, writes=True)
     def prepare_dataset(
-        spec: Annotated[TrainingSpec, Field(description="the validated training spec; its dataset "
-                                             "and preprocessing sections are used")],
+        spec: Annotated[
+            TrainingSpec,
+            Field(description="the validated training spec; its dataset and preprocessing sections are used"),
+        ],
     ) -> DatasetRef:
         """Load, clean, split and version the spec's dataset.
 

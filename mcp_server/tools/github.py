@@ -23,8 +23,13 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
     def post_comment(
         issue_number: IssueNumber,
         body: Annotated[str, Field(min_length=1, max_length=65536, description="Markdown text")],
-        idempotency_key: Annotated[str | None, Field(max_length=200, description=(
-            "when set, a second call with the same key returns the first comment"))] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Field(
+                max_length=200,
+                description=("when set, a second call with the same key returns the first comment"),
+            ),
+        ] = None,
     ) -> Comment:
         """Post a Markdown comment on an issue (GitHub, or the local issue store).
 

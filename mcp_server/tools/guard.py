@@ -46,9 +46,12 @@ def guarded(settings: Settings, *, writes: bool) -> Callable[[F], F]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if writes and not settings.allow_write:
-                raise tool_error(WriteNotAllowedError(
-                    f"{fn.__name__} changes the world and this server is read-only; "
-                    "start it with --allow-write (MLOPS_ALLOW_WRITE=1)"))
+                raise tool_error(
+                    WriteNotAllowedError(
+                        f"{fn.__name__} changes the world and this server is read-only; "
+                        "start it with --allow-write (MLOPS_ALLOW_WRITE=1)"
+                    )
+                )
             try:
                 return fn(*args, **kwargs)
             except MlopsError as err:

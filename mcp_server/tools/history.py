@@ -20,8 +20,10 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
     @guarded(settings, writes=True)
     def record_training_history(
         record: Annotated[HistoryRecord, Field(description="the run's record")],
-        files: Annotated[dict[str, str], Field(description=(
-            "files committed beside the record: relative name -> source URI (plots)"))] = {},  # noqa: B006
+        files: Annotated[
+            dict[str, str],
+            Field(description=("files committed beside the record: relative name -> source URI (plots)")),
+        ] = {},  # noqa: B006
     ) -> HistoryCommit:
         """Commit a run's Markdown record under training_history/ and update the index.
 

@@ -19,9 +19,15 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
     @server.tool(annotations=WRITE)
     @guarded(settings, writes=True)
     def notify(
-        subject: Annotated[str, Field(min_length=1, max_length=100, description="at most 100 characters (SNS)")],
-        message: Annotated[str, Field(min_length=1, max_length=262144, description="plain text, at most 256 KiB")],
-        attributes: Annotated[dict[str, str], Field(description="message attributes, e.g. issue, status")] = {},  # noqa: B006
+        subject: Annotated[
+            str, Field(min_length=1, max_length=100, description="at most 100 characters (SNS)")
+        ],
+        message: Annotated[
+            str, Field(min_length=1, max_length=262144, description="plain text, at most 256 KiB")
+        ],
+        attributes: Annotated[
+            dict[str, str], Field(description="message attributes, e.g. issue, status")
+        ] = {},  # noqa: B006
     ) -> NotificationReceipt:
         """Publish a run notification (SNS topic on AWS, notifications.jsonl locally).
 

@@ -14,8 +14,13 @@ from mcp_server.core.spec import TrainingSpec
 from mcp_server.settings import Settings
 from mcp_server.tools.guard import READ_ONLY, WRITE, guarded
 
-JobName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
-                               description="training job name, 1 to 63 characters [a-zA-Z0-9-]")]
+JobName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+        description="training job name, 1 to 63 characters [a-zA-Z0-9-]",
+    ),
+]
 
 
 def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
@@ -27,10 +32,12 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
         job_name: JobName,
         spec: Annotated[TrainingSpec, Field(description="the validated training spec")],
         dataset: Annotated[DatasetRef, Field(description="the dataset from prepare_dataset")],
-        experiment: Annotated[str, Field(min_length=1, max_length=200,
-                                         description="tracking experiment, e.g. issue-12")],
-        tags: Annotated[dict[str, str], Field(description="lineage tags: issue, execution, "
-                                              "spec_hash, data_version")],
+        experiment: Annotated[
+            str, Field(min_length=1, max_length=200, description="tracking experiment, e.g. issue-12")
+        ],
+        tags: Annotated[
+            dict[str, str], Field(description="lineage tags: issue, execution, spec_hash, data_version")
+        ],
     ) -> TrainingJob:
         """Start a training job for the spec's algorithm on the dataset's train/validation channels.
 
@@ -44,7 +51,9 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
         Raises:
             TrainingJobError: the job cannot be started.
         """
-        return backends.training.start_training_job(training_request(spec, dataset, job_name, experiment, tags))
+        return backends.training.start_training_job(
+            training_request(spec, dataset, job_name, experiment, tags)
+        )
 
     @server.tool(annotations=READ_ONLY)
     @guarded(settings, writes=False)

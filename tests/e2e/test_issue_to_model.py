@@ -17,20 +17,28 @@ pytestmark = pytest.mark.slow
 
 
 def run_issue(runtime, title: str, body: str) -> tuple[object, dict]:
-    issue = runtime.backends.issues.create_issue(title=title, body=body, author="alice", labels=["mlops:train"])
+    issue = runtime.backends.issues.create_issue(
+        title=title, body=body, author="alice", labels=["mlops:train"]
+    )
     response = runtime.deliver("issues", issue_payload(issue.number, title, body, "alice", "OWNER"))
     assert response["status"] == "started", response
     return issue, runtime.wait(response["execution_arn"], timeout_s=300)
 
 
 def git(runtime, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(runtime.settings.history_repo_path), *args],
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["git", "-C", str(runtime.settings.history_repo_path), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def yaml_issue(**overrides) -> str:
     spec = {
-        "model_type": "supervised_learning", "task": "classification", "algorithm": "random_forest",
+        "model_type": "supervised_learning",
+        "task": "classification",
+        "algorithm": "random_forest",
         "dataset": {"source": "sklearn://wine", "target": "target"},
         "hyperparameters": {"n_estimators": 50},
         "evaluation": {"thresholds": {"accuracy": 0.8}},
@@ -80,21 +88,31 @@ def test_the_demo_issue_registers_a_model_commits_a_record_and_comments(runtime)
 
 
 def test_a_model_below_its_threshold_is_rejected_with_a_record_and_no_registration(runtime):
-    body = yaml_issue(evaluation={"thresholds": {"accuracy": 0.9999, "f1": 0.99}},
-                      hyperparameters={"n_estimators": 3, "max_depth": 1})
+    body = yaml_issue(
+        evaluation={"thresholds": {"accuracy": 0.9999, "f1": 0.99}},
+        hyperparameters={"n_estimators": 3, "max_depth": 1},
+    )
     issue, record = run_issue(runtime, "too strict", body)
     assert record["status"] == "FAILED" and record["error"] == "ModelRejected"
     state = next(s["output"] for s in reversed(record["states"]) if isinstance(s.get("output"), dict))
     assert "model" not in state
-    assert front_matter((runtime.settings.history_repo_path / state["history"]["path"]).read_text())["status"] == "rejected"
+    assert (
+        front_matter((runtime.settings.history_repo_path / state["history"]["path"]).read_text())["status"]
+        == "rejected"
+    )
     [comment] = runtime.backends.issues.list_comments(issue.number)
-    assert "Model rejected" in comment.body and "❌ fail" in comment.body and "must be ≥ 0.9999" in comment.body
+    assert (
+        "Model rejected" in comment.body and "❌ fail" in comment.body and "must be ≥ 0.9999" in comment.body
+    )
 
 
 def test_a_training_job_over_its_time_limit_fails_the_run_with_its_reason(runtime):
-    body = yaml_issue(algorithm="random_forest", hyperparameters={"n_estimators": 5000},
-                      dataset={"source": "sklearn://digits", "target": "target"},
-                      compute={"max_runtime_s": 2})
+    body = yaml_issue(
+        algorithm="random_forest",
+        hyperparameters={"n_estimators": 5000},
+        dataset={"source": "sklearn://digits", "target": "target"},
+        compute={"max_runtime_s": 2},
+    )
     issue, record = run_issue(runtime, "too slow", body)
     assert record["status"] == "FAILED" and record["error"] == "WorkflowFailed"
     state = next(s["output"] for s in reversed(record["states"]) if isinstance(s.get("output"), dict))
@@ -114,3 +132,13 @@ def test_a_dataset_that_cannot_be_read_fails_the_run_with_its_reason(runtime):
     assert record["status"] == "FAILED"
     [comment] = runtime.backends.issues.list_comments(issue.number)
     assert "DatasetError" in comment.body and "no-such-file.csv" in comment.body
+
+
+@pytest.mark.parametrize(
+    "example", ["diabetes-random-forest.md", "wine-logistic-regression.md", "churn-csv-xgboost.md"]
+)
+def test_every_example_issue_passes_its_own_thresholds(runtime, example):
+    title, body = read_issue_file(EXAMPLES / example)
+    _, record = run_issue(runtime, title, body)
+    assert record["status"] == "SUCCEEDED", (record.get("error"), record.get("cause"))
+    assert all(check["passed"] for check in record["output"]["verdict"]["checks"])

@@ -41,18 +41,29 @@ def broken(event, context):
 CONTRACT_ASL = {
     "StartAt": "Echo",
     "States": {
-        "Echo": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                 "Parameters": {"FunctionName": function_arn("contract-echo"), "Payload": {"x.$": "$.x"}},
-                 "OutputPath": "$.Payload", "Next": "Flaky"},
-        "Flaky": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                  "Parameters": {"FunctionName": function_arn("contract-flaky"), "Payload": {}},
-                  "ResultSelector": {"attempts.$": "$.Payload.attempts"}, "ResultPath": "$.flaky",
-                  "Retry": [{"ErrorEquals": ["TransientError"], "IntervalSeconds": 1, "MaxAttempts": 2}],
-                  "Next": "Broken"},
-        "Broken": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                   "Parameters": {"FunctionName": function_arn("contract-broken"), "Payload": {}},
-                   "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
-                   "End": True},
+        "Echo": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": function_arn("contract-echo"), "Payload": {"x.$": "$.x"}},
+            "OutputPath": "$.Payload",
+            "Next": "Flaky",
+        },
+        "Flaky": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": function_arn("contract-flaky"), "Payload": {}},
+            "ResultSelector": {"attempts.$": "$.Payload.attempts"},
+            "ResultPath": "$.flaky",
+            "Retry": [{"ErrorEquals": ["TransientError"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+            "Next": "Broken",
+        },
+        "Broken": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": function_arn("contract-broken"), "Payload": {}},
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+            "End": True,
+        },
         "Caught": {"Type": "Pass", "End": True},
     },
 }
@@ -70,7 +81,9 @@ def test_lambda_tasks_dispatch_retry_and_catch(runtime):
     arn = engine.create_state_machine("contract", json.dumps(CONTRACT_ASL))
     client = engine.client()
     execution = client.start_execution(stateMachineArn=arn, name="contract-1", input=json.dumps({"x": 5}))
-    while (described := client.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
+    while (described := client.describe_execution(executionArn=execution["executionArn"]))[
+        "status"
+    ] == "RUNNING":
         time.sleep(0.05)
     assert described["status"] == "SUCCEEDED"
     output = json.loads(described["output"])
@@ -90,16 +103,27 @@ def test_the_workflow_definition_is_portable_and_every_task_retries_and_catches(
     check_portable(definition)
     states = definition["States"]
     tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
-    assert set(tasks) >= {"PrepareData", "StartTraining", "DescribeTraining", "Evaluate", "Judge",
-                          "RegisterModel", "RecordHistory", "Notify", "RecordFailure", "NotifyFailure"}
+    assert set(tasks) >= {
+        "PrepareData",
+        "StartTraining",
+        "DescribeTraining",
+        "Evaluate",
+        "Judge",
+        "RegisterModel",
+        "RecordHistory",
+        "Notify",
+        "RecordFailure",
+        "NotifyFailure",
+    }
     for name, task in tasks.items():
         assert task["Resource"] == "arn:aws:states:::lambda:invoke", name
         assert task["Retry"][0]["ErrorEquals"][0] == "TransientError", name
         assert task["Catch"][0]["ErrorEquals"] == ["States.ALL"], name
     functions = {s["Parameters"]["FunctionName"] for s in tasks.values()}
     assert functions == {function_arn(name) for name, _ in FUNCTIONS.values()}
-    targets = {s.get("Next") for s in states.values()} | {c["Next"] for s in states.values()
-                                                          for c in s.get("Choices", []) + s.get("Catch", [])}
+    targets = {s.get("Next") for s in states.values()} | {
+        c["Next"] for s in states.values() for c in s.get("Choices", []) + s.get("Catch", [])
+    }
     targets |= {s.get("Default") for s in states.values()}
     assert set(states) - targets == {"PrepareData"}, "every state but the start is reachable"
 
@@ -108,7 +132,13 @@ def test_unportable_definitions_are_refused_at_load():
     with pytest.raises(UnsupportedDefinitionError, match="JSONata"):
         check_portable({"QueryLanguage": "JSONata", "States": {}})
     with pytest.raises(UnsupportedDefinitionError, match=r"state Train: \.sync"):
-        check_portable({"States": {"Train": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync"}}})
+        check_portable(
+            {
+                "States": {
+                    "Train": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync"}
+                }
+            }
+        )
     with pytest.raises(UnsupportedDefinitionError, match="Assign"):
         check_portable({"States": {"A": {"Type": "Pass", "Assign": {"x": 1}}}})
     with pytest.raises(UnsupportedDefinitionError, match=r"no substitution for \$\{Missing\}"):

@@ -18,15 +18,26 @@ from mcp_server.settings import Settings
 from tests.conftest import REPO_ROOT
 
 EXPECTED_TOOLS = {
-    "prepare_dataset", "start_training_job", "describe_training_job", "evaluate_model",
-    "register_model", "post_comment", "list_comments", "record_training_history", "notify",
+    "prepare_dataset",
+    "start_training_job",
+    "describe_training_job",
+    "evaluate_model",
+    "register_model",
+    "post_comment",
+    "list_comments",
+    "record_training_history",
+    "notify",
 }
-SPEC = validate_spec({
-    "model_type": "supervised_learning", "task": "classification", "algorithm": "xgboost",
-    "dataset": {"source": "sklearn://breast_cancer", "target": "target"},
-    "hyperparameters": {"n_estimators": 50, "max_depth": 3},
-    "evaluation": {"thresholds": {"f1": 0.9}},
-}).model_dump(mode="json")
+SPEC = validate_spec(
+    {
+        "model_type": "supervised_learning",
+        "task": "classification",
+        "algorithm": "xgboost",
+        "dataset": {"source": "sklearn://breast_cancer", "target": "target"},
+        "hyperparameters": {"n_estimators": 50, "max_depth": 3},
+        "evaluation": {"thresholds": {"f1": 0.9}},
+    }
+).model_dump(mode="json")
 
 
 def call(server: Any, name: str, arguments: dict[str, Any]) -> Any:
@@ -86,33 +97,80 @@ def test_the_tools_take_a_spec_from_data_to_a_committed_record(server, settings)
     assert dataset["split_sizes"]["train"] > dataset["split_sizes"]["test"] > 0
     assert len(dataset["data_version"]) == 12
 
-    started = ok(call(server, "start_training_job", {
-        "job_name": "tools-train-a1", "spec": SPEC, "dataset": dataset, "experiment": "issue-1",
-        "tags": {"issue": "1", "execution": "tools", "spec_hash": "abc", "data_version": dataset["data_version"]},
-    }))
+    started = ok(
+        call(
+            server,
+            "start_training_job",
+            {
+                "job_name": "tools-train-a1",
+                "spec": SPEC,
+                "dataset": dataset,
+                "experiment": "issue-1",
+                "tags": {
+                    "issue": "1",
+                    "execution": "tools",
+                    "spec_hash": "abc",
+                    "data_version": dataset["data_version"],
+                },
+            },
+        )
+    )
     assert started["status"] in ("InProgress", "Completed")
     deadline = time.monotonic() + 120
-    while (job := ok(call(server, "describe_training_job", {"job_name": "tools-train-a1"})))["status"] == "InProgress":
+    while (job := ok(call(server, "describe_training_job", {"job_name": "tools-train-a1"})))[
+        "status"
+    ] == "InProgress":
         assert time.monotonic() < deadline
         time.sleep(0.5)
     assert job["status"] == "Completed", job
     assert job["metrics"]["validation_f1"] > 0.9
 
-    report = ok(call(server, "evaluate_model", {"request": {
-        "evaluation_id": "tools-eval", "task": "classification", "model_uri": job["model_uri"],
-        "dataset": dataset, "metrics": ["f1", "accuracy"], "tracking_run_id": job["tracking_run_id"],
-    }}))
+    report = ok(
+        call(
+            server,
+            "evaluate_model",
+            {
+                "request": {
+                    "evaluation_id": "tools-eval",
+                    "task": "classification",
+                    "model_uri": job["model_uri"],
+                    "dataset": dataset,
+                    "metrics": ["f1", "accuracy"],
+                    "tracking_run_id": job["tracking_run_id"],
+                }
+            },
+        )
+    )
     assert report["metrics"]["f1"] > 0.9
     assert {"confusion_matrix", "roc_curve"} <= set(report["plots"])
 
-    model = ok(call(server, "register_model", {"request": {
-        "model_name": "tools-model", "model_uri": job["model_uri"], "tracking_run_id": job["tracking_run_id"],
-        "metrics": report["metrics"], "model_type": "supervised_learning", "algorithm": "xgboost",
-        "feature_names": dataset["feature_names"], "hyperparameters": SPEC["hyperparameters"],
-        "preprocessing": SPEC["preprocessing"],
-        "lineage": {"issue_number": 1, "execution_name": "tools", "job_name": "tools-train-a1",
-                    "spec_hash": "abc", "data_version": dataset["data_version"], "dataset_id": dataset["dataset_id"]},
-    }}))
+    model = ok(
+        call(
+            server,
+            "register_model",
+            {
+                "request": {
+                    "model_name": "tools-model",
+                    "model_uri": job["model_uri"],
+                    "tracking_run_id": job["tracking_run_id"],
+                    "metrics": report["metrics"],
+                    "model_type": "supervised_learning",
+                    "algorithm": "xgboost",
+                    "feature_names": dataset["feature_names"],
+                    "hyperparameters": SPEC["hyperparameters"],
+                    "preprocessing": SPEC["preprocessing"],
+                    "lineage": {
+                        "issue_number": 1,
+                        "execution_name": "tools",
+                        "job_name": "tools-train-a1",
+                        "spec_hash": "abc",
+                        "data_version": dataset["data_version"],
+                        "dataset_id": dataset["dataset_id"],
+                    },
+                }
+            },
+        )
+    )
     assert model["version"] == "1" and model["semantic_version"] == "1.0.0"
     assert "challenger" in model["aliases"]
 
@@ -120,23 +178,40 @@ def test_the_tools_take_a_spec_from_data_to_a_committed_record(server, settings)
     from mcp_server.backends.local.issues import LocalIssueStore
 
     issue = LocalIssueStore(settings).create_issue(title="t", body="b", author="alice", labels=[])
-    first = ok(call(server, "post_comment", {"issue_number": issue.number, "body": "hello", "idempotency_key": "k1"}))
-    again = ok(call(server, "post_comment", {"issue_number": issue.number, "body": "hello", "idempotency_key": "k1"}))
+    first = ok(
+        call(server, "post_comment", {"issue_number": issue.number, "body": "hello", "idempotency_key": "k1"})
+    )
+    again = ok(
+        call(server, "post_comment", {"issue_number": issue.number, "body": "hello", "idempotency_key": "k1"})
+    )
     assert first["id"] == again["id"]
     listed = ok(call(server, "list_comments", {"issue_number": issue.number}))
     assert [c["body"] for c in listed] == ["hello"]
 
     record = {
-        "record_id": "tools-a1", "issue": {"number": issue.number, "title": "t"}, "status": "succeeded",
-        "spec": SPEC, "spec_hash": "abc", "dataset": dataset, "training": job, "evaluation": report,
-        "thresholds": {"f1": 0.9}, "verdict": {"verdict": "pass", "reasons": [], "checks": []}, "model": model,
-        "started_at": "2026-11-21T10:00:00+00:00", "finished_at": "2026-11-21T10:01:00+00:00",
+        "record_id": "tools-a1",
+        "issue": {"number": issue.number, "title": "t"},
+        "status": "succeeded",
+        "spec": SPEC,
+        "spec_hash": "abc",
+        "dataset": dataset,
+        "training": job,
+        "evaluation": report,
+        "thresholds": {"f1": 0.9},
+        "verdict": {"verdict": "pass", "reasons": [], "checks": []},
+        "model": model,
+        "started_at": "2026-11-21T10:00:00+00:00",
+        "finished_at": "2026-11-21T10:01:00+00:00",
     }
     files = {f"{name}.png": uri for name, uri in report["plots"].items()}
     commit = ok(call(server, "record_training_history", {"record": record, "files": files}))
     repo = settings.history_repo_path
-    shown = subprocess.run(["git", "-C", str(repo), "show", "--stat", "--format=%s", commit["commit_sha"]],
-                           capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run(
+        ["git", "-C", str(repo), "show", "--stat", "--format=%s", commit["commit_sha"]],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"issue #{issue.number}" in shown and commit["path"] in shown
 
     receipt = ok(call(server, "notify", {"subject": "done", "message": "m", "attributes": {"issue": "1"}}))
@@ -146,7 +221,9 @@ def test_the_tools_take_a_spec_from_data_to_a_committed_record(server, settings)
 
 def test_errors_come_back_as_tool_errors_with_their_class(server):
     assert "[NotFoundError]" in error_text(call(server, "describe_training_job", {"job_name": "no-such-job"}))
-    bad = dict(SPEC, dataset={**SPEC["dataset"], "source": "file://examples/data/missing.csv", "name": "missing"})
+    bad = dict(
+        SPEC, dataset={**SPEC["dataset"], "source": "file://examples/data/missing.csv", "name": "missing"}
+    )
     assert "[DatasetError]" in error_text(call(server, "prepare_dataset", {"spec": bad}))
     assert "[NotFoundError]" in error_text(call(server, "post_comment", {"issue_number": 999, "body": "x"}))
     # Arguments outside the tool's schema are refused by the SDK before the tool runs.

@@ -43,7 +43,9 @@ def test_ping_is_answered(runtime):
 def test_forged_or_missing_signature_is_refused_before_parsing(runtime, signature):
     issue = open_issue(runtime, "breast-cancer-xgboost.md")
     before = len(executions(runtime))
-    event = api_gateway_event(runtime.secret, "issues", labeled(issue, "not even checked"), signature=signature)
+    event = api_gateway_event(
+        runtime.secret, "issues", labeled(issue, "not even checked"), signature=signature
+    )
     if not signature:
         del event["headers"]["X-Hub-Signature-256"]
     response = runtime.handle(event)

@@ -262,8 +262,8 @@ def test_thresholds_must_name_a_metric_the_task_produces(
     )
     error = only_error(data)
     assert error.path == f"evaluation.thresholds.{metric}"
-    assert re.search(rf"^{metric} is not a {task} metric.*{task} produces .*{catalog.METRICS_BY_TASK[task][-1]}",
-                     error.message)
+    last = catalog.METRICS_BY_TASK[task][-1]
+    assert re.search(rf"^{metric} is not a {task} metric.*{task} produces .*{last}", error.message)
 
 
 def test_threshold_metric_typo_gets_a_did_you_mean() -> None:

@@ -68,9 +68,13 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
-def format_metric_lines(prefix: str, values: dict[str, float], keep: Sequence[str] | None = None) -> list[str]:
-    """Render metrics as ``{prefix}_{name}={value}`` lines, the form SageMaker metric
-    definitions capture with the regex ``{prefix}_{name}=([-+0-9.eE]+)``.
+def format_metric_lines(
+    prefix: str, values: dict[str, float], keep: Sequence[str] | None = None
+) -> list[str]:
+    """Render metrics as ``{prefix}_{name}={value}`` lines.
+
+    That is the form SageMaker metric definitions capture with the regex
+    ``{prefix}_{name}=([-+0-9.eE]+)``.
 
     Args:
         prefix: the split, e.g. ``train`` or ``validation``.

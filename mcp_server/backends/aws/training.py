@@ -62,12 +62,13 @@ class SageMakerTrainingBackend(TrainingBackend):
                 characters, or SageMaker refused the job.
             TransientError: SageMaker throttled or was unavailable; retry.
         """
+        definition = training_job_definition(request, self._settings)
         try:
             return self.describe_training_job(request.job_name)
         except NotFoundError:
             pass
         try:
-            self._client.create_training_job(**training_job_definition(request, self._settings))
+            self._client.create_training_job(**definition)
         except ClientError as err:
             if _code(err) != "ResourceInUse":  # created meanwhile by another caller: describe it
                 raise _translate(err, f"cannot create training job {request.job_name}") from err

@@ -14,6 +14,7 @@ with an address-space limit (``settings.job_memory_limit_mb`` MiB) and a time li
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import logging
@@ -67,7 +68,6 @@ class LocalTrainingBackend(TrainingBackend):
         self._settings = settings
         self._root = settings.home / "jobs"
         self._lock = threading.Lock()
-        self._watchers: dict[str, threading.Thread] = {}
         self._client: Any = None
 
     def start_training_job(self, request: TrainingJobRequest) -> TrainingJob:
@@ -118,7 +118,7 @@ class LocalTrainingBackend(TrainingBackend):
             raise NotFoundError(f"no training job named {job_name!r} under {self._root}")
         job = json.loads((job_dir / "job.json").read_text())
         status = _read_status(job_dir)
-        if status is None and not self._is_running(job_name, job_dir, job["pid"]):
+        if status is None and not _watched(job_dir) and not _process_alive(job["pid"], job_dir):
             status = _read_status(job_dir) or self._finish(job_dir, job, _lost_status(job_dir, job))
         return _to_training_job(job_dir, job, status)
 
@@ -126,19 +126,21 @@ class LocalTrainingBackend(TrainingBackend):
                 job_dir: Path) -> None:
         _write_inputs(request, channels, job_dir)
         run_id = self._start_run(request)
+        # held by the watcher until status.json is written; the OS releases it if we die
+        lock = os.open(job_dir / "watcher.lock", os.O_CREAT | os.O_RDWR)
+        fcntl.flock(lock, fcntl.LOCK_EX)
         started = time.time()
         try:
             process = self._spawn(family, channels, job_dir)
         except OSError:
+            os.close(lock)
             self._client.set_terminated(run_id, "FAILED")
             raise
         job = {"request": request.model_dump(mode="json"), "family": family, "pid": process.pid,
                "run_id": run_id, "started_at": _iso(started)}
         _write_json(job_dir / "job.json", job)
-        watcher = threading.Thread(target=self._watch, args=(job_dir, job, process, started),
-                                   name=f"job-{request.job_name}", daemon=True)
-        self._watchers[request.job_name] = watcher
-        watcher.start()
+        threading.Thread(target=self._watch, args=(job_dir, job, process, started, lock),
+                         name=f"job-{request.job_name}", daemon=True).start()
 
     def _spawn(self, family: str, channels: dict[str, Path], job_dir: Path) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "MLOPS_OPT_ML"))}
@@ -160,7 +162,8 @@ class LocalTrainingBackend(TrainingBackend):
                 preexec_fn=functools.partial(resource.setrlimit, resource.RLIMIT_AS, (limit, limit)),
             )
 
-    def _watch(self, job_dir: Path, job: Job, process: subprocess.Popen[bytes], started: float) -> None:
+    def _watch(self, job_dir: Path, job: Job, process: subprocess.Popen[bytes], started: float,
+               lock: int) -> None:
         max_runtime_s = job["request"]["compute"]["max_runtime_s"]
         timed_out = False
         try:
@@ -168,15 +171,14 @@ class LocalTrainingBackend(TrainingBackend):
         except subprocess.TimeoutExpired:
             timed_out = True
             exit_code = _kill_group(process)
-        ended = time.time()
-        status = _final_status(job_dir, exit_code, timed_out, max_runtime_s)
-        status.update(exit_code=exit_code, started_at=_iso(started), ended_at=_iso(ended),
-                      duration_s=round(ended - started, 3), metrics=parse_metrics(_read_log(job_dir)))
-        self._finish(job_dir, job, status)
-
-    def _is_running(self, job_name: str, job_dir: Path, pid: int) -> bool:
-        watcher = self._watchers.get(job_name)
-        return watcher.is_alive() if watcher is not None else _process_alive(pid, job_dir)
+        try:
+            ended = time.time()
+            status = _final_status(job_dir, exit_code, timed_out, max_runtime_s)
+            status.update(exit_code=exit_code, started_at=_iso(started), ended_at=_iso(ended),
+                          duration_s=round(ended - started, 3), metrics=parse_metrics(_read_log(job_dir)))
+            self._finish(job_dir, job, status)
+        finally:
+            os.close(lock)
 
     def _finish(self, job_dir: Path, job: Job, status: Status) -> Status:
         """End the MLflow run (metrics, log and metadata artifacts), then write status.json."""
@@ -317,17 +319,29 @@ def _to_training_job(job_dir: Path, job: Job, status: Status | None) -> Training
     )
 
 
+def _watched(job_dir: Path) -> bool:
+    """Whether a watcher (in any process) still holds the job's lock, i.e. is finishing it."""
+    fd = os.open(job_dir / "watcher.lock", os.O_CREAT | os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def _process_alive(pid: int, job_dir: Path) -> bool:
     """Whether ``pid`` is a live (not zombie) process of this job, from Linux ``/proc``."""
     proc = Path(f"/proc/{pid}")
     try:
-        if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-        return f"MLOPS_OPT_ML={job_dir}".encode() in proc.joinpath("environ").read_bytes().split(b"\0")
+        state = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0]
+        environ = proc.joinpath("environ").read_bytes().split(b"\0")
     except FileNotFoundError:
         return False
     except OSError:  # another user's process, or no /proc: assume the pid is still the job's
         return True
+    return state != "Z" and f"MLOPS_OPT_ML={job_dir}".encode() in environ
 
 
 def _read_status(job_dir: Path) -> Status | None:
