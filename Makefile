@@ -28,6 +28,7 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/hadolint training_containers/*/Dockerfile
 
 bench: setup
 	$(BIN)/python benchmarks/webhook_latency.py

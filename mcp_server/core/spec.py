@@ -4,8 +4,9 @@
 ``TrainingSpec`` or raises ``SpecValidationError`` carrying *every* problem found, each with the
 field path, the value received and what is allowed. Pure: no I/O.
 
-The schema is the one in ARCHITECTURE section 3. One addition: an optional top-level
-``model_name`` (the registered model's name; derived from the dataset and task when absent).
+The schema is documented in the README ("Writing a training request"), including the optional
+top-level ``model_name`` (the registered model's name; derived from the dataset and task when
+absent).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Semantic versions of registered models, computed from what changed since the previous version.
 
-Pure: no I/O. ARCHITECTURE §4 "Versions": every registered model has a registry version and a
+Pure: no I/O. the README, "Model versions": every registered model has a registry version and a
 semantic version MAJOR.MINOR.PATCH, where
 
 - MAJOR changes when the model type, the algorithm or the feature schema changes
@@ -40,7 +40,7 @@ FINGERPRINT_TAGS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class ModelFingerprint:
-    """What decides the semantic version bump between two registrations (ARCHITECTURE §4).
+    """What decides the semantic version bump between two registrations (the README, "Model versions").
 
     Attributes:
         model_type: e.g. ``supervised_learning``.
@@ -123,7 +123,7 @@ def fingerprint_from(request: RegistrationRequest) -> ModelFingerprint:
             hyperparameters, preprocessing and lineage's data version are read).
 
     Returns:
-        The fingerprint ARCHITECTURE §4 "Versions" compares.
+        The fingerprint the README, "Model versions" compares.
     """
     return ModelFingerprint(
         model_type=request.model_type,
@@ -179,7 +179,7 @@ def change_level(previous: ModelFingerprint | None, current: ModelFingerprint) -
 def next_semantic_version(
     previous: ModelFingerprint | None, previous_version: str | None, current: ModelFingerprint
 ) -> str:
-    """Return the semantic version of a new registration (ARCHITECTURE §4 "Versions").
+    """Return the semantic version of a new registration (the README, "Model versions").
 
     Args:
         previous: fingerprint of the latest registered version, or None.

@@ -27,13 +27,25 @@ def test_mlops_run_prints_where_everything_landed(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert re.search(r"Execution issue-1-[0-9a-f-]{36}\s+SUCCEEDED", out)
-    for state in ("PrepareData", "StartTraining", "Evaluate", "Judge", "RegisterModel", "RecordHistory", "Notify"):
+    for state in (
+        "PrepareData",
+        "StartTraining",
+        "Evaluate",
+        "Judge",
+        "RegisterModel",
+        "RecordHistory",
+        "Notify",
+    ):
         assert state in out
     assert re.search(r"accuracy\s+│\s+\d\.\d{4}\s+│\s+≥ 0\.9\s+│\s+pass", out)
     assert "Registered model wine-classification version 1 (semantic 1.0.0" in out
     sha = re.search(r"Commit ([0-9a-f]{40})", out).group(1)
-    log = subprocess.run(["git", "-C", str(tmp_path / "repository"), "log", "--format=%H %s"],
-                         capture_output=True, text=True, check=True).stdout
+    log = subprocess.run(
+        ["git", "-C", str(tmp_path / "repository"), "log", "--format=%H %s"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"{sha} training history: issue #1" in log
     assert "Model registered" in out  # the comment's text
 

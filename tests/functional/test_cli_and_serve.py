@@ -36,14 +36,27 @@ def test_validate_lists_every_error_and_exits_non_zero():
     result = runner.invoke(app, ["validate", str(EXAMPLES / "invalid-spec.md")])
     assert result.exit_code == 1
     assert "6 error(s)" in result.output
-    for path in ("preprocessing.scalling", "retraining.max_attempts", "compute.max_runtime_s",
-                 "dataset.split", "evaluation.thresholds.r2", "algorithm"):
+    for path in (
+        "preprocessing.scalling",
+        "retraining.max_attempts",
+        "compute.max_runtime_s",
+        "dataset.split",
+        "evaluation.thresholds.r2",
+        "algorithm",
+    ):
         assert f"• {path}:" in result.output
 
 
 def test_parse_issue_prints_the_form_fields_as_json():
-    result = runner.invoke(app, ["parse-issue", str(EXAMPLES / "breast-cancer-xgboost.md"),
-                                 "--template", str(REPO_ROOT / "issue_templates" / "train.yml")])
+    result = runner.invoke(
+        app,
+        [
+            "parse-issue",
+            str(EXAMPLES / "breast-cancer-xgboost.md"),
+            "--template",
+            str(REPO_ROOT / "issue_templates" / "train.yml"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     fields = json.loads(result.output)
     assert fields["algorithm"] == "xgboost"
@@ -55,7 +68,9 @@ def test_parse_issue_prints_the_form_fields_as_json():
 @pytest.fixture
 def served(runtime):
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(webhook_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(webhook_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -68,12 +83,18 @@ def served(runtime):
 def test_the_webhook_over_http_checks_the_exact_bytes_github_signed(served, runtime):
     body = json.dumps(load_event("ping.json")).encode()
     headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "d-1", "Content-Type": "application/json"}
-    good = httpx.post(f"{served}/webhook", content=body,
-                      headers={**headers, "X-Hub-Signature-256": sign(runtime.secret, body)})
+    good = httpx.post(
+        f"{served}/webhook",
+        content=body,
+        headers={**headers, "X-Hub-Signature-256": sign(runtime.secret, body)},
+    )
     assert good.status_code == 200
     assert good.json()["status"] == "pong"
-    forged = httpx.post(f"{served}/webhook", content=body,
-                        headers={**headers, "X-Hub-Signature-256": sign(b"not the secret", body)})
+    forged = httpx.post(
+        f"{served}/webhook",
+        content=body,
+        headers={**headers, "X-Hub-Signature-256": sign(b"not the secret", body)},
+    )
     assert forged.status_code == 401
     assert httpx.get(f"{served}/healthz").json() == {"status": "ok"}
 

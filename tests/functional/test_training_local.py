@@ -1,9 +1,16 @@
-"""LocalTrainingBackend against real subprocess jobs, a real MLflow store and real data."""
+"""LocalTrainingBackend against real subprocess jobs, a real MLflow store and real data.
+
+The four algorithms train together once per module (about 7 s, hence ``slow``); the failure
+cases each run one short job (1 to 3 s).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -180,7 +187,6 @@ def test_each_job_is_one_finished_mlflow_run(finished_jobs, workspace):
     assert {"training.log", "metadata.json"} <= artifacts
 
 
-@pytest.mark.slow
 def test_crashing_program_fails_with_its_reason_and_keeps_the_log(workspace, backend):
     channels, columns = workspace["cancer"]
     request = make_request("crash", "random_forest", "classification", channels, columns,
@@ -195,7 +201,6 @@ def test_crashing_program_fails_with_its_reason_and_keeps_the_log(workspace, bac
     assert client.get_run(job.tracking_run_id).info.status == "FAILED"
 
 
-@pytest.mark.slow
 def test_job_over_its_time_limit_is_killed(workspace, backend):
     channels, columns = workspace["cancer"]
     request = make_request("too-slow", "random_forest", "classification", channels, columns,
@@ -212,7 +217,6 @@ def test_job_over_its_time_limit_is_killed(workspace, backend):
         os.kill(pid, 0)
 
 
-@pytest.mark.slow
 def test_memory_limit_applies_to_the_job(workspace, tmp_path):
     settings = Settings(home=tmp_path, allow_write=True, job_memory_limit_mb=512)
     channels, columns = workspace["cancer"]
@@ -224,7 +228,6 @@ def test_memory_limit_applies_to_the_job(workspace, tmp_path):
     assert job.failure_reason
 
 
-@pytest.mark.slow
 def test_starting_a_job_name_twice_runs_one_process(workspace, backend):
     channels, columns = workspace["cancer"]
     request = make_request("twice", "logistic_regression", "classification", channels, columns)
@@ -242,17 +245,38 @@ def test_starting_a_job_name_twice_runs_one_process(workspace, backend):
     assert len(runs) == 1
 
 
-@pytest.mark.slow
-def test_job_lost_by_a_restart_is_reported_failed(workspace, backend):
+START_AND_DIE = """
+import os, sys
+from pathlib import Path
+from mcp_server.backends.local.training import LocalTrainingBackend
+from mcp_server.core.models import TrainingJobRequest
+from mcp_server.settings import Settings
+backend = LocalTrainingBackend(Settings(home=Path(sys.argv[1]), allow_write=True))
+backend.start_training_job(TrainingJobRequest.model_validate_json(sys.argv[2]))
+os._exit(0)  # the server dies; its job keeps running in its own session
+"""
+
+
+def test_job_lost_by_a_server_restart_is_reported_failed(workspace):
     channels, columns = workspace["cancer"]
-    request = make_request("lost", "random_forest", "classification", channels, columns,
-                           target="no_such_column")
-    wait_until_done(backend, backend.start_training_job(request).job_name)
-    (workspace["settings"].home / "jobs/lost/status.json").unlink()
-    job = LocalTrainingBackend(workspace["settings"]).describe_training_job("lost")
+    request = make_request("orphan", "random_forest", "classification", channels, columns,
+                           hyperparameters={"n_estimators": 10_000})
+    home = workspace["settings"].home
+    subprocess.run([sys.executable, "-c", START_AND_DIE, str(home), request.model_dump_json()],
+                   check=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    restarted = LocalTrainingBackend(workspace["settings"])
+    assert restarted.describe_training_job("orphan").status == "InProgress"  # still running
+    pid = json.loads((home / "jobs/orphan/job.json").read_text())["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while (job := restarted.describe_training_job("orphan")).status == "InProgress":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     assert job.status == "Failed"
-    assert "lost" in job.failure_reason
-    assert (workspace["settings"].home / "jobs/lost/status.json").is_file()
+    assert "the job was lost" in job.failure_reason
+    assert json.loads((home / "jobs/orphan/status.json").read_text())["status"] == "Failed"
+    client = MlflowClient(tracking_uri=workspace["settings"].tracking_uri)
+    assert client.get_run(job.tracking_run_id).info.status == "FAILED"
 
 
 def test_unknown_job_raises_not_found(backend):

@@ -1,4 +1,4 @@
-"""Semantic versioning rules (ARCHITECTURE §4 "Versions"): pure functions, no mocks."""
+"""Semantic versioning rules (the README, "Model versions"): pure functions, no mocks."""
 
 from __future__ import annotations
 

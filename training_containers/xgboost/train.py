@@ -43,6 +43,8 @@ def build_estimator(config: JobConfig, params: dict[str, Any]) -> XGBClassifier 
     if config.algorithm != "xgboost":
         raise ValueError(f"the XGBoost program trains xgboost, not {config.algorithm!r}")
     cls = XGBClassifier if config.task == "classification" else XGBRegressor
+    if params.get("scale_pos_weight") == 1.0:  # XGBoost's default; it warns when unused
+        params = {k: v for k, v in params.items() if k != "scale_pos_weight"}
     return cls(**params, tree_method="hist", n_jobs=N_JOBS, random_state=config.seed)
 
 

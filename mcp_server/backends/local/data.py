@@ -1,6 +1,6 @@
 """Local dataset preparation: load, version, clean rows, split, and store as Parquet.
 
-Layout under ``settings.home / "datasets"`` (ARCHITECTURE §4 "Artifacts")::
+Layout under ``settings.home / "datasets"`` (the README, "What a run leaves behind")::
 
     {dataset_id}/raw/data.parquet                         the data exactly as loaded
     {dataset_id}/processed/{split_key}/metadata.json      the DatasetRef

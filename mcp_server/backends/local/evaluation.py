@@ -3,7 +3,7 @@
 A trained model is a folder holding ``model.joblib`` (a scikit-learn Pipeline that takes the raw
 feature columns as a DataFrame) and ``metadata.json`` (algorithm, task, target, feature_names,
 feature_types, n_classes, hyperparameters). Results go to
-``settings.home/evaluations/{evaluation_id}/`` (ARCHITECTURE §4 "Artifacts"):
+``settings.home/evaluations/{evaluation_id}/`` (the README, "What a run leaves behind"):
 ``metrics.json`` plus ``confusion_matrix.png`` and ``roc_curve.png`` (classification) or
 ``residuals.png`` and ``predicted_vs_actual.png`` (regression). With a tracking run, the test
 metrics are logged to it as ``test_<metric>`` and the folder as artifacts under ``evaluation/``.

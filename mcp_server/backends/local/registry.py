@@ -1,11 +1,12 @@
 """Local model registry: MLflow's registry on the workspace's SQLite store.
 
-A registration logs the trained Pipeline as an MLflow scikit-learn model (cloudpickle format,
-explicit pip requirements: see FACTS "MLflow 3.17") into the training job's run, creates a model
-version of the registered model ``request.model_name`` whose tags carry the lineage, the metrics
-(``metric.<name>``), the semantic version and the fingerprint it was computed from
-(``core.versioning``), and points the ``challenger`` alias at it. The model files are also copied
-to ``settings.home/models/{model_name}/{version}/`` (ARCHITECTURE §4 "Artifacts") with a
+A registration logs the trained Pipeline as an MLflow scikit-learn model into the training
+job's run (cloudpickle format, explicit pip requirements: inferring them takes seconds and adds
+packages the model does not use), creates a model version of the registered model
+``request.model_name`` whose tags carry the lineage, the metrics (``metric.<name>``), the
+semantic version and the fingerprint it was computed from (``core.versioning``), and points the
+``challenger`` alias at it. The model files are also copied to
+``settings.home/models/{model_name}/{version}/`` (the README, "What a run leaves behind") with a
 ``registration.json``.
 
 Registrations within one process are serialised by a lock, so two concurrent registrations of one
@@ -261,7 +262,10 @@ def _version_tags(request: RegistrationRequest, fingerprint: ModelFingerprint,
 
 
 def _pip_requirements(pipeline: Any, request: RegistrationRequest) -> list[str]:
-    """Pin what unpickling and predicting need, so MLflow never infers them (FACTS.md)."""
+    """Pin what unpickling and predicting need, so MLflow never infers them.
+
+    Inference is slow and adds packages the model does not use (such as torch).
+    """
     requirements = [f"{dist}=={version(dist)}" for dist in ("scikit-learn", "pandas", "numpy", "cloudpickle")]
     steps = getattr(pipeline, "steps", [("model", pipeline)])
     if request.algorithm == "xgboost" or type(steps[-1][1]).__module__.startswith("xgboost"):

@@ -337,11 +337,12 @@ def _process_alive(pid: int, job_dir: Path) -> bool:
     try:
         state = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0]
         environ = proc.joinpath("environ").read_bytes().split(b"\0")
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or a zombie (environ unreadable)
         return False
     except OSError:  # another user's process, or no /proc: assume the pid is still the job's
         return True
-    return state != "Z" and f"MLOPS_OPT_ML={job_dir}".encode() in environ
+    roots = [Path(e[len(b"MLOPS_OPT_ML="):].decode()) for e in environ if e.startswith(b"MLOPS_OPT_ML=")]
+    return state != "Z" and any(root.resolve() == job_dir.resolve() for root in roots)
 
 
 def _read_status(job_dir: Path) -> Status | None:
