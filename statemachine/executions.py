@@ -8,12 +8,13 @@ survives the process. ``summarise_history`` is the pure part: history events in,
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from mcp_server.backends.local.files import write_json_atomic
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -89,14 +90,6 @@ def _json_or_text(text: str | None) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 class ExecutionRecorder:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from typing import Any
 
 from mcp_server.core.models import DatasetRef, TrainingJobRequest
 from mcp_server.core.spec import TrainingSpec
@@ -51,7 +53,8 @@ def training_request(
         job_name=name,
         task=spec.task,
         algorithm=spec.algorithm,
-        hyperparameters={**spec.hyperparameters, "_seed": spec.dataset.split.seed if spec.dataset else 0},
+        hyperparameters=dict(spec.hyperparameters),
+        seed=spec.dataset.split.seed if spec.dataset else 0,
         preprocessing=spec.preprocessing,
         target=dataset.target,
         feature_types=dataset.feature_types,
@@ -60,3 +63,26 @@ def training_request(
         experiment=experiment,
         tags=tags,
     )
+
+
+def container_hyperparameters(request: TrainingJobRequest) -> dict[str, Any]:
+    """The hyperparameters a training container reads, before SageMaker's string encoding.
+
+    The algorithm's own hyperparameters plus the reserved keys the programs in
+    ``training_containers/`` read: ``_algorithm``, ``_task``, ``_target``, ``_preprocessing``,
+    ``_feature_types`` and ``_seed``.
+    """
+    return {
+        **request.hyperparameters,
+        "_algorithm": request.algorithm,
+        "_task": request.task,
+        "_target": request.target,
+        "_preprocessing": request.preprocessing.model_dump(mode="json"),
+        "_feature_types": request.feature_types,
+        "_seed": request.seed,
+    }
+
+
+def encode_hyperparameters(values: dict[str, Any]) -> dict[str, str]:
+    """Encode each value as a JSON string: SageMaker passes hyperparameters as a string map."""
+    return {key: json.dumps(value) for key, value in values.items()}

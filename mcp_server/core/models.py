@@ -69,6 +69,7 @@ class TrainingJobRequest(_Record):
     preprocessing: PreprocessingSpec
     target: str | None
     feature_types: dict[str, Literal["numeric", "categorical"]]
+    seed: int = Field(0, ge=0, description="random seed of the estimator and its preprocessing")
     channels: dict[str, str] = Field(description="channel name (train, validation) -> URI")
     compute: ComputeSpec
     experiment: str = Field(description="tracking experiment, e.g. 'issue-12'")

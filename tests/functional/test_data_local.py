@@ -21,16 +21,26 @@ from mcp_server.errors import DatasetError
 from mcp_server.settings import Settings
 
 
-def make_spec(source: str, target: str | None = "target", task: str = "classification",
-              split: dict[str, Any] | None = None, **preprocessing: Any) -> TrainingSpec:
+def make_spec(
+    source: str,
+    target: str | None = "target",
+    task: str = "classification",
+    split: dict[str, Any] | None = None,
+    **preprocessing: Any,
+) -> TrainingSpec:
     algorithm = "random_forest"
     dataset: dict[str, Any] = {"source": source, "target": target}
     if split:
         dataset["split"] = split
-    return validate_spec({
-        "model_type": "supervised_learning", "task": task, "algorithm": algorithm,
-        "dataset": dataset, "preprocessing": preprocessing,
-    })
+    return validate_spec(
+        {
+            "model_type": "supervised_learning",
+            "task": task,
+            "algorithm": algorithm,
+            "dataset": dataset,
+            "preprocessing": preprocessing,
+        }
+    )
 
 
 def read_split(ref: DatasetRef, name: str) -> pd.DataFrame:
@@ -40,12 +50,14 @@ def read_split(ref: DatasetRef, name: str) -> pd.DataFrame:
 def animals(n: int = 120, seed: int = 0) -> pd.DataFrame:
     """Numeric, categorical and string-label columns; labels appear unsorted."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "weight": rng.normal(10, 2, n).round(3),
-        "height": rng.normal(50, 5, n).round(3),
-        "colour": rng.choice(["red", "green", "blue"], n),
-        "species": rng.choice(["emu", "cat", "dog"], n),
-    })
+    return pd.DataFrame(
+        {
+            "weight": rng.normal(10, 2, n).round(3),
+            "height": rng.normal(50, 5, n).round(3),
+            "colour": rng.choice(["red", "green", "blue"], n),
+            "species": rng.choice(["emu", "cat", "dog"], n),
+        }
+    )
 
 
 @pytest.fixture
@@ -150,8 +162,9 @@ def test_prepare_is_idempotent_and_split_settings_do_not_collide(backend: LocalD
     stamp = test_file.stat().st_mtime_ns
     assert backend.prepare_dataset(spec) == first
     assert test_file.stat().st_mtime_ns == stamp
-    other = backend.prepare_dataset(make_spec("sklearn://iris", split={"train": 0.8, "validation": 0,
-                                                                      "test": 0.2, "seed": 7}))
+    other = backend.prepare_dataset(
+        make_spec("sklearn://iris", split={"train": 0.8, "validation": 0, "test": 0.2, "seed": 7})
+    )
     assert other.dataset_id == first.dataset_id
     assert set(other.splits) == {"train", "test"}  # validation 0: no validation split
     assert other.splits["test"] != first.splits["test"]
@@ -165,7 +178,8 @@ def test_outliers_are_removed_from_train_only(backend: LocalDatasetBackend, tmp_
     frame.to_csv(tmp_path / "animals.csv", index=False)
     plain = backend.prepare_dataset(make_spec("file://animals.csv", "species"))
     cleaned = backend.prepare_dataset(
-        make_spec("file://animals.csv", "species", outliers={"method": "iqr", "factor": 1.5}))
+        make_spec("file://animals.csv", "species", outliers={"method": "iqr", "factor": 1.5})
+    )
     for name in ("validation", "test"):
         pd.testing.assert_frame_equal(read_split(plain, name), read_split(cleaned, name))
     train_before, train_after = read_split(plain, "train"), read_split(cleaned, "train")
@@ -182,8 +196,14 @@ def test_zscore_outliers(backend: LocalDatasetBackend, tmp_path: Path) -> None:
     frame = animals(200)
     frame.loc[[0, 1, 2, 3, 4, 5], "height"] = 500.0
     frame.to_csv(tmp_path / "animals.csv", index=False)
-    ref = backend.prepare_dataset(make_spec("file://animals.csv", "species", split={"stratify": False},
-                                            outliers={"method": "zscore", "factor": 3}))
+    ref = backend.prepare_dataset(
+        make_spec(
+            "file://animals.csv",
+            "species",
+            split={"stratify": False},
+            outliers={"method": "zscore", "factor": 3},
+        )
+    )
     assert ref.rows_removed["outliers"] >= 1
     assert read_split(ref, "train")["height"].max() < 500
 
@@ -223,8 +243,11 @@ def test_unreadable_file(backend: LocalDatasetBackend, tmp_path: Path) -> None:
 
 def test_target_not_a_column(backend: LocalDatasetBackend, tmp_path: Path) -> None:
     animals().to_csv(tmp_path / "animals.csv", index=False)
-    with pytest.raises(DatasetError, match=r"'specie' is not a column .*did you mean 'species'.*"
-                                           r"available columns: weight, height, colour, species"):
+    with pytest.raises(
+        DatasetError,
+        match=r"'specie' is not a column .*did you mean 'species'.*"
+        r"available columns: weight, height, colour, species",
+    ):
         backend.prepare_dataset(make_spec("file://animals.csv", "specie"))
 
 

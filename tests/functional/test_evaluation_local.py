@@ -28,11 +28,14 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def prepare(settings: Settings, source: str, task: str) -> DatasetRef:
-    spec = validate_spec({
-        "model_type": "supervised_learning", "task": task,
-        "algorithm": "logistic_regression" if task == "classification" else "linear_regression",
-        "dataset": {"source": source, "target": "target"},
-    })
+    spec = validate_spec(
+        {
+            "model_type": "supervised_learning",
+            "task": task,
+            "algorithm": "logistic_regression" if task == "classification" else "linear_regression",
+            "dataset": {"source": source, "target": "target"},
+        }
+    )
     return LocalDatasetBackend(settings, base_dir=settings.home).prepare_dataset(spec)
 
 
@@ -43,17 +46,28 @@ def split(ref: DatasetRef, name: str) -> pd.DataFrame:
 def train_model_folder(folder: Path, ref: DatasetRef, estimator: Any, algorithm: str) -> Path:
     """A model folder as the training jobs write it: model.joblib + metadata.json."""
     train = split(ref, "train")
-    pipeline = Pipeline([
-        ("preprocessor", ColumnTransformer([("numeric", StandardScaler(), ref.feature_names)])),
-        ("estimator", estimator),
-    ]).fit(train[ref.feature_names], train[ref.target])
+    pipeline = Pipeline(
+        [
+            ("preprocessor", ColumnTransformer([("numeric", StandardScaler(), ref.feature_names)])),
+            ("estimator", estimator),
+        ]
+    ).fit(train[ref.feature_names], train[ref.target])
     folder.mkdir(parents=True)
     joblib.dump(pipeline, folder / "model.joblib")
-    (folder / "metadata.json").write_text(json.dumps({
-        "algorithm": algorithm, "task": ref.task, "target": ref.target,
-        "feature_names": ref.feature_names, "feature_types": ref.feature_types,
-        "n_classes": len(ref.class_labels or []) or None, "hyperparameters": estimator.get_params(),
-    }, default=str))
+    (folder / "metadata.json").write_text(
+        json.dumps(
+            {
+                "algorithm": algorithm,
+                "task": ref.task,
+                "target": ref.target,
+                "feature_names": ref.feature_names,
+                "feature_types": ref.feature_types,
+                "n_classes": len(ref.class_labels or []) or None,
+                "hyperparameters": estimator.get_params(),
+            },
+            default=str,
+        )
+    )
     return folder
 
 
@@ -62,10 +76,20 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     settings = Settings(home=tmp_path_factory.mktemp("evaluation"), allow_write=True)
     found: dict[str, Any] = {"settings": settings}
     for name, source, task, estimator, algorithm in [
-        ("binary", "sklearn://breast_cancer", "classification", LogisticRegression(max_iter=2000),
-         "logistic_regression"),
-        ("multiclass", "sklearn://iris", "classification", LogisticRegression(max_iter=2000),
-         "logistic_regression"),
+        (
+            "binary",
+            "sklearn://breast_cancer",
+            "classification",
+            LogisticRegression(max_iter=2000),
+            "logistic_regression",
+        ),
+        (
+            "multiclass",
+            "sklearn://iris",
+            "classification",
+            LogisticRegression(max_iter=2000),
+            "logistic_regression",
+        ),
         ("regression", "sklearn://diabetes", "regression", LinearRegression(), "linear_regression"),
     ]:
         ref = prepare(settings, source, task)
@@ -74,11 +98,18 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return found
 
 
-def evaluate(workspace: dict[str, Any], case: str, evaluation_id: str, metrics: list[str],
-             run_id: str | None = None) -> EvaluationReport:
+def evaluate(
+    workspace: dict[str, Any], case: str, evaluation_id: str, metrics: list[str], run_id: str | None = None
+) -> EvaluationReport:
     ref, folder = workspace[case]
-    request = EvaluationRequest(evaluation_id=evaluation_id, task=ref.task, model_uri=folder.as_uri(),
-                                dataset=ref, metrics=metrics, tracking_run_id=run_id)
+    request = EvaluationRequest(
+        evaluation_id=evaluation_id,
+        task=ref.task,
+        model_uri=folder.as_uri(),
+        dataset=ref,
+        metrics=metrics,
+        tracking_run_id=run_id,
+    )
     return LocalEvaluationBackend(workspace["settings"]).evaluate_model(request)
 
 
@@ -129,7 +160,8 @@ def test_multiclass_one_vs_rest(workspace: dict[str, Any]) -> None:
     x, y = test[ref.feature_names], test["target"].to_numpy()
     assert report.metrics["f1"] == pytest.approx(skm.f1_score(y, model.predict(x), average="macro"))
     assert report.metrics["roc_auc"] == pytest.approx(
-        skm.roc_auc_score(y, model.predict_proba(x), multi_class="ovr"))
+        skm.roc_auc_score(y, model.predict_proba(x), multi_class="ovr")
+    )
     assert_png(report.plots["confusion_matrix"])
     assert_png(report.plots["roc_curve"])
 
@@ -159,8 +191,11 @@ def test_metrics_and_plots_are_logged_to_the_tracking_run(workspace: dict[str, A
     logged = client.get_run(run.info.run_id).data.metrics
     assert logged == {f"test_{k}": pytest.approx(v) for k, v in report.metrics.items()}
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
-    assert artifacts == {"evaluation/metrics.json", "evaluation/confusion_matrix.png",
-                         "evaluation/roc_curve.png"}
+    assert artifacts == {
+        "evaluation/metrics.json",
+        "evaluation/confusion_matrix.png",
+        "evaluation/roc_curve.png",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,8 +210,13 @@ def test_unknown_metric(workspace: dict[str, Any]) -> None:
 
 def test_unreadable_model(workspace: dict[str, Any], tmp_path: Path) -> None:
     ref, _ = workspace["binary"]
-    request = EvaluationRequest(evaluation_id="eval-no-model", task="classification",
-                                model_uri=tmp_path.as_uri(), dataset=ref, metrics=["f1"])
+    request = EvaluationRequest(
+        evaluation_id="eval-no-model",
+        task="classification",
+        model_uri=tmp_path.as_uri(),
+        dataset=ref,
+        metrics=["f1"],
+    )
     with pytest.raises(EvaluationError, match=r"cannot load the model at file://.*model\.joblib"):
         LocalEvaluationBackend(workspace["settings"]).evaluate_model(request)
 
@@ -188,16 +228,26 @@ def test_metric_that_cannot_be_computed(workspace: dict[str, Any], tmp_path: Pat
     one_class.mkdir()
     test[test["target"] == 1].to_parquet(one_class / "data.parquet")
     dataset = ref.model_copy(update={"splits": {**ref.splits, "test": one_class.as_uri()}})
-    request = EvaluationRequest(evaluation_id="eval-one-class", task="classification",
-                                model_uri=folder.as_uri(), dataset=dataset, metrics=["roc_auc"])
+    request = EvaluationRequest(
+        evaluation_id="eval-one-class",
+        task="classification",
+        model_uri=folder.as_uri(),
+        dataset=dataset,
+        metrics=["roc_auc"],
+    )
     with pytest.raises(EvaluationError, match=r"cannot compute \['roc_auc'\].*two classes"):
         LocalEvaluationBackend(workspace["settings"]).evaluate_model(request)
 
 
 def test_unsupported_task(workspace: dict[str, Any]) -> None:
     ref, folder = workspace["binary"]
-    request = EvaluationRequest(evaluation_id="eval-cluster", task="clustering", model_uri=folder.as_uri(),
-                                dataset=ref, metrics=["silhouette"])
+    request = EvaluationRequest(
+        evaluation_id="eval-cluster",
+        task="clustering",
+        model_uri=folder.as_uri(),
+        dataset=ref,
+        metrics=["silhouette"],
+    )
     with pytest.raises(EvaluationError, match="classification and regression models only"):
         LocalEvaluationBackend(workspace["settings"]).evaluate_model(request)
 

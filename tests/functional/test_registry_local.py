@@ -28,10 +28,14 @@ NAME = "breast-cancer-classification"
 
 
 def prepare(settings: Settings) -> DatasetRef:
-    spec = validate_spec({
-        "model_type": "supervised_learning", "task": "classification", "algorithm": "xgboost",
-        "dataset": {"source": "sklearn://breast_cancer", "target": "target"},
-    })
+    spec = validate_spec(
+        {
+            "model_type": "supervised_learning",
+            "task": "classification",
+            "algorithm": "xgboost",
+            "dataset": {"source": "sklearn://breast_cancer", "target": "target"},
+        }
+    )
     return LocalDatasetBackend(settings, base_dir=settings.home).prepare_dataset(spec)
 
 
@@ -39,35 +43,61 @@ def read_test_split(ref: DatasetRef) -> pd.DataFrame:
     return pd.read_parquet(path_from_uri(ref.splits["test"]) / "data.parquet")
 
 
-
-
 def model_folder(folder: Path, ref: DatasetRef, estimator: Any, algorithm: str) -> Path:
     """A model folder as the training jobs write it: model.joblib + metadata.json."""
     train = pd.read_parquet(path_from_uri(ref.splits["train"]) / "data.parquet")
-    pipeline = Pipeline([
-        ("preprocessor", ColumnTransformer([("numeric", StandardScaler(), ref.feature_names)])),
-        ("estimator", estimator),
-    ]).fit(train[ref.feature_names], train[ref.target])
+    pipeline = Pipeline(
+        [
+            ("preprocessor", ColumnTransformer([("numeric", StandardScaler(), ref.feature_names)])),
+            ("estimator", estimator),
+        ]
+    ).fit(train[ref.feature_names], train[ref.target])
     folder.mkdir(parents=True)
     joblib.dump(pipeline, folder / "model.joblib")
-    (folder / "metadata.json").write_text(json.dumps({
-        "algorithm": algorithm, "task": "classification", "target": ref.target,
-        "feature_names": ref.feature_names, "feature_types": ref.feature_types, "n_classes": 2,
-        "hyperparameters": {},
-    }))
+    (folder / "metadata.json").write_text(
+        json.dumps(
+            {
+                "algorithm": algorithm,
+                "task": "classification",
+                "target": ref.target,
+                "feature_names": ref.feature_names,
+                "feature_types": ref.feature_types,
+                "n_classes": 2,
+                "hyperparameters": {},
+            }
+        )
+    )
     return folder
 
 
-def request(ref: DatasetRef, folder: Path, job: str, algorithm: str, hyperparameters: dict[str, Any],
-            run_id: str | None = None, data_version: str | None = None) -> RegistrationRequest:
+def request(
+    ref: DatasetRef,
+    folder: Path,
+    job: str,
+    algorithm: str,
+    hyperparameters: dict[str, Any],
+    run_id: str | None = None,
+    data_version: str | None = None,
+) -> RegistrationRequest:
     return RegistrationRequest(
-        model_name=NAME, model_uri=folder.as_uri(), tracking_run_id=run_id,
+        model_name=NAME,
+        model_uri=folder.as_uri(),
+        tracking_run_id=run_id,
         metrics={"f1": 0.97, "accuracy": 0.96},
-        lineage=Lineage(issue_number=12, issue_url="https://github.com/o/r/issues/12",
-                        execution_name=f"exec-{job}", job_name=job, spec_hash="5pec5pec5pec",
-                        data_version=data_version or ref.data_version, dataset_id=ref.dataset_id),
-        model_type="supervised_learning", algorithm=algorithm, feature_names=ref.feature_names,
-        hyperparameters=hyperparameters, preprocessing={"scaling": "standard", "missing_values": "median"},
+        lineage=Lineage(
+            issue_number=12,
+            issue_url="https://github.com/o/r/issues/12",
+            execution_name=f"exec-{job}",
+            job_name=job,
+            spec_hash="5pec5pec5pec",
+            data_version=data_version or ref.data_version,
+            dataset_id=ref.dataset_id,
+        ),
+        model_type="supervised_learning",
+        algorithm=algorithm,
+        feature_names=ref.feature_names,
+        hyperparameters=hyperparameters,
+        preprocessing={"scaling": "standard", "missing_values": "median"},
     )
 
 
@@ -84,16 +114,25 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     run_id = client.create_run(ensure_experiment(client, "issue-12", settings)).info.run_id
     backend = LocalRegistryBackend(settings)
     xgb_params = {"n_estimators": 20, "max_depth": 3}
-    out: dict[str, Any] = {"settings": settings, "ref": ref, "client": client, "run_id": run_id,
-                           "folder_a": logistic, "folder_c": boosted}
-    out["a"] = backend.register_model(request(ref, logistic, "job-a", "logistic_regression", {"C": 1.0},
-                                              run_id=run_id))
-    out["a_again"] = backend.register_model(request(ref, logistic, "job-a", "logistic_regression",
-                                                    {"C": 1.0}, run_id=run_id))
+    out: dict[str, Any] = {
+        "settings": settings,
+        "ref": ref,
+        "client": client,
+        "run_id": run_id,
+        "folder_a": logistic,
+        "folder_c": boosted,
+    }
+    out["a"] = backend.register_model(
+        request(ref, logistic, "job-a", "logistic_regression", {"C": 1.0}, run_id=run_id)
+    )
+    out["a_again"] = backend.register_model(
+        request(ref, logistic, "job-a", "logistic_regression", {"C": 1.0}, run_id=run_id)
+    )
     out["b"] = backend.register_model(request(ref, weaker, "job-b", "logistic_regression", {"C": 0.5}))
     out["c"] = backend.register_model(request(ref, boosted, "job-c", "xgboost", xgb_params))
-    out["d"] = backend.register_model(request(ref, boosted, "job-d", "xgboost", xgb_params,
-                                              data_version="feedbeefcafe"))
+    out["d"] = backend.register_model(
+        request(ref, boosted, "job-d", "xgboost", xgb_params, data_version="feedbeefcafe")
+    )
     return out
 
 
@@ -189,8 +228,12 @@ def test_runs_and_model_files(world: dict[str, Any]) -> None:
         assert (folder / "model.joblib").is_file()
         assert (folder / "metadata.json").is_file()
         record = json.loads((folder / "registration.json").read_text())
-        assert RegisteredModel.model_validate(
-            {k: v for k, v in record.items() if k not in ("source", "tags")}).version == registered.version
+        assert (
+            RegisteredModel.model_validate(
+                {k: v for k, v in record.items() if k not in ("source", "tags")}
+            ).version
+            == registered.version
+        )
         assert record["tags"]["semantic_version"] == registered.semantic_version
         assert record["model_uri"] == registered.model_uri
 
@@ -204,8 +247,17 @@ def test_unreadable_model_folder(world: dict[str, Any], tmp_path: Path) -> None:
 
 def test_unknown_tracking_run(world: dict[str, Any]) -> None:
     backend = LocalRegistryBackend(world["settings"])
-    bad = request(world["ref"], world["folder_a"], "job-norun", "logistic_regression", {"C": 1.0},
-                  run_id="0123456789abcdef0123456789abcdef")
-    with pytest.raises(RegistryError, match=r"cannot register breast-cancer-classification from job "
-                                            r"job-norun: .*Run .* not found"):
+    bad = request(
+        world["ref"],
+        world["folder_a"],
+        "job-norun",
+        "logistic_regression",
+        {"C": 1.0},
+        run_id="0123456789abcdef0123456789abcdef",
+    )
+    with pytest.raises(
+        RegistryError,
+        match=r"cannot register breast-cancer-classification from job "
+        r"job-norun: .*Run .* not found",
+    ):
         backend.register_model(bad)

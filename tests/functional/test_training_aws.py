@@ -25,8 +25,12 @@ ROLE = "arn:aws:iam::123456789012:role/mlops-sagemaker"
 @pytest.fixture(scope="module")
 def moto_endpoint():
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
             patch.setenv(key, value)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
@@ -39,9 +43,15 @@ def moto_endpoint():
 
 @pytest.fixture(scope="module")
 def settings(moto_endpoint):
-    return Settings(home=Path("/nonexistent"), backend="aws", allow_write=True,
-                    s3_bucket="mlops-bucket", sagemaker_role_arn=ROLE, training_images=IMAGES,
-                    aws_endpoint_url=moto_endpoint)
+    return Settings(
+        home=Path("/nonexistent"),
+        backend="aws",
+        allow_write=True,
+        s3_bucket="mlops-bucket",
+        sagemaker_role_arn=ROLE,
+        training_images=IMAGES,
+        aws_endpoint_url=moto_endpoint,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +59,10 @@ def sent_requests(settings):
     """A client that records the parameters of every CreateTrainingJob call it sends."""
     client = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=settings.aws_endpoint_url)
     sent: list[dict] = []
-    client.meta.events.register("provide-client-params.sagemaker.CreateTrainingJob",
-                                lambda params, **_: sent.append(json.loads(json.dumps(params))))
+    client.meta.events.register(
+        "provide-client-params.sagemaker.CreateTrainingJob",
+        lambda params, **_: sent.append(json.loads(json.dumps(params))),
+    )
     return client, sent
 
 
@@ -61,16 +73,27 @@ def backend(settings, sent_requests):
 
 def make_request(job_name: str, **extra) -> TrainingJobRequest:
     values = {
-        "job_name": job_name, "task": "classification", "algorithm": "xgboost",
-        "hyperparameters": {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1,
-                            "early_stopping_rounds": None},
+        "job_name": job_name,
+        "task": "classification",
+        "algorithm": "xgboost",
+        "hyperparameters": {
+            "n_estimators": 200,
+            "max_depth": 4,
+            "learning_rate": 0.1,
+            "early_stopping_rounds": None,
+        },
         "preprocessing": PreprocessingSpec(feature_selection=FeatureSelectionSpec(method="importance", k=5)),
-        "target": "target", "feature_types": {"a": "numeric", "b": "categorical"},
-        "channels": {"train": "s3://mlops-bucket/datasets/d1/processed/train/",
-                     "validation": "s3://mlops-bucket/datasets/d1/processed/validation/"},
-        "compute": ComputeSpec(instance_type="ml.m5.xlarge", use_spot=True, max_runtime_s=3600,
-                               volume_size_gb=50),
-        "experiment": "issue-3", "tags": {"issue": "3", "spec_hash": "abc123"},
+        "target": "target",
+        "feature_types": {"a": "numeric", "b": "categorical"},
+        "channels": {
+            "train": "s3://mlops-bucket/datasets/d1/processed/train/",
+            "validation": "s3://mlops-bucket/datasets/d1/processed/validation/",
+        },
+        "compute": ComputeSpec(
+            instance_type="ml.m5.xlarge", use_spot=True, max_runtime_s=3600, volume_size_gb=50
+        ),
+        "experiment": "issue-3",
+        "tags": {"issue": "3", "spec_hash": "abc123"},
     }
     values.update(extra)
     return TrainingJobRequest(**values)
@@ -94,12 +117,18 @@ def test_create_training_job_sends_the_sagemaker_definition(backend, sent_reques
     assert described["AlgorithmSpecification"]["TrainingInputMode"] == "File"
     assert described["RoleArn"] == ROLE
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in described["InputDataConfig"]}
-    assert channels["train"] == {"S3DataType": "S3Prefix", "S3DataDistributionType": "FullyReplicated",
-                                 "S3Uri": "s3://mlops-bucket/datasets/d1/processed/train/"}
+    assert channels["train"] == {
+        "S3DataType": "S3Prefix",
+        "S3DataDistributionType": "FullyReplicated",
+        "S3Uri": "s3://mlops-bucket/datasets/d1/processed/train/",
+    }
     assert set(channels) == {"train", "validation"}
     assert described["OutputDataConfig"]["S3OutputPath"] == "s3://mlops-bucket/models/xgb-spot/"
-    assert described["ResourceConfig"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
-                                           "VolumeSizeInGB": 50}
+    assert described["ResourceConfig"] == {
+        "InstanceType": "ml.m5.xlarge",
+        "InstanceCount": 1,
+        "VolumeSizeInGB": 50,
+    }
     assert described["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
     assert described["EnableManagedSpotTraining"] is True
     assert described["CheckpointConfig"]["S3Uri"] == "s3://mlops-bucket/checkpoints/xgb-spot/"
@@ -126,9 +155,13 @@ def test_describe_maps_status_artifacts_and_times(backend):
 
 
 def test_on_demand_job_has_no_spot_settings(backend, sent_requests):
-    request = make_request("rf-on-demand", algorithm="random_forest", task="regression",
-                           hyperparameters={"n_estimators": 50},
-                           compute=ComputeSpec(max_runtime_s=600))
+    request = make_request(
+        "rf-on-demand",
+        algorithm="random_forest",
+        task="regression",
+        hyperparameters={"n_estimators": 50},
+        compute=ComputeSpec(max_runtime_s=600),
+    )
     backend.start_training_job(request)
     client, sent = sent_requests
     described = client.describe_training_job(TrainingJobName="rf-on-demand")
@@ -171,8 +204,13 @@ def test_refuses_jobs_it_cannot_define(backend, settings):
     with pytest.raises(TrainingJobError, match="s3:// prefixes"):
         backend.start_training_job(make_request("local-channel", channels={"train": "file:///tmp/train"}))
     no_images = SageMakerTrainingBackend(
-        Settings(home=settings.home, s3_bucket="b", sagemaker_role_arn=ROLE,
-                 aws_endpoint_url=settings.aws_endpoint_url))
+        Settings(
+            home=settings.home,
+            s3_bucket="b",
+            sagemaker_role_arn=ROLE,
+            aws_endpoint_url=settings.aws_endpoint_url,
+        )
+    )
     with pytest.raises(TrainingJobError, match="MLOPS_TRAINING_IMAGE_SKLEARN"):
         no_images.start_training_job(make_request("no-image", algorithm="random_forest"))
     with pytest.raises(TrainingJobError, match="characters"):

@@ -24,7 +24,8 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 
-from mcp_server.backends.local.training import LocalTrainingBackend, parse_metrics
+from mcp_server.backends.local.job_folder import parse_metrics
+from mcp_server.backends.local.training import LocalTrainingBackend
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
 from mcp_server.core.spec import ComputeSpec, FeatureSelectionSpec, PreprocessingSpec
 from mcp_server.errors import NotFoundError, TrainingJobError
@@ -51,18 +52,25 @@ def write_dataset(root: Path, name: str, frame, stratify: bool) -> dict[str, str
 
 def make_request(job_name: str, algorithm: str, task: str, channels: dict[str, str], columns, **extra):
     values = {
-        "job_name": job_name, "task": task, "algorithm": algorithm, "hyperparameters": {},
-        "preprocessing": PreprocessingSpec(), "target": "target",
+        "job_name": job_name,
+        "task": task,
+        "algorithm": algorithm,
+        "hyperparameters": {},
+        "preprocessing": PreprocessingSpec(),
+        "target": "target",
         "feature_types": {c: "numeric" for c in columns if c != "target"},
-        "channels": channels, "compute": ComputeSpec(max_runtime_s=JOB_TIMEOUT_S),
-        "experiment": "issue-7", "tags": {"issue": "7", "spec_hash": "abc123"},
+        "channels": channels,
+        "compute": ComputeSpec(max_runtime_s=JOB_TIMEOUT_S),
+        "experiment": "issue-7",
+        "tags": {"issue": "7", "spec_hash": "abc123"},
     }
     values.update(extra)
     return TrainingJobRequest(**values)
 
 
-def wait_until_done(backend: LocalTrainingBackend, job_name: str, timeout_s: float = JOB_TIMEOUT_S
-                    ) -> TrainingJob:
+def wait_until_done(
+    backend: LocalTrainingBackend, job_name: str, timeout_s: float = JOB_TIMEOUT_S
+) -> TrainingJob:
     deadline = time.monotonic() + timeout_s
     while (job := backend.describe_training_job(job_name)).status == "InProgress":
         assert time.monotonic() < deadline, f"{job_name} still InProgress after {timeout_s} s"
@@ -101,17 +109,33 @@ def finished_jobs(workspace, backend):
     """Start the four supported algorithms together, then wait for all of them."""
     cancer, diabetes = workspace["cancer"], workspace["diabetes"]
     requests = [
-        make_request("xgb-cancer", "xgboost", "classification", *cancer,
-                     hyperparameters={"n_estimators": 100, "max_depth": 3, "early_stopping_rounds": 20}),
-        make_request("rf-diabetes", "random_forest", "regression", *diabetes,
-                     hyperparameters={"n_estimators": 100, "max_depth": 6}),
-        make_request("logreg-cancer", "logistic_regression", "classification", *cancer,
-                     hyperparameters={"C": 1.0, "l1_ratio": 0.5},
-                     preprocessing=PreprocessingSpec(
-                         scaling="minmax",
-                         feature_selection=FeatureSelectionSpec(method="correlation", k=10))),
-        make_request("linreg-diabetes", "linear_regression", "regression", *diabetes,
-                     hyperparameters={"alpha": 0.5}),
+        make_request(
+            "xgb-cancer",
+            "xgboost",
+            "classification",
+            *cancer,
+            hyperparameters={"n_estimators": 100, "max_depth": 3, "early_stopping_rounds": 20},
+        ),
+        make_request(
+            "rf-diabetes",
+            "random_forest",
+            "regression",
+            *diabetes,
+            hyperparameters={"n_estimators": 100, "max_depth": 6},
+        ),
+        make_request(
+            "logreg-cancer",
+            "logistic_regression",
+            "classification",
+            *cancer,
+            hyperparameters={"C": 1.0, "l1_ratio": 0.5},
+            preprocessing=PreprocessingSpec(
+                scaling="minmax", feature_selection=FeatureSelectionSpec(method="correlation", k=10)
+            ),
+        ),
+        make_request(
+            "linreg-diabetes", "linear_regression", "regression", *diabetes, hyperparameters={"alpha": 0.5}
+        ),
     ]
     for request in requests:
         assert backend.start_training_job(request).status == "InProgress"
@@ -124,14 +148,19 @@ def test_xgboost_classification_completes_with_metrics_and_model(finished_jobs, 
     assert job.status == "Completed", job.failure_reason
     assert job.secondary_status == "Completed"
     assert job.metrics["validation_f1"] > 0.9
-    assert set(job.metrics) >= {"train_accuracy", "validation_accuracy", "validation_roc_auc",
-                                "validation_log_loss"}
+    assert set(job.metrics) >= {
+        "train_accuracy",
+        "validation_accuracy",
+        "validation_roc_auc",
+        "validation_log_loss",
+    }
     assert job.duration_s > 0 and job.started_at and job.ended_at
     model = joblib.load(model_path(job))
     validation = read_split(workspace["cancer"][0]["validation"])
     predictions = model.predict(validation.drop(columns=["target"]))
     assert accuracy_score(validation["target"], predictions) == pytest.approx(
-        job.metrics["validation_accuracy"], abs=1e-5)
+        job.metrics["validation_accuracy"], abs=1e-5
+    )
     metadata = json.loads((model_path(job).parent / "metadata.json").read_text())
     assert metadata["n_classes"] == 2 and metadata["task"] == "classification"
     assert metadata["hyperparameters"]["max_depth"] == 3
@@ -189,8 +218,9 @@ def test_each_job_is_one_finished_mlflow_run(finished_jobs, workspace):
 
 def test_crashing_program_fails_with_its_reason_and_keeps_the_log(workspace, backend):
     channels, columns = workspace["cancer"]
-    request = make_request("crash", "random_forest", "classification", channels, columns,
-                           target="no_such_column")
+    request = make_request(
+        "crash", "random_forest", "classification", channels, columns, target="no_such_column"
+    )
     job = wait_until_done(backend, backend.start_training_job(request).job_name)
     assert job.status == "Failed"
     assert job.failure_reason.startswith("ValueError: target column 'no_such_column'")
@@ -203,9 +233,15 @@ def test_crashing_program_fails_with_its_reason_and_keeps_the_log(workspace, bac
 
 def test_job_over_its_time_limit_is_killed(workspace, backend):
     channels, columns = workspace["cancer"]
-    request = make_request("too-slow", "random_forest", "classification", channels, columns,
-                           hyperparameters={"n_estimators": 10_000},
-                           compute=ComputeSpec(max_runtime_s=1))
+    request = make_request(
+        "too-slow",
+        "random_forest",
+        "classification",
+        channels,
+        columns,
+        hyperparameters={"n_estimators": 10_000},
+        compute=ComputeSpec(max_runtime_s=1),
+    )
     started = time.monotonic()
     job = wait_until_done(backend, backend.start_training_job(request).job_name)
     assert job.status == "Failed"
@@ -220,8 +256,9 @@ def test_job_over_its_time_limit_is_killed(workspace, backend):
 def test_memory_limit_applies_to_the_job(workspace, tmp_path):
     settings = Settings(home=tmp_path, allow_write=True, job_memory_limit_mb=512)
     channels, columns = workspace["cancer"]
-    request = make_request("tiny-memory", "xgboost", "classification", channels, columns,
-                           compute=ComputeSpec(max_runtime_s=30))
+    request = make_request(
+        "tiny-memory", "xgboost", "classification", channels, columns, compute=ComputeSpec(max_runtime_s=30)
+    )
     backend = LocalTrainingBackend(settings)
     job = wait_until_done(backend, backend.start_training_job(request).job_name)
     assert job.status == "Failed"
@@ -259,11 +296,21 @@ os._exit(0)  # the server dies; its job keeps running in its own session
 
 def test_job_lost_by_a_server_restart_is_reported_failed(workspace):
     channels, columns = workspace["cancer"]
-    request = make_request("orphan", "random_forest", "classification", channels, columns,
-                           hyperparameters={"n_estimators": 10_000})
+    request = make_request(
+        "orphan",
+        "random_forest",
+        "classification",
+        channels,
+        columns,
+        hyperparameters={"n_estimators": 10_000},
+    )
     home = workspace["settings"].home
-    subprocess.run([sys.executable, "-c", START_AND_DIE, str(home), request.model_dump_json()],
-                   check=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    subprocess.run(
+        [sys.executable, "-c", START_AND_DIE, str(home), request.model_dump_json()],
+        check=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     restarted = LocalTrainingBackend(workspace["settings"])
     assert restarted.describe_training_job("orphan").status == "InProgress"  # still running
     pid = json.loads((home / "jobs/orphan/job.json").read_text())["pid"]
@@ -289,21 +336,33 @@ def test_unknown_job_raises_not_found(backend):
 def test_start_refuses_bad_channels(workspace, backend, tmp_path):
     channels, columns = workspace["cancer"]
     with pytest.raises(TrainingJobError, match="train channel is required"):
-        backend.start_training_job(make_request("no-train", "xgboost", "classification",
-                                                {"validation": channels["validation"]}, columns))
+        backend.start_training_job(
+            make_request(
+                "no-train", "xgboost", "classification", {"validation": channels["validation"]}, columns
+            )
+        )
     with pytest.raises(TrainingJobError, match="file:// URI of an existing folder"):
-        backend.start_training_job(make_request("s3-train", "xgboost", "classification",
-                                                {"train": "s3://bucket/train/"}, columns))
+        backend.start_training_job(
+            make_request("s3-train", "xgboost", "classification", {"train": "s3://bucket/train/"}, columns)
+        )
     with pytest.raises(TrainingJobError, match="no training program for algorithm 'kmeans'"):
         backend.start_training_job(make_request("kmeans", "kmeans", "clustering", channels, columns))
     assert not (workspace["settings"].home / "jobs" / "s3-train").exists()
 
 
 def test_parse_metrics_keeps_the_last_value_of_each_metric():
-    log = "\n".join([
-        "validation_f1=0.5", "noise line", "validation_f1=0.97", "train_r2=-1.5e-3",
-        "validation_log_loss=nan", "Validation_F1=3", "x = 1", "train_rmse=inf",
-    ])
+    log = "\n".join(
+        [
+            "validation_f1=0.5",
+            "noise line",
+            "validation_f1=0.97",
+            "train_r2=-1.5e-3",
+            "validation_log_loss=nan",
+            "Validation_F1=3",
+            "x = 1",
+            "train_rmse=inf",
+        ]
+    )
     metrics = parse_metrics(log)
     assert metrics["validation_f1"] == 0.97
     assert metrics["train_r2"] == -0.0015
@@ -312,9 +371,13 @@ def test_parse_metrics_keeps_the_last_value_of_each_metric():
 
 
 def test_contract_paths_follow_the_environment(tmp_path):
-    contract = TrainingContract.from_env({
-        "MLOPS_OPT_ML": str(tmp_path), "SM_CHANNEL_TRAIN": "/data/train", "SM_MODEL_DIR": "/models/m",
-    })
+    contract = TrainingContract.from_env(
+        {
+            "MLOPS_OPT_ML": str(tmp_path),
+            "SM_CHANNEL_TRAIN": "/data/train",
+            "SM_MODEL_DIR": "/models/m",
+        }
+    )
     assert contract.hyperparameters_file == tmp_path / "input/config/hyperparameters.json"
     assert contract.channel_dir("train") == Path("/data/train")
     assert contract.channel_dir("validation") == tmp_path / "input/data/validation"
@@ -328,11 +391,24 @@ def test_contract_paths_follow_the_environment(tmp_path):
 def test_contract_decodes_string_hyperparameters(tmp_path):
     contract = TrainingContract.from_env({"MLOPS_OPT_ML": str(tmp_path)})
     contract.hyperparameters_file.parent.mkdir(parents=True)
-    contract.hyperparameters_file.write_text(json.dumps(
-        {"n": "200", "rate": "0.1", "features": "sqrt", "quoted": '"sqrt"', "none": "null",
-         "_preprocessing": '{"scaling": "none"}'}))
+    contract.hyperparameters_file.write_text(
+        json.dumps(
+            {
+                "n": "200",
+                "rate": "0.1",
+                "features": "sqrt",
+                "quoted": '"sqrt"',
+                "none": "null",
+                "_preprocessing": '{"scaling": "none"}',
+            }
+        )
+    )
     assert contract.read_hyperparameters() == {
-        "n": 200, "rate": 0.1, "features": "sqrt", "quoted": "sqrt", "none": None,
+        "n": 200,
+        "rate": 0.1,
+        "features": "sqrt",
+        "quoted": "sqrt",
+        "none": None,
         "_preprocessing": {"scaling": "none"},
     }
 
@@ -354,21 +430,33 @@ def test_run_writes_the_failure_file_and_exits_1(tmp_path, capsys):
 
 def test_preprocessor_encodes_selects_and_survives_joblib(tmp_path):
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=200), "noise": rng.normal(size=200),
-                          "colour": rng.choice(["red", "green", None], size=200)})
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=200),
+            "noise": rng.normal(size=200),
+            "colour": rng.choice(["red", "green", None], size=200),
+        }
+    )
     frame.loc[::7, "x"] = np.nan
     y = ((frame["x"].fillna(0) > 0) | (frame["colour"] == "red")).to_numpy().astype(int)
     types = {"x": "numeric", "noise": "numeric", "colour": "categorical"}
-    spec = {"missing_values": "drop", "encoding": "onehot", "scaling": "minmax",
-            "feature_selection": {"method": "importance", "k": 50}}
+    spec = {
+        "missing_values": "drop",
+        "encoding": "onehot",
+        "scaling": "minmax",
+        "feature_selection": {"method": "importance", "k": 50},
+    }
     preprocessor, encoded = fit_preprocessor(build_preprocessor(spec, types, "classification"), frame, y)
     assert encoded.shape == (200, 4)  # 2 numeric + 2 colours; k=50 clipped to the width
     assert not np.isnan(encoded).any() and encoded.min() >= 0
     joblib.dump(preprocessor, tmp_path / "p.joblib")
     unseen = pd.DataFrame({"x": [0.5], "noise": [0.0], "colour": ["blue"]})
     assert joblib.load(tmp_path / "p.joblib").transform(unseen).shape == (1, 4)
-    label_spec = {"encoding": "label", "scaling": "none",
-                  "feature_selection": {"method": "correlation", "k": 2}}
+    label_spec = {
+        "encoding": "label",
+        "scaling": "none",
+        "feature_selection": {"method": "correlation", "k": 2},
+    }
     label = build_preprocessor(label_spec, types, "classification")
     _, encoded = fit_preprocessor(label, frame, y)
     assert encoded.shape == (200, 2)

@@ -130,8 +130,10 @@ class TrainingContract:
             FileNotFoundError: a required channel is absent or holds no parquet/csv file.
         """
         folder = self.channel_dir(name)
-        files = [folder / "data.parquet"] if (folder / "data.parquet").is_file() else sorted(
-            folder.glob("*.parquet")
+        files = (
+            [folder / "data.parquet"]
+            if (folder / "data.parquet").is_file()
+            else sorted(folder.glob("*.parquet"))
         )
         if files:
             return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

@@ -1,7 +1,7 @@
 """XGBoost training program: ``XGBClassifier`` / ``XGBRegressor`` under the training contract.
 
-Same inputs and outputs as the scikit-learn program (whose data, scoring and metadata helpers
-it reuses). With ``early_stopping_rounds`` the preprocessor is fitted first, the validation
+Same inputs and outputs as the scikit-learn program; both use ``common.program``. With
+``early_stopping_rounds`` the preprocessor is fitted first, the validation
 channel is transformed for ``eval_set``, and the saved ``Pipeline`` is assembled from the
 fitted steps; prediction then uses the best iteration. Run it as
 ``python -m training_containers.xgboost.train``.
@@ -16,7 +16,7 @@ from xgboost import XGBClassifier, XGBRegressor
 
 from training_containers.common.contract import JobConfig, TrainingContract, run
 from training_containers.common.preprocessing import build_preprocessor, fit_preprocessor
-from training_containers.sklearn.train import (
+from training_containers.common.program import (
     Dataset,
     build_metadata,
     load_dataset,
@@ -26,9 +26,17 @@ from training_containers.sklearn.train import (
 
 #: Hyperparameters and defaults (mirrors XGBoostHyperparameters in mcp_server/core).
 DEFAULTS: dict[str, Any] = {
-    "n_estimators": 200, "max_depth": 6, "learning_rate": 0.3, "subsample": 1.0,
-    "colsample_bytree": 1.0, "min_child_weight": 1.0, "gamma": 0.0, "reg_alpha": 0.0,
-    "reg_lambda": 1.0, "scale_pos_weight": 1.0, "early_stopping_rounds": None,
+    "n_estimators": 200,
+    "max_depth": 6,
+    "learning_rate": 0.3,
+    "subsample": 1.0,
+    "colsample_bytree": 1.0,
+    "min_child_weight": 1.0,
+    "gamma": 0.0,
+    "reg_alpha": 0.0,
+    "reg_lambda": 1.0,
+    "scale_pos_weight": 1.0,
+    "early_stopping_rounds": None,
 }
 #: Threads per job (the machines have 2 cores).
 N_JOBS = 2

@@ -17,22 +17,34 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mcp_server.backends.base import TrainingBackend
+from mcp_server.core import jobs
 from mcp_server.core.catalog import FAMILY_BY_ALGORITHM, METRICS_BY_TASK
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
 from mcp_server.errors import NotFoundError, TrainingJobError, TransientError
 from mcp_server.settings import Settings
 
-#: The estimator's random seed unless the request's hyperparameters carry ``_seed``.
-DEFAULT_SEED = 0
 #: SageMaker's limit on one hyperparameter value, in characters.
 MAX_HYPERPARAMETER_CHARS = 2500
 #: Where the container finds its checkpoints (synced with S3 on spot instances).
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
-_TRANSIENT_CODES = frozenset({"ThrottlingException", "Throttling", "ServiceUnavailable",
-                              "InternalFailure", "InternalServerError", "RequestTimeout"})
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalServerError",
+        "RequestTimeout",
+    }
+)
 #: SageMaker's job states -> ours (Stopping is still running).
-_STATUS = {"InProgress": "InProgress", "Completed": "Completed", "Failed": "Failed",
-           "Stopping": "InProgress", "Stopped": "Stopped"}
+_STATUS = {
+    "InProgress": "InProgress",
+    "Completed": "Completed",
+    "Failed": "Failed",
+    "Stopping": "InProgress",
+    "Stopped": "Stopped",
+}
 
 
 class SageMakerTrainingBackend(TrainingBackend):
@@ -89,8 +101,8 @@ class SageMakerTrainingBackend(TrainingBackend):
         except ClientError as err:
             message = str(err.response.get("Error", {}).get("Message", ""))
             if _code(err) == "ResourceNotFound" or (
-                _code(err) == "ValidationException" and ("could not find" in message.lower()
-                                                         or "not found" in message.lower())
+                _code(err) == "ValidationException"
+                and ("could not find" in message.lower() or "not found" in message.lower())
             ):
                 raise NotFoundError(f"no SageMaker training job named {job_name!r}: {message}") from err
             raise _translate(err, f"cannot describe training job {job_name}") from err
@@ -107,25 +119,35 @@ def training_job_definition(request: TrainingJobRequest, settings: Settings) -> 
     """
     family = FAMILY_BY_ALGORITHM.get(request.algorithm)
     if family is None:
-        raise TrainingJobError(f"no training program for algorithm {request.algorithm!r}; "
-                               f"available: {', '.join(sorted(FAMILY_BY_ALGORITHM))}")
+        raise TrainingJobError(
+            f"no training program for algorithm {request.algorithm!r}; "
+            f"available: {', '.join(sorted(FAMILY_BY_ALGORITHM))}"
+        )
     image = settings.training_images.get(family)
     if not image:
-        raise TrainingJobError(f"no training image for the {family} family; set "
-                               f"MLOPS_TRAINING_IMAGE_{family.upper()} to its ECR image URI")
+        raise TrainingJobError(
+            f"no training image for the {family} family; set "
+            f"MLOPS_TRAINING_IMAGE_{family.upper()} to its ECR image URI"
+        )
     if not settings.s3_bucket or not settings.sagemaker_role_arn:
         raise TrainingJobError("SageMaker jobs need MLOPS_BUCKET and MLOPS_SAGEMAKER_ROLE_ARN to be set")
     bucket, name, compute = settings.s3_bucket, request.job_name, request.compute
     definition: dict[str, Any] = {
         "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File",
-                                   "MetricDefinitions": metric_definitions(request.task)},
+        "AlgorithmSpecification": {
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": metric_definitions(request.task),
+        },
         "RoleArn": settings.sagemaker_role_arn,
-        "HyperParameters": encode_hyperparameters(request),
+        "HyperParameters": sagemaker_hyperparameters(request),
         "InputDataConfig": _input_channels(request.channels),
         "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models/{name}/"},
-        "ResourceConfig": {"InstanceType": compute.instance_type, "InstanceCount": compute.instance_count,
-                           "VolumeSizeInGB": compute.volume_size_gb},
+        "ResourceConfig": {
+            "InstanceType": compute.instance_type,
+            "InstanceCount": compute.instance_count,
+            "VolumeSizeInGB": compute.volume_size_gb,
+        },
         "StoppingCondition": {"MaxRuntimeInSeconds": compute.max_runtime_s},
         "EnableManagedSpotTraining": compute.use_spot,
         "Tags": [{"Key": key, "Value": value} for key, value in request.tags.items()],
@@ -133,12 +155,14 @@ def training_job_definition(request: TrainingJobRequest, settings: Settings) -> 
     if compute.use_spot:
         wait_s = max(compute.max_wait_s or 2 * compute.max_runtime_s, compute.max_runtime_s)
         definition["StoppingCondition"]["MaxWaitTimeInSeconds"] = wait_s
-        definition["CheckpointConfig"] = {"S3Uri": f"s3://{bucket}/checkpoints/{name}/",
-                                          "LocalPath": CHECKPOINT_LOCAL_PATH}
+        definition["CheckpointConfig"] = {
+            "S3Uri": f"s3://{bucket}/checkpoints/{name}/",
+            "LocalPath": CHECKPOINT_LOCAL_PATH,
+        }
     return definition
 
 
-def encode_hyperparameters(request: TrainingJobRequest) -> dict[str, str]:
+def sagemaker_hyperparameters(request: TrainingJobRequest) -> dict[str, str]:
     """Return the hyperparameters with the reserved keys, every value JSON-encoded to a string.
 
     ``_feature_types`` is left out when it is too long (a table of roughly 90 columns or more);
@@ -147,19 +171,15 @@ def encode_hyperparameters(request: TrainingJobRequest) -> dict[str, str]:
     Raises:
         TrainingJobError: a value is longer than SageMaker's 2,500 characters.
     """
-    values = {
-        **request.hyperparameters, "_algorithm": request.algorithm, "_task": request.task,
-        "_target": request.target, "_preprocessing": request.preprocessing.model_dump(mode="json"),
-        "_feature_types": request.feature_types,
-        "_seed": int(request.hyperparameters.get("_seed", DEFAULT_SEED)),
-    }
-    encoded = {key: json.dumps(value) for key, value in values.items()}
+    encoded = jobs.encode_hyperparameters(jobs.container_hyperparameters(request))
     if len(encoded["_feature_types"]) > MAX_HYPERPARAMETER_CHARS:
         del encoded["_feature_types"]  # wide tables: the program infers the types from the dtypes
     too_long = [key for key, value in encoded.items() if len(value) > MAX_HYPERPARAMETER_CHARS]
     if too_long:
-        raise TrainingJobError(f"hyperparameters {too_long} exceed SageMaker's "
-                               f"{MAX_HYPERPARAMETER_CHARS} characters per value once JSON-encoded")
+        raise TrainingJobError(
+            f"hyperparameters {too_long} exceed SageMaker's "
+            f"{MAX_HYPERPARAMETER_CHARS} characters per value once JSON-encoded"
+        )
     return encoded
 
 
@@ -169,8 +189,11 @@ def metric_definitions(task: str) -> list[dict[str, str]]:
     Each captures the program's ``{split}_{metric}=value`` line, e.g. name ``validation_f1``,
     regex ``validation_f1=([-+0-9.eE]+)``.
     """
-    return [{"Name": f"{split}_{metric}", "Regex": f"{split}_{metric}=([-+0-9.eE]+)"}
-            for split in ("train", "validation") for metric in METRICS_BY_TASK.get(task, ())]
+    return [
+        {"Name": f"{split}_{metric}", "Regex": f"{split}_{metric}=([-+0-9.eE]+)"}
+        for split in ("train", "validation")
+        for metric in METRICS_BY_TASK.get(task, ())
+    ]
 
 
 def to_training_job(described: dict[str, Any], region: str) -> TrainingJob:
@@ -192,7 +215,8 @@ def to_training_job(described: dict[str, Any], region: str) -> TrainingJob:
         f"#logsV2:log-groups/log-group/$252Faws$252Fsagemaker$252FTrainingJobs"
         f"$3FlogStreamNameFilter$3D{name}",
         metrics={m["MetricName"]: float(m["Value"]) for m in described.get("FinalMetricDataList") or []},
-        started_at=_iso(started), ended_at=_iso(ended),
+        started_at=_iso(started),
+        ended_at=_iso(ended),
         duration_s=None if duration is None else float(duration),
     )
 
@@ -204,8 +228,16 @@ def _input_channels(channels: dict[str, str]) -> list[dict[str, Any]]:
     if bad:
         raise TrainingJobError(f"SageMaker channels must be s3:// prefixes, got {bad}")
     return [
-        {"ChannelName": name, "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
+        {
+            "ChannelName": name,
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": uri,
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+        }
         for name, uri in channels.items()
     ]
 

@@ -100,9 +100,16 @@ class LocalDatasetBackend(DatasetBackend):
         if metadata.is_file():
             return DatasetRef.model_validate_json(metadata.read_text())
         _write_parquet_atomic(raw, folder / "raw" / "data.parquet")
-        identity = {"dataset_id": dataset_id, "name": ds.name or "dataset", "source": ds.source,
-                    "data_version": data_version, "uri": folder.as_uri(), "task": spec.task,
-                    "target": target, "rows_raw": len(raw)}
+        identity = {
+            "dataset_id": dataset_id,
+            "name": ds.name or "dataset",
+            "source": ds.source,
+            "data_version": data_version,
+            "uri": folder.as_uri(),
+            "task": spec.task,
+            "target": target,
+            "rows_raw": len(raw),
+        }
         return _prepare_splits(raw, spec, identity, label_names, folder / "processed" / key)
 
     def _load(self, source: str) -> tuple[pd.DataFrame, list[str] | None]:
@@ -111,8 +118,10 @@ class LocalDatasetBackend(DatasetBackend):
         if source.startswith("file://"):
             path = Path(unquote(source.removeprefix("file://")))
             return load_file(path if path.is_absolute() else self._base_dir / path, source), None
-        raise DatasetError(f"dataset.source {source!r}: the local backend reads sklearn://NAME and "
-                           "file://PATH (csv or parquet); copy the data to a file and use file://")
+        raise DatasetError(
+            f"dataset.source {source!r}: the local backend reads sklearn://NAME and "
+            "file://PATH (csv or parquet); copy the data to a file and use file://"
+        )
 
 
 def load_sklearn(name: str) -> tuple[pd.DataFrame, list[str] | None]:
@@ -131,8 +140,10 @@ def load_sklearn(name: str) -> tuple[pd.DataFrame, list[str] | None]:
     """
     if name not in SKLEARN_DATASETS:
         hint = _did_you_mean(name, SKLEARN_DATASETS)
-        raise DatasetError(f"dataset.source sklearn://{name}: unknown scikit-learn dataset{hint}; "
-                           f"available: {', '.join(SKLEARN_DATASETS)}")
+        raise DatasetError(
+            f"dataset.source sklearn://{name}: unknown scikit-learn dataset{hint}; "
+            f"available: {', '.join(SKLEARN_DATASETS)}"
+        )
     bunch = getattr(skdatasets, f"load_{name}")(as_frame=True)
     names = getattr(bunch, "target_names", None)
     return bunch.frame.copy(), None if names is None else [str(n) for n in names]
@@ -145,18 +156,22 @@ def load_file(path: Path, source: str) -> pd.DataFrame:
         DatasetError: the file does not exist, has an unsupported extension or cannot be parsed.
     """
     if not path.is_file():
-        raise DatasetError(f"dataset.source {source}: file {path} does not exist; relative file:// "
-                           "paths are resolved against the project folder, or use file:///absolute/path")
+        raise DatasetError(
+            f"dataset.source {source}: file {path} does not exist; relative file:// "
+            "paths are resolved against the project folder, or use file:///absolute/path"
+        )
     suffixes = "".join(path.suffixes).lower()
     kind = "Parquet" if suffixes.endswith((".parquet", ".pq")) else "CSV" if ".csv" in suffixes else None
     if kind is None:
-        raise DatasetError(f"dataset.source {source}: unsupported file type {path.suffix!r}; "
-                           "use .csv or .parquet")
+        raise DatasetError(
+            f"dataset.source {source}: unsupported file type {path.suffix!r}; use .csv or .parquet"
+        )
     try:
         return pd.read_parquet(path) if kind == "Parquet" else pd.read_csv(path)
     except Exception as err:  # pandas and pyarrow raise many unrelated classes for a bad file
-        raise DatasetError(f"dataset.source {source}: cannot read {path} ({err}); "
-                           f"check that it is a valid {kind} file") from err
+        raise DatasetError(
+            f"dataset.source {source}: cannot read {path} ({err}); check that it is a valid {kind} file"
+        ) from err
 
 
 def compute_data_version(frame: pd.DataFrame) -> str:
@@ -205,13 +220,20 @@ def _check_target(raw: pd.DataFrame, ds: DatasetSpec, task: str) -> str | None:
         raise DatasetError(f"dataset.target is required for {task}: name the column to predict")
     if target is not None and target not in raw.columns:
         columns = [str(c) for c in raw.columns]
-        raise DatasetError(f"dataset.target {target!r} is not a column of {ds.source}"
-                           f"{_did_you_mean(target, columns)}; available columns: {', '.join(columns)}")
+        raise DatasetError(
+            f"dataset.target {target!r} is not a column of {ds.source}"
+            f"{_did_you_mean(target, columns)}; available columns: {', '.join(columns)}"
+        )
     return target
 
 
-def _prepare_splits(raw: pd.DataFrame, spec: TrainingSpec, identity: dict[str, Any],
-                    label_names: list[str] | None, final: Path) -> DatasetRef:
+def _prepare_splits(
+    raw: pd.DataFrame,
+    spec: TrainingSpec,
+    identity: dict[str, Any],
+    label_names: list[str] | None,
+    final: Path,
+) -> DatasetRef:
     """Clean rows, encode labels, split, remove training outliers and store under ``final``."""
     ds, prep, target = spec.dataset, spec.preprocessing, identity["target"]
     assert ds is not None  # checked by prepare_dataset
@@ -222,30 +244,40 @@ def _prepare_splits(raw: pd.DataFrame, spec: TrainingSpec, identity: dict[str, A
     if spec.task == "classification" and target is not None:
         frame, labels = _encode_labels(frame, target, label_names)
     elif spec.task == "regression" and target and not pd.api.types.is_numeric_dtype(frame[target]):
-        raise DatasetError(f"dataset.target {target!r} must be numeric for regression "
-                           f"(dtype {frame[target].dtype}); use task: classification for labels")
+        raise DatasetError(
+            f"dataset.target {target!r} must be numeric for regression "
+            f"(dtype {frame[target].dtype}); use task: classification for labels"
+        )
     stratify = spec.task == "classification" and ds.split.stratify and target is not None
     parts = _split(frame, ds, target if stratify else None, labels)
     features = [str(c) for c in frame.columns if c != target]
     if prep.outliers is not None:
         parts["train"], removed["outliers"] = _remove_outliers(parts["train"], features, prep.outliers)
         if parts["train"].empty:
-            raise DatasetError(f"outlier removal ({prep.outliers.method}, factor {prep.outliers.factor}) "
-                               "left no training rows; raise preprocessing.outliers.factor")
+            raise DatasetError(
+                f"outlier removal ({prep.outliers.method}, factor {prep.outliers.factor}) "
+                "left no training rows; raise preprocessing.outliers.factor"
+            )
     class_counts = None
     if labels is not None:
         counts = pd.concat([p[target] for p in parts.values()]).value_counts()
         class_counts = {label: int(counts.get(code, 0)) for code, label in enumerate(labels)}
     ref = DatasetRef(
-        **identity, splits={}, split_sizes={n: len(p) for n, p in parts.items()}, feature_names=features,
-        feature_types={c: _feature_type(frame[c]) for c in features}, class_labels=labels,
-        class_counts=class_counts, rows_removed=removed,
+        **identity,
+        splits={},
+        split_sizes={n: len(p) for n, p in parts.items()},
+        feature_names=features,
+        feature_types={c: _feature_type(frame[c]) for c in features},
+        class_labels=labels,
+        class_counts=class_counts,
+        rows_removed=removed,
     )
     return _store(parts, ref, final)
 
 
-def _clean_rows(raw: pd.DataFrame, prep: PreprocessingSpec,
-                target: str | None) -> tuple[pd.DataFrame, dict[str, int]]:
+def _clean_rows(
+    raw: pd.DataFrame, prep: PreprocessingSpec, target: str | None
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """Drop duplicates and rows with missing values (always those without a label)."""
     frame, removed = raw, {"duplicates": 0, "missing": 0, "outliers": 0}
     if prep.drop_duplicates:
@@ -260,8 +292,9 @@ def _clean_rows(raw: pd.DataFrame, prep: PreprocessingSpec,
     return frame.reset_index(drop=True), removed
 
 
-def _encode_labels(frame: pd.DataFrame, target: str,
-                   label_names: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
+def _encode_labels(
+    frame: pd.DataFrame, target: str, label_names: list[str] | None
+) -> tuple[pd.DataFrame, list[str]]:
     """Map labels to codes 0..K-1 in sorted label order; return the frame and each code's label.
 
     ``label_names`` (scikit-learn's ``target_names``) name the codes when the labels already are
@@ -282,8 +315,9 @@ def _encode_labels(frame: pd.DataFrame, target: str,
     return frame, [str(label) for label in originals]
 
 
-def _split(frame: pd.DataFrame, ds: DatasetSpec, stratify_on: str | None,
-           labels: list[str] | None) -> dict[str, pd.DataFrame]:
+def _split(
+    frame: pd.DataFrame, ds: DatasetSpec, stratify_on: str | None, labels: list[str] | None
+) -> dict[str, pd.DataFrame]:
     """Split into test, then train/validation, checking sizes and class counts first."""
     split = ds.split
     names = [n for n in SPLITS if getattr(split, n) > 0]
@@ -292,16 +326,20 @@ def _split(frame: pd.DataFrame, ds: DatasetSpec, stratify_on: str | None,
     expected = {"train": len(frame) - n_test - n_val, "validation": n_val, "test": n_test}
     if any(expected[n] < 1 for n in names):
         shown = ", ".join(f"{n} {expected[n]}" for n in names)
-        raise DatasetError(f"dataset {ds.source} has {len(frame)} usable rows, too few for the split "
-                           f"({shown} rows); add data or change dataset.split")
+        raise DatasetError(
+            f"dataset {ds.source} has {len(frame)} usable rows, too few for the split "
+            f"({shown} rows); add data or change dataset.split"
+        )
     if stratify_on is not None:
         counts = frame[stratify_on].value_counts()
         small = counts[counts < len(names)]
         if not small.empty:
             shown = ", ".join(f"{labels[int(c)] if labels else c!r}: {n}" for c, n in small.items())
-            raise DatasetError(f"dataset.target {stratify_on!r}: classes with fewer than {len(names)} rows "
-                               f"cannot be stratified into {len(names)} splits ({shown}); add rows, "
-                               "drop those classes, or set dataset.split.stratify: false")
+            raise DatasetError(
+                f"dataset.target {stratify_on!r}: classes with fewer than {len(names)} rows "
+                f"cannot be stratified into {len(names)} splits ({shown}); add rows, "
+                "drop those classes, or set dataset.split.stratify: false"
+            )
     try:
         rest, test = _two_way(frame, split.test, split.seed, stratify_on)
         parts = {"test": test}
@@ -311,8 +349,10 @@ def _split(frame: pd.DataFrame, ds: DatasetSpec, stratify_on: str | None,
         else:
             parts["train"] = rest
     except ValueError as err:
-        raise DatasetError(f"dataset {ds.source}: cannot split {len(frame)} rows with {split!r}: {err}; "
-                           "add rows or change dataset.split") from err
+        raise DatasetError(
+            f"dataset {ds.source}: cannot split {len(frame)} rows with {split!r}: {err}; "
+            "add rows or change dataset.split"
+        ) from err
     return {n: parts[n] for n in SPLITS if n in parts}
 
 
@@ -322,8 +362,9 @@ def _two_way(frame: pd.DataFrame, share: float, seed: int, stratify_on: str | No
     return first.reset_index(drop=True), second.reset_index(drop=True)
 
 
-def _remove_outliers(train: pd.DataFrame, features: list[str],
-                     outliers: OutlierSpec) -> tuple[pd.DataFrame, int]:
+def _remove_outliers(
+    train: pd.DataFrame, features: list[str], outliers: OutlierSpec
+) -> tuple[pd.DataFrame, int]:
     """Drop rows outside the IQR fences or the z-score cut-off on any numeric feature.
 
     Columns with no spread (IQR or standard deviation 0, e.g. mostly-zero indicators) are

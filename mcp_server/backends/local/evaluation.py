@@ -112,15 +112,19 @@ class LocalEvaluationBackend(EvaluationBackend):
 
 def _check_request(request: EvaluationRequest) -> None:
     if request.task not in ("classification", "regression"):
-        raise EvaluationError(f"task {request.task!r}: the local evaluation scores classification and "
-                              "regression models only")
+        raise EvaluationError(
+            f"task {request.task!r}: the local evaluation scores classification and regression models only"
+        )
     if not _ID.match(request.evaluation_id):
-        raise EvaluationError(f"evaluation_id {request.evaluation_id!r} must be a folder name: letters, "
-                              "digits, '.', '_' and '-'")
+        raise EvaluationError(
+            f"evaluation_id {request.evaluation_id!r} must be a folder name: letters, "
+            "digits, '.', '_' and '-'"
+        )
     unknown = [m for m in request.metrics if m not in METRICS_BY_TASK[request.task]]
     if unknown:
-        raise EvaluationError(f"unknown {request.task} metrics {unknown}; available: "
-                              f"{', '.join(METRICS_BY_TASK[request.task])}")
+        raise EvaluationError(
+            f"unknown {request.task} metrics {unknown}; available: {', '.join(METRICS_BY_TASK[request.task])}"
+        )
 
 
 def _load_model(model_uri: str) -> tuple[Any, dict[str, Any]]:
@@ -130,8 +134,10 @@ def _load_model(model_uri: str) -> tuple[Any, dict[str, Any]]:
         metadata = json.loads((folder / "metadata.json").read_text())
         return joblib.load(folder / "model.joblib"), metadata
     except Exception as err:  # ValueError (URI), OSError, JSON and unpickling errors
-        raise EvaluationError(f"cannot load the model at {model_uri} ({err}); expected a folder "
-                              "holding model.joblib and metadata.json") from err
+        raise EvaluationError(
+            f"cannot load the model at {model_uri} ({err}); expected a folder "
+            "holding model.joblib and metadata.json"
+        ) from err
 
 
 def _load_test_split(request: EvaluationRequest) -> pd.DataFrame:
@@ -147,15 +153,16 @@ def _load_test_split(request: EvaluationRequest) -> pd.DataFrame:
     return frame
 
 
-def _score(model: Any, metadata: dict[str, Any], frame: pd.DataFrame,
-           request: EvaluationRequest) -> Scored:
+def _score(model: Any, metadata: dict[str, Any], frame: pd.DataFrame, request: EvaluationRequest) -> Scored:
     """Predict on the test split's feature columns (the model's own feature_names)."""
     features = list(metadata.get("feature_names") or request.dataset.feature_names)
     target = metadata.get("target") or request.dataset.target
     missing = [c for c in [*features, target] if c not in frame.columns]
     if missing:
-        raise EvaluationError(f"the test split lacks columns {missing} that the model at "
-                              f"{request.model_uri} was trained on; was it trained on another dataset?")
+        raise EvaluationError(
+            f"the test split lacks columns {missing} that the model at "
+            f"{request.model_uri} was trained on; was it trained on another dataset?"
+        )
     x, y_true = frame[features], frame[target].to_numpy()
     classify = request.task == "classification"
     try:
@@ -164,8 +171,10 @@ def _score(model: Any, metadata: dict[str, Any], frame: pd.DataFrame,
         if classify:  # predictions must be the integer class codes the dataset stores
             y_true, y_pred = y_true.astype(int), y_pred.astype(int)
     except Exception as err:  # any estimator error: shape, dtype, unseen category, label strings
-        raise EvaluationError(f"the model at {request.model_uri} failed to predict class codes or "
-                              f"values on the test split ({type(err).__name__}: {err})") from err
+        raise EvaluationError(
+            f"the model at {request.model_uri} failed to predict class codes or "
+            f"values on the test split ({type(err).__name__}: {err})"
+        ) from err
     return Scored(y_true, y_pred, None if proba is None else np.asarray(proba, dtype=float))
 
 
@@ -177,13 +186,17 @@ def _metrics(scored: Scored, request: EvaluationRequest) -> dict[str, float]:
         else:
             metrics = regression_metrics(scored.y_true.astype(float), scored.y_pred.astype(float))
     except ValueError as err:  # e.g. predict_proba columns != the dataset's number of classes
-        raise EvaluationError(f"cannot compute the {request.task} metrics of {request.model_uri} on "
-                              f"dataset {request.dataset.dataset_id}: {err}") from err
+        raise EvaluationError(
+            f"cannot compute the {request.task} metrics of {request.model_uri} on "
+            f"dataset {request.dataset.dataset_id}: {err}"
+        ) from err
     absent = [m for m in request.metrics if m not in metrics]
     if absent:
-        raise EvaluationError(f"cannot compute {absent} on the test split of {request.dataset.dataset_id}: "
-                              "roc_auc and log_loss need predict_proba and at least two classes in the "
-                              "test split; drop them from evaluation.metrics or add test rows")
+        raise EvaluationError(
+            f"cannot compute {absent} on the test split of {request.dataset.dataset_id}: "
+            "roc_auc and log_loss need predict_proba and at least two classes in the "
+            "test split; drop them from evaluation.metrics or add test rows"
+        )
     return metrics
 
 
@@ -246,8 +259,14 @@ def _confusion_matrix(scored: Scored, labels: list[str]):
     size = min(4.8 + 0.4 * len(labels), 12)
     figure, ax = _figure(size + 1, size)
     ConfusionMatrixDisplay.from_predictions(
-        scored.y_true, scored.y_pred, labels=list(range(len(labels))), display_labels=labels,
-        ax=ax, cmap="Blues", colorbar=True, xticks_rotation=45 if len(labels) > 4 else "horizontal",
+        scored.y_true,
+        scored.y_pred,
+        labels=list(range(len(labels))),
+        display_labels=labels,
+        ax=ax,
+        cmap="Blues",
+        colorbar=True,
+        xticks_rotation=45 if len(labels) > 4 else "horizontal",
     )
     ax.set_title(f"Confusion matrix (test split, n={len(scored.y_true)})")
     return figure
@@ -259,17 +278,22 @@ def _roc_curve(scored: Scored, labels: list[str]):
     figure, ax = _figure()
     assert scored.y_proba is not None  # only drawn with probabilities
     if len(labels) == 2:
-        RocCurveDisplay.from_predictions(scored.y_true, scored.y_proba[:, 1], ax=ax,
-                                         name=f"{labels[1]} vs {labels[0]}")
+        RocCurveDisplay.from_predictions(
+            scored.y_true, scored.y_proba[:, 1], ax=ax, name=f"{labels[1]} vs {labels[0]}"
+        )
     else:  # one-vs-rest: one curve per class present in the test split
         for code, label in enumerate(labels):
             positives = scored.y_true == code
             if 0 < positives.sum() < len(positives):
-                RocCurveDisplay.from_predictions(positives, scored.y_proba[:, code], ax=ax,
-                                                 name=f"{label} vs rest")
+                RocCurveDisplay.from_predictions(
+                    positives, scored.y_proba[:, code], ax=ax, name=f"{label} vs rest"
+                )
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
-    ax.set(xlabel="False positive rate", ylabel="True positive rate",
-           title="ROC curve (test split)" + (", one-vs-rest" if len(labels) > 2 else ""))
+    ax.set(
+        xlabel="False positive rate",
+        ylabel="True positive rate",
+        title="ROC curve (test split)" + (", one-vs-rest" if len(labels) > 2 else ""),
+    )
     ax.legend(loc="lower right", fontsize="small")
     return figure
 
@@ -279,8 +303,11 @@ def _residuals(scored: Scored):
     residuals = scored.y_true - scored.y_pred
     ax.scatter(scored.y_pred, residuals, s=14, alpha=0.6, edgecolors="none")
     ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
-    ax.set(xlabel="Predicted value", ylabel="Residual (actual - predicted)",
-           title=f"Residuals vs predicted (test split, n={len(residuals)})")
+    ax.set(
+        xlabel="Predicted value",
+        ylabel="Residual (actual - predicted)",
+        title=f"Residuals vs predicted (test split, n={len(residuals)})",
+    )
     return figure
 
 

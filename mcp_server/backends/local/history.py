@@ -15,11 +15,9 @@ record file rather than edited, so it always lists exactly the records on disk.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
 from mcp_server.backends.base import HistoryBackend
+from mcp_server.backends.local.files import exclusive, write_text_atomic
 from mcp_server.core.history_markdown import front_matter, record_stem, render_index, render_record, safe_name
 from mcp_server.core.models import HistoryCommit, HistoryRecord
 from mcp_server.errors import HistoryError
@@ -207,21 +206,20 @@ class GitHistoryBackend(HistoryBackend):
 
 @contextlib.contextmanager
 def _flock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (per open file: threads exclude each other too).
+    """Hold the repository's exclusive history lock (threads and processes alike).
 
     Raises:
         HistoryError: the lock file cannot be opened.
     """
     try:
-        handle = open(path, "a")
+        lock = exclusive(path)
+        lock.acquire()
     except OSError as err:
         raise HistoryError(f"cannot open the history lock {path}: {err}") from err
-    with handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _message(record: HistoryRecord) -> str:
@@ -262,22 +260,14 @@ def _local_path(uri: str) -> Path:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` atomically (temporary file in the same folder, then ``os.replace``).
+    """Write ``text`` atomically.
 
     Raises:
         HistoryError: the folder is not writable.
     """
-    temporary = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
+        write_text_atomic(path, text)
     except OSError as err:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
         raise HistoryError(f"cannot write {path}: {err}") from err
 
 

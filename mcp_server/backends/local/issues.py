@@ -8,19 +8,14 @@ One file per issue, ``{home}/issues/{number}.json``::
                    "url": "local://issues/12#comment-1", "created_at": "...",
                    "idempotency_key": "exec-1:judge"}]}
 
-Every change happens under one store-wide lock (a ``threading.Lock`` and an ``flock`` on
-``{home}/issues/.lock``) and lands with an atomic ``os.replace``, so concurrent writers in
-threads or processes lose nothing. Comment ids increase across the whole store, as GitHub's do.
+Every change happens under one store-wide lock (``{home}/issues/.lock``, see ``files``) and
+lands with an atomic write, so concurrent writers in threads or processes lose nothing. Comment
+ids increase across the whole store, as GitHub's do.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
-import os
-import tempfile
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,14 +24,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mcp_server.backends.base import IssueBackend
+from mcp_server.backends.local.files import exclusive, write_json_atomic
 from mcp_server.core.models import Comment, IssueRef
 from mcp_server.errors import NotFoundError, NotificationError
 from mcp_server.settings import Settings
 
 BOT_AUTHOR = "issue-mlops[bot]"
 LOCAL_REPOSITORY = "local/issues"
-
-_thread_lock = threading.Lock()
 
 
 class StoredComment(Comment):
@@ -200,23 +194,20 @@ class LocalIssueStore(IssueBackend):
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """Hold the store-wide lock: threads first, then ``flock`` for other processes.
+        """Hold the store-wide lock (``{folder}/.lock``), excluding threads and processes alike.
 
         Raises:
-            NotificationError: the store's folder cannot be created.
+            NotificationError: the store's folder or lock cannot be created.
         """
-        with _thread_lock:
-            try:
-                self._folder.mkdir(parents=True, exist_ok=True)
-                handle = open(self._folder / ".lock", "a")
-            except OSError as err:
-                raise NotificationError(f"cannot open the local issue store {self._folder}: {err}") from err
-            with handle:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        try:
+            lock = exclusive(self._folder / ".lock")
+            lock.acquire()
+        except OSError as err:
+            raise NotificationError(f"cannot open the local issue store {self._folder}: {err}") from err
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _path(self, number: int) -> Path:
         return self._folder / f"{number}.json"
@@ -249,17 +240,13 @@ class LocalIssueStore(IssueBackend):
             raise NotificationError(f"cannot read local issue #{number} from {path}: {err}") from err
 
     def _save(self, issue: LocalIssue) -> None:
-        """Write the issue atomically (temporary file, then ``os.replace``)."""
+        """Write the issue atomically.
+
+        Raises:
+            NotificationError: the store is not writable.
+        """
         path = self._path(issue.number)
-        temporary = None
         try:
-            fd, temporary = tempfile.mkstemp(dir=self._folder, prefix=f".{issue.number}.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(issue.model_dump(mode="json"), handle, indent=2, ensure_ascii=False)
-                handle.write("\n")
-            os.replace(temporary, path)
+            write_json_atomic(path, issue.model_dump(mode="json"))
         except OSError as err:
-            if temporary is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
             raise NotificationError(f"cannot write local issue #{issue.number} to {path}: {err}") from err

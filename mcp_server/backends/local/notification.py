@@ -5,20 +5,19 @@
     {"message_id": "<uuid4>", "topic": "local", "subject": "...", "message": "...",
      "attributes": {"issue": "12"}, "sent_at": "2025-01-31T12:00:00Z"}
 
-Lines are appended under a ``threading.Lock`` and an ``flock`` on the file, each with one
-``write`` call, so concurrent writers never interleave lines.
+Lines are appended under an exclusive lock (``notifications.jsonl.lock``, see ``files``), each
+with one ``write`` call, so concurrent writers never interleave lines.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mcp_server.backends.base import NotificationBackend
+from mcp_server.backends.local.files import exclusive
 from mcp_server.core.models import NotificationReceipt
 from mcp_server.errors import NotificationError
 from mcp_server.settings import Settings
@@ -26,8 +25,6 @@ from mcp_server.settings import Settings
 TOPIC = "local"
 #: SNS refuses a subject longer than 100 characters.
 MAX_SUBJECT = 100
-
-_thread_lock = threading.Lock()
 
 
 def clean_subject(subject: str) -> str:
@@ -87,19 +84,17 @@ class LocalNotificationBackend(NotificationBackend):
         return receipt
 
     def _append(self, line: str) -> None:
-        """Append ``line`` under the thread lock and an exclusive ``flock`` on the file.
+        """Append ``line`` under an exclusive lock on ``notifications.jsonl.lock``.
 
         Raises:
             NotificationError: the workspace is not writable.
         """
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with _thread_lock, open(self._path, "a", encoding="utf-8") as handle:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-                try:
-                    handle.write(line)
-                    handle.flush()
-                finally:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            with (
+                exclusive(self._path.with_name(self._path.name + ".lock")),
+                open(self._path, "a", encoding="utf-8") as handle,
+            ):
+                handle.write(line)
+                handle.flush()
         except OSError as err:
             raise NotificationError(f"cannot append a notification to {self._path}: {err}") from err

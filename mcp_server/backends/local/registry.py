@@ -93,8 +93,9 @@ class LocalRegistryBackend(RegistryBackend):
                     return self._existing(client, found, request)
                 return self._register_new(client, request)
             except (MlflowException, OSError) as err:
-                raise RegistryError(f"cannot register {request.model_name} from job "
-                                    f"{request.lineage.job_name}: {err}") from err
+                raise RegistryError(
+                    f"cannot register {request.model_name} from job {request.lineage.job_name}: {err}"
+                ) from err
 
     def _register_new(self, client: MlflowClient, request: RegistrationRequest) -> RegisteredModel:
         folder, pipeline = _load_pipeline(request.model_uri)
@@ -106,7 +107,10 @@ class LocalRegistryBackend(RegistryBackend):
         info = self._log_model(client, pipeline, run_id, request)
         _ensure_registered_model(client, request.model_name)
         created = client.create_model_version(
-            request.model_name, source=info.model_uri, run_id=run_id, model_id=info.model_id,
+            request.model_name,
+            source=info.model_uri,
+            run_id=run_id,
+            model_id=info.model_id,
             tags=_version_tags(request, current, semantic),
             description=f"{semantic}: {request.algorithm} from issue #{request.lineage.issue_number} "
             f"(job {request.lineage.job_name})",
@@ -116,8 +120,9 @@ class LocalRegistryBackend(RegistryBackend):
             client.set_terminated(run_id)
         return self._result(client, request.model_name, created.version, folder)
 
-    def _existing(self, client: MlflowClient, found: ModelVersion,
-                  request: RegistrationRequest) -> RegisteredModel:
+    def _existing(
+        self, client: MlflowClient, found: ModelVersion, request: RegistrationRequest
+    ) -> RegisteredModel:
         """Return the job's version; finish an interrupted registration (alias, file copy)."""
         latest, _ = _previous(client, request.model_name)
         if latest is not None and latest.version == found.version:
@@ -126,12 +131,17 @@ class LocalRegistryBackend(RegistryBackend):
         folder = None if copied else _load_pipeline(request.model_uri)[0]
         return self._result(client, request.model_name, found.version, folder)
 
-    def _result(self, client: MlflowClient, name: str, number: str | int,
-                folder: Path | None) -> RegisteredModel:
+    def _result(
+        self, client: MlflowClient, name: str, number: str | int, folder: Path | None
+    ) -> RegisteredModel:
         mv = client.get_model_version(name, str(number))
         registered = RegisteredModel(
-            name=name, version=str(mv.version), semantic_version=mv.tags.get("semantic_version", ""),
-            aliases=sorted(mv.aliases), model_uri=f"models:/{name}/{mv.version}", run_id=mv.run_id,
+            name=name,
+            version=str(mv.version),
+            semantic_version=mv.tags.get("semantic_version", ""),
+            aliases=sorted(mv.aliases),
+            model_uri=f"models:/{name}/{mv.version}",
+            run_id=mv.run_id,
         )
         if folder is not None:
             self._copy_files(folder, registered, mv)
@@ -146,13 +156,21 @@ class LocalRegistryBackend(RegistryBackend):
         """Log the Pipeline as a LoggedModel of the run's experiment; return MLflow's ModelInfo."""
         experiment_id = client.get_run(run_id).info.experiment_id
         logged = client.create_logged_model(
-            experiment_id, name="model", source_run_id=run_id, model_type=request.model_type,
+            experiment_id,
+            name="model",
+            source_run_id=run_id,
+            model_type=request.model_type,
             params={k: str(v) for k, v in request.hyperparameters.items()},
         )
         return mlflow.sklearn.log_model(
-            pipeline, name="model", model_id=logged.model_id, run_id=run_id,
-            serialization_format="cloudpickle", pip_requirements=_pip_requirements(pipeline, request),
-            signature=self._signature(pipeline, request), await_registration_for=0,
+            pipeline,
+            name="model",
+            model_id=logged.model_id,
+            run_id=run_id,
+            serialization_format="cloudpickle",
+            pip_requirements=_pip_requirements(pipeline, request),
+            signature=self._signature(pipeline, request),
+            await_registration_for=0,
         )
 
     def _signature(self, pipeline: Any, request: RegistrationRequest):
@@ -161,8 +179,11 @@ class LocalRegistryBackend(RegistryBackend):
         Integer features are declared as doubles, so callers may send 5.0 where 5 was seen.
         The signature is optional: any failure to build it is logged and skipped.
         """
-        found = sorted((self._settings.home / "datasets" / request.lineage.dataset_id).glob(
-            "processed/*/test/data.parquet"))
+        found = sorted(
+            (self._settings.home / "datasets" / request.lineage.dataset_id).glob(
+                "processed/*/test/data.parquet"
+            )
+        )
         if not found:
             return None
         try:
@@ -207,8 +228,9 @@ def _load_pipeline(model_uri: str) -> tuple[Path, Any]:
         folder = path_from_uri(model_uri)
         return folder, joblib.load(folder / "model.joblib")
     except Exception as err:  # ValueError (URI), OSError, unpickling errors
-        raise RegistryError(f"cannot load the model at {model_uri} ({err}); expected a folder "
-                            "holding model.joblib") from err
+        raise RegistryError(
+            f"cannot load the model at {model_uri} ({err}); expected a folder holding model.joblib"
+        ) from err
 
 
 def _job_version(client: MlflowClient, request: RegistrationRequest) -> ModelVersion | None:
@@ -251,8 +273,9 @@ def _lineage_tags(request: RegistrationRequest) -> dict[str, str]:
     return {k: str(v) for k, v in request.lineage.model_dump().items()}
 
 
-def _version_tags(request: RegistrationRequest, fingerprint: ModelFingerprint,
-                  semantic: str) -> dict[str, str]:
+def _version_tags(
+    request: RegistrationRequest, fingerprint: ModelFingerprint, semantic: str
+) -> dict[str, str]:
     return {
         **_lineage_tags(request),
         **fingerprint.to_tags(),
