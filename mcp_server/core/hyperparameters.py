@@ -8,7 +8,7 @@ errors, so a typo never silently trains with a default.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,7 +42,7 @@ class RandomForestHyperparameters(_Hyperparameters):
     max_depth: int | None = Field(None, ge=1, le=128)
     min_samples_split: int = Field(2, ge=2)
     min_samples_leaf: int = Field(1, ge=1)
-    max_features: Literal["sqrt", "log2"] | float | None = Field(
+    max_features: Literal["sqrt", "log2"] | Annotated[float, Field(gt=0, le=1)] | None = Field(
         "sqrt", description="features per split: 'sqrt', 'log2', a fraction in (0, 1], or null"
     )
     bootstrap: bool = True

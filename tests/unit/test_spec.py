@@ -468,3 +468,21 @@ def test_the_churn_csv_is_what_its_script_generates(tmp_path: Path) -> None:
     assert (tmp_path / "churn.csv").read_bytes() == (
         ROOT / "examples" / "data" / "customer_churn.csv"
     ).read_bytes()
+
+
+def test_random_forest_max_features_fraction_is_range_checked() -> None:
+    data = spec_with(algorithm="random_forest", hyperparameters={"max_features": 5.0})
+    error = only_error(data)
+    assert error.path == "hyperparameters.max_features"
+    assert re.search("less than or equal to 1", error.message)
+    assert validate_spec(spec_with(algorithm="random_forest", hyperparameters={"max_features": 0.5}))
+
+
+def test_early_stopping_without_a_validation_split_is_refused_before_training() -> None:
+    data = spec_with(
+        hyperparameters={"early_stopping_rounds": 10},
+        dataset__split={"train": 0.8, "validation": 0, "test": 0.2},
+    )
+    error = only_error(data)
+    assert error.path == "hyperparameters.early_stopping_rounds"
+    assert re.search("validation split, which is 0", error.message)

@@ -1,0 +1,166 @@
+"""Spec errors, and how validation problems are worded for the people who wrote the spec.
+
+Every error names the field path, the value received and what is allowed; a misspelt key or
+choice gets a "did you mean" from ``difflib``. Pure.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+#: The value of a SpecError for a field that is absent (shown without "got ...").
+MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class SpecError:
+    """One problem in a spec.
+
+    Attributes:
+        path: dotted field path, e.g. ``dataset.split.train``; ``(spec)`` for the whole spec.
+        value: the value received (``None`` when the field is missing).
+        message: what is wrong and what is allowed.
+    """
+
+    path: str
+    value: Any
+    message: str
+
+    def __str__(self) -> str:
+        """Render as ``path: message (got value)``."""
+        shown = "" if self.value is MISSING else f" (got {self.value!r})"
+        return f"{self.path}: {self.message}{shown}"
+
+
+class SpecValidationError(ValueError):
+    """Raised when a spec has one or more errors; ``errors`` lists them all."""
+
+    def __init__(self, errors: list[SpecError]) -> None:
+        """Build from the list of errors (at least one)."""
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def dedupe(errors: list[SpecError]) -> list[SpecError]:
+    """One error per field path: the first found (structural errors come before cross-field ones)."""
+    seen: set[str] = set()
+    out = []
+    for e in errors:
+        if e.path not in seen:
+            seen.add(e.path)
+            out.append(e)
+    return out
+
+
+def from_pydantic(err: ValidationError, root: type[BaseModel], prefix: tuple[str, ...]) -> list[SpecError]:
+    """Reword pydantic's errors as SpecErrors: path, value, and what is allowed.
+
+    Unknown keys get a "did you mean" and the list of allowed keys of their section; literal
+    choices get a "did you mean"; union members' errors on one path are merged into one line.
+
+    Args:
+        err: the validation error.
+        root: the model that was validated (to find the allowed keys of a section).
+        prefix: path parts to put in front (e.g. ``("hyperparameters",)``).
+
+    Returns:
+        One SpecError per field path.
+    """
+    out = []
+    for item in err.errors(include_url=False):
+        loc = tuple(str(p) for p in item["loc"])
+        # pydantic adds a union-member tag to loc (e.g. "float", "literal['sqrt','log2']").
+        loc = tuple(p for p in loc if not _is_union_tag(p))
+        path = _format_path(prefix + loc)
+        value = item.get("input", MISSING)
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            allowed = _fields_at(root, loc[:-1])
+            message = f"unknown key '{loc[-1]}'{hint(loc[-1], allowed)} Allowed keys: {', '.join(allowed)}"
+            value = MISSING
+        elif kind == "missing":
+            value = MISSING
+            message = "required"
+        elif kind == "literal_error":
+            expected = item.get("ctx", {}).get("expected", "")
+            options = re.findall(r"'([^']*)'", expected)
+            message = f"expected one of {expected}{hint(str(value), options)}"
+        elif kind == "string_pattern_mismatch" and loc and loc[-1] in _PATTERN_HELP:
+            message = _PATTERN_HELP[loc[-1]]
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+        out.append(SpecError(path or "(spec)", value, message))
+    return _merge_union_errors(out)
+
+
+_PATTERN_HELP = {
+    "model_name": "1 to 63 letters, digits and single hyphens, starting and ending with a letter or digit",
+    "name": "1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit",
+    "schedule": "a rate(...) or cron(...) expression, e.g. rate(7 days)",
+    "instance_type": "a SageMaker instance type such as ml.m5.xlarge",
+}
+
+
+def _is_union_tag(part: str) -> bool:
+    return (
+        part in ("int", "float", "bool", "str", "none")
+        or part.startswith(("literal[", "list[", "dict[", "function-", "constrained-"))
+        or part.endswith("Spec")
+    )
+
+
+def _merge_union_errors(errors: list[SpecError]) -> list[SpecError]:
+    """Union fields yield one error per member; keep one line per path joining the messages."""
+    merged: dict[str, SpecError] = {}
+    for e in errors:
+        if e.path in merged and merged[e.path].message != e.message:
+            old = merged[e.path]
+            merged[e.path] = SpecError(e.path, old.value, f"{old.message}, or {e.message.lower()}")
+        else:
+            merged.setdefault(e.path, e)
+    return list(merged.values())
+
+
+def _fields_at(root: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
+    model: Any = root
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+    return list(getattr(model, "model_fields", {}))
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _format_path(loc: tuple[str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
+    return path
+
+
+def hint(value: str, choices: Any) -> str:
+    """Return ``; did you mean 'X'?`` for the closest choice (case-insensitive), or ``""``."""
+    by_lower = {str(c).lower(): str(c) for c in choices}
+    close = difflib.get_close_matches(str(value).lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"; did you mean '{by_lower[close[0]]}'?" if close else ""
+
+
+def or_list(options: Any) -> str:
+    """Join options as ``a, b or c``."""
+    options = list(options)
+    return options[0] if len(options) == 1 else ", ".join(options[:-1]) + " or " + options[-1]

@@ -1,0 +1,250 @@
+"""Spec rules that span fields: task and algorithm, data sources, splits, metrics, sections.
+
+Each rule reads the raw mapping and runs only when the fields it reads are well-formed, so one
+pass reports structural and cross-field errors together. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mcp_server.core import catalog
+from mcp_server.core.spec_errors import MISSING, SpecError, hint, or_list
+
+
+def get_path(data: Any, *keys: str) -> Any:
+    """Return ``data[k1][k2]...``, or ``MISSING`` when a key is absent or a level is not a mapping."""
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return MISSING
+        data = data[key]
+    return data
+
+
+def cross_field_errors(data: dict[str, Any]) -> list[SpecError]:  # noqa: C901
+    """Return every cross-field error of a raw spec mapping (see the module docstring)."""
+    errors: list[SpecError] = []
+    model_type, algorithm = data.get("model_type"), data.get("algorithm")
+    raw_task = data.get("task")
+    task: str = raw_task if isinstance(raw_task, str) else ""
+    task_ok = task in catalog.TASKS
+    if model_type in catalog.MODEL_TYPES and task_ok:
+        allowed = catalog.TASKS_BY_MODEL_TYPE[model_type]
+        if task not in allowed:
+            errors.append(SpecError("task", task, f"{model_type} supports the tasks {or_list(allowed)}"))
+    if task_ok and algorithm in catalog.ALGORITHMS:
+        allowed = catalog.ALGORITHMS_BY_TASK[task]
+        if algorithm not in allowed:
+            errors.append(SpecError("algorithm", algorithm, f"task {task} supports {or_list(allowed)}"))
+        elif (task, algorithm) not in catalog.SUPPORTED_TRAINING:
+            runnable = sorted(a for t, a in catalog.SUPPORTED_TRAINING if t == task)
+            hint = (
+                f"available for {task} today: {or_list(runnable)}"
+                if runnable
+                else (f"no {task} algorithm is available yet")
+            )
+            errors.append(
+                SpecError(
+                    "algorithm",
+                    algorithm,
+                    f"{algorithm} for {task} is not supported by the training containers yet; " + hint,
+                )
+            )
+    dataset = data.get("dataset", MISSING)
+    if task_ok and task == "control":
+        if dataset is not MISSING:
+            errors.append(SpecError("dataset", dataset, "control tasks use environment, not a dataset"))
+        if "environment" not in data:
+            errors.append(SpecError("environment", MISSING, "required for the control task"))
+    elif task_ok:
+        if dataset is MISSING:
+            errors.append(SpecError("dataset", MISSING, f"required for the {task} task"))
+        if "environment" in data:
+            errors.append(
+                SpecError("environment", data["environment"], "only reinforcement learning uses it")
+            )
+    if task in ("classification", "regression") and isinstance(dataset, dict):
+        if not dataset.get("target"):
+            errors.append(
+                SpecError(
+                    "dataset.target",
+                    dataset.get("target", MISSING),
+                    f"required for {task}: the name of the column to predict",
+                )
+            )
+    errors.extend(_split_errors(get_path(data, "dataset", "split")))
+    source = get_path(data, "dataset", "source")
+    if isinstance(source, str):
+        errors.extend(_source_errors(source))
+    if task_ok:
+        errors.extend(_metric_errors(data, task))
+    errors.extend(_unsupported_section_errors(data))
+    errors.extend(_deployment_errors(data))
+    errors.extend(_early_stopping_errors(data))
+    compute = data.get("compute")
+    if isinstance(compute, dict) and compute.get("use_spot") and isinstance(compute.get("max_wait_s"), int):
+        runtime = compute.get("max_runtime_s", 3600)
+        if isinstance(runtime, int) and compute["max_wait_s"] < runtime:
+            errors.append(
+                SpecError(
+                    "compute.max_wait_s",
+                    compute["max_wait_s"],
+                    f"with use_spot it must be at least max_runtime_s ({runtime})",
+                )
+            )
+    return errors
+
+
+def _split_errors(split: Any) -> list[SpecError]:
+    if not isinstance(split, dict):
+        return []
+    parts = {k: split.get(k, d) for k, d in (("train", 0.7), ("validation", 0.15), ("test", 0.15))}
+    if not all(_is_number(v) for v in parts.values()):
+        return []
+    total = sum(parts.values())
+    if abs(total - 1.0) > 1e-6:
+        shown = " + ".join(f"{k} {v}" for k, v in parts.items())
+        return [SpecError("dataset.split", parts, f"fractions must sum to 1, got {shown} = {total:g}")]
+    return []
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _source_errors(source: str) -> list[SpecError]:
+    if source.startswith("sklearn://"):
+        name = source.removeprefix("sklearn://")
+        if name not in catalog.SKLEARN_DATASETS:
+            return [
+                SpecError(
+                    "dataset.source",
+                    source,
+                    f"unknown scikit-learn dataset{hint(name, catalog.SKLEARN_DATASETS)};"
+                    f" available: {or_list(catalog.SKLEARN_DATASETS)}",
+                )
+            ]
+    elif source.startswith("file://"):
+        path = source.removeprefix("file://")
+        if not path.lower().endswith((".csv", ".parquet", ".pq")):
+            return [SpecError("dataset.source", source, "file:// sources must be .csv or .parquet")]
+    elif re.match(r"^[a-z][a-z0-9+]*://", source):
+        scheme = source.split("://", 1)[0]
+        return [
+            SpecError(
+                "dataset.source",
+                source,
+                f"{scheme}:// sources are not supported yet; use sklearn://NAME or "
+                "file://PATH (csv or parquet)",
+            )
+        ]
+    return []
+
+
+def _metric_errors(data: dict[str, Any], task: str) -> list[SpecError]:
+    errors = []
+    produced = catalog.METRICS_BY_TASK[task]
+    metrics = get_path(data, "evaluation", "metrics")
+    if isinstance(metrics, list):
+        for i, metric in enumerate(metrics):
+            if metric not in produced:
+                errors.append(
+                    SpecError(
+                        f"evaluation.metrics[{i}]",
+                        metric,
+                        f"not a {task} metric{hint(metric, produced)}; {task} produces {or_list(produced)}",
+                    )
+                )
+    thresholds = get_path(data, "evaluation", "thresholds")
+    if isinstance(thresholds, dict):
+        for metric, value in thresholds.items():
+            if metric not in produced:
+                errors.append(
+                    SpecError(
+                        f"evaluation.thresholds.{metric}",
+                        value,
+                        f"{metric} is not a {task} metric{hint(metric, produced)}; "
+                        f"{task} produces {or_list(produced)}",
+                    )
+                )
+            elif (
+                _is_number(value)
+                and metric not in catalog.LOWER_IS_BETTER
+                and (metric in ("accuracy", "precision", "recall", "f1", "roc_auc") and not 0 <= value <= 1)
+            ):
+                errors.append(
+                    SpecError(f"evaluation.thresholds.{metric}", value, "a fraction between 0 and 1")
+                )
+    objective = get_path(data, "tuning", "objective")
+    if isinstance(objective, str) and objective not in produced:
+        errors.append(
+            SpecError(
+                "tuning.objective",
+                objective,
+                f"not a {task} metric{hint(objective, produced)}; {task} produces {or_list(produced)}",
+            )
+        )
+    return errors
+
+
+#: Sections the grammar accepts but no stage of the workflow acts on yet: refused, not ignored.
+_NOT_YET = {
+    ("tuning",): "hyperparameter tuning is not available yet; remove the tuning section",
+    ("environment",): "reinforcement learning is not available yet",
+    ("evaluation", "explainability"): "SHAP explanations are not available yet; remove it",
+    ("evaluation", "fairness"): "fairness checks are not available yet; remove it",
+    ("deployment",): "deployment is not available yet; remove the deployment section "
+    "(the model is registered as the challenger)",
+    ("retraining", "triggers"): "automatic retraining triggers are not available yet",
+}
+
+
+def _unsupported_section_errors(data: dict[str, Any]) -> list[SpecError]:
+    errors = []
+    for keys, message in _NOT_YET.items():
+        value = get_path(data, *keys)
+        if value is not MISSING and value is not None:
+            errors.append(SpecError(".".join(keys), value, message))
+    return errors
+
+
+def _deployment_errors(data: dict[str, Any]) -> list[SpecError]:
+    errors = []
+    steps = get_path(data, "deployment", "canary", "steps")
+    if isinstance(steps, list) and all(isinstance(s, int) for s in steps):
+        increasing = all(b > a for a, b in zip(steps, steps[1:], strict=False))
+        if not steps or steps[0] <= 0 or steps[-1] != 100 or not increasing:
+            errors.append(
+                SpecError(
+                    "deployment.canary.steps",
+                    steps,
+                    "strictly increasing percentages in 1..100 ending at 100",
+                )
+            )
+    scaling = get_path(data, "deployment", "auto_scaling")
+    if isinstance(scaling, dict):
+        low, high = scaling.get("min_instances", 1), scaling.get("max_instances", 4)
+        if isinstance(low, int) and isinstance(high, int) and high < low:
+            errors.append(
+                SpecError(
+                    "deployment.auto_scaling.max_instances", high, f"must be at least min_instances ({low})"
+                )
+            )
+    return errors
+
+
+def _early_stopping_errors(data: dict[str, Any]) -> list[SpecError]:
+    """XGBoost's early stopping watches the validation split, so it needs one."""
+    rounds = get_path(data, "hyperparameters", "early_stopping_rounds")
+    validation = get_path(data, "dataset", "split", "validation")
+    if rounds in (MISSING, None) or validation is MISSING or validation != 0:
+        return []
+    return [
+        SpecError(
+            "hyperparameters.early_stopping_rounds",
+            rounds,
+            "early stopping watches the validation split, which is 0 here; give "
+            "dataset.split.validation a fraction or remove early_stopping_rounds",
+        )
+    ]
