@@ -58,3 +58,35 @@ def wait_quiet(runtime: Any, timeout_s: float = 300) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("executions still running")
         time.sleep(0.2)
+
+
+def make_model_folder(folder: Path, ref: Any, estimator: Any, algorithm: str) -> Path:
+    """A model folder as the training jobs write it (model.joblib + metadata.json), for ``ref``."""
+    import joblib
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mcp_server.backends.local.data import path_from_uri
+
+    train = pd.read_parquet(path_from_uri(ref.splits["train"]) / "data.parquet")
+    pipeline = Pipeline(
+        [
+            ("preprocessor", ColumnTransformer([("numeric", StandardScaler(), ref.feature_names)])),
+            ("estimator", estimator),
+        ]
+    ).fit(train[ref.feature_names], train[ref.target])
+    folder.mkdir(parents=True)
+    joblib.dump(pipeline, folder / "model.joblib")
+    metadata = {
+        "algorithm": algorithm,
+        "task": ref.task,
+        "target": ref.target,
+        "feature_names": ref.feature_names,
+        "feature_types": ref.feature_types,
+        "n_classes": len(ref.class_labels or []) or None,
+        "hyperparameters": estimator.get_params(),
+    }
+    (folder / "metadata.json").write_text(json.dumps(metadata, default=str))
+    return folder

@@ -12,10 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as skm
-from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from mcp_server.backends.local.data import LocalDatasetBackend, path_from_uri
 from mcp_server.backends.local.evaluation import LocalEvaluationBackend
@@ -23,6 +20,7 @@ from mcp_server.core.models import DatasetRef, EvaluationReport, EvaluationReque
 from mcp_server.core.spec import validate_spec
 from mcp_server.errors import EvaluationError
 from mcp_server.settings import Settings
+from tests.conftest import make_model_folder
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -41,34 +39,6 @@ def prepare(settings: Settings, source: str, task: str) -> DatasetRef:
 
 def split(ref: DatasetRef, name: str) -> pd.DataFrame:
     return pd.read_parquet(path_from_uri(ref.splits[name]) / "data.parquet")
-
-
-def train_model_folder(folder: Path, ref: DatasetRef, estimator: Any, algorithm: str) -> Path:
-    """A model folder as the training jobs write it: model.joblib + metadata.json."""
-    train = split(ref, "train")
-    pipeline = Pipeline(
-        [
-            ("preprocessor", ColumnTransformer([("numeric", StandardScaler(), ref.feature_names)])),
-            ("estimator", estimator),
-        ]
-    ).fit(train[ref.feature_names], train[ref.target])
-    folder.mkdir(parents=True)
-    joblib.dump(pipeline, folder / "model.joblib")
-    (folder / "metadata.json").write_text(
-        json.dumps(
-            {
-                "algorithm": algorithm,
-                "task": ref.task,
-                "target": ref.target,
-                "feature_names": ref.feature_names,
-                "feature_types": ref.feature_types,
-                "n_classes": len(ref.class_labels or []) or None,
-                "hyperparameters": estimator.get_params(),
-            },
-            default=str,
-        )
-    )
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +63,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ("regression", "sklearn://diabetes", "regression", LinearRegression(), "linear_regression"),
     ]:
         ref = prepare(settings, source, task)
-        folder = train_model_folder(settings.home / "jobs" / name / "model", ref, estimator, algorithm)
+        folder = make_model_folder(settings.home / "jobs" / name / "model", ref, estimator, algorithm)
         found[name] = (ref, folder)
     return found
 

@@ -10,10 +10,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
 from mcp_server.backends.local.data import LocalDatasetBackend, path_from_uri
@@ -23,6 +20,7 @@ from mcp_server.core.models import DatasetRef, Lineage, RegisteredModel, Registr
 from mcp_server.core.spec import validate_spec
 from mcp_server.errors import RegistryError
 from mcp_server.settings import Settings
+from tests.conftest import make_model_folder
 
 NAME = "breast-cancer-classification"
 
@@ -41,33 +39,6 @@ def prepare(settings: Settings) -> DatasetRef:
 
 def read_test_split(ref: DatasetRef) -> pd.DataFrame:
     return pd.read_parquet(path_from_uri(ref.splits["test"]) / "data.parquet")
-
-
-def model_folder(folder: Path, ref: DatasetRef, estimator: Any, algorithm: str) -> Path:
-    """A model folder as the training jobs write it: model.joblib + metadata.json."""
-    train = pd.read_parquet(path_from_uri(ref.splits["train"]) / "data.parquet")
-    pipeline = Pipeline(
-        [
-            ("preprocessor", ColumnTransformer([("numeric", StandardScaler(), ref.feature_names)])),
-            ("estimator", estimator),
-        ]
-    ).fit(train[ref.feature_names], train[ref.target])
-    folder.mkdir(parents=True)
-    joblib.dump(pipeline, folder / "model.joblib")
-    (folder / "metadata.json").write_text(
-        json.dumps(
-            {
-                "algorithm": algorithm,
-                "task": "classification",
-                "target": ref.target,
-                "feature_names": ref.feature_names,
-                "feature_types": ref.feature_types,
-                "n_classes": 2,
-                "hyperparameters": {},
-            }
-        )
-    )
-    return folder
 
 
 def request(
@@ -107,9 +78,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     settings = Settings(home=tmp_path_factory.mktemp("registry"), allow_write=True)
     ref = prepare(settings)
     jobs = settings.home / "jobs"
-    logistic = model_folder(jobs / "a", ref, LogisticRegression(C=1.0, max_iter=2000), "logistic_regression")
-    weaker = model_folder(jobs / "b", ref, LogisticRegression(C=0.5, max_iter=2000), "logistic_regression")
-    boosted = model_folder(jobs / "c", ref, XGBClassifier(n_estimators=20, max_depth=3), "xgboost")
+    logistic = make_model_folder(
+        jobs / "a", ref, LogisticRegression(C=1.0, max_iter=2000), "logistic_regression"
+    )
+    weaker = make_model_folder(
+        jobs / "b", ref, LogisticRegression(C=0.5, max_iter=2000), "logistic_regression"
+    )
+    boosted = make_model_folder(jobs / "c", ref, XGBClassifier(n_estimators=20, max_depth=3), "xgboost")
     client = open_client(settings)
     run_id = client.create_run(ensure_experiment(client, "issue-12", settings)).info.run_id
     backend = LocalRegistryBackend(settings)
