@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_server.core.spec import ComputeSpec, PreprocessingSpec
+from mcp_server.core.spec import ComputeSpec, FairnessSpec, PreprocessingSpec
 
 
 class _Record(BaseModel):
@@ -103,24 +103,68 @@ class TrainingJob(_Record):
 
 
 class EvaluationRequest(_Record):
-    """Evaluate a trained model on the held-out test split."""
+    """Evaluate a trained model on the held-out test split, as a processing job."""
 
-    evaluation_id: str
+    evaluation_id: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", description="also the job name")
     task: str
+    algorithm: str = ""
     model_uri: str
     dataset: DatasetRef
     metrics: list[str] = Field(description="metric names to compute (see catalog.METRICS_BY_TASK)")
     tracking_run_id: str | None = Field(None, description="MLflow run to log the results into")
+    explainability: Literal["shap"] | None = None
+    fairness: FairnessSpec | None = None
+    max_runtime_s: int = Field(1800, ge=1, description="time limit of the processing job, seconds")
+
+
+class FeatureImportance(_Record):
+    """One feature's global importance: mean absolute SHAP value over the explained rows."""
+
+    feature: str
+    mean_abs_shap: float
+
+
+class ShapSummary(_Record):
+    """Global SHAP feature importance of a model."""
+
+    explainer: Literal["tree", "linear", "kernel", "permutation"]
+    sample_size: int = Field(description="rows explained")
+    background_size: int | None = Field(None, description="background rows (kernel/permutation)")
+    top_features: list[FeatureImportance] = Field(description="most important first")
+    duration_s: float
+
+
+class FairnessReport(_Record):
+    """Per-group metrics on a sensitive feature, with fairlearn's between-group difference and ratio."""
+
+    sensitive_feature: str
+    metric: str = Field(description="the metric compared across groups")
+    by_group: dict[str, dict[str, float]] = Field(description="group -> metric -> value")
+    difference: float = Field(description="largest minus smallest group value of `metric`")
+    ratio: float = Field(description="smallest over largest group value of `metric`")
+    max_difference: float
+    passed: bool
 
 
 class EvaluationReport(_Record):
-    """Test-split metrics and plots of one evaluation."""
+    """What one evaluation found: metrics per split, plots, explanations, fairness, baseline."""
 
     evaluation_id: str
-    metrics: dict[str, float]
+    metrics: dict[str, float] = Field(description="test split")
+    validation_metrics: dict[str, float] = Field(default_factory=dict)
+    train_metrics: dict[str, float] = Field(default_factory=dict)
+    gaps: dict[str, float] = Field(
+        default_factory=dict, description="metric -> train value minus test value (overfitting when large)"
+    )
     n_test: int
+    n_validation: int = 0
+    class_counts: dict[str, int] | None = Field(None, description="classification: training rows per class")
     plots: dict[str, str] = Field(default_factory=dict, description="plot name -> PNG URI")
-    report_uri: str = Field(description="metrics.json URI")
+    shap: ShapSummary | None = None
+    fairness: FairnessReport | None = None
+    baseline_uri: str | None = Field(None, description="drift baseline (per-feature statistics, histograms)")
+    report_uri: str = Field(description="report.json URI")
+    log_uri: str | None = None
     duration_s: float
 
 
@@ -178,7 +222,7 @@ class HistoryRecord(_Record):
 
     record_id: str = Field(description="execution name; one record per execution and attempt")
     issue: IssueRef
-    status: Literal["succeeded", "rejected", "failed"]
+    status: Literal["succeeded", "rejected", "awaiting_operator", "cancelled", "failed"]
     attempt: int = 1
     spec: dict[str, Any]
     spec_hash: str
@@ -189,6 +233,9 @@ class HistoryRecord(_Record):
     verdict: dict[str, Any] | None = Field(None, description="judge output: verdict, reasons")
     model: RegisteredModel | None = None
     error: dict[str, str] | None = Field(None, description="Error and Cause of a failed run")
+    operator: dict[str, Any] | None = Field(
+        None, description="the operator's decision on this attempt: action, by, at, patch, diff"
+    )
     timings: dict[str, float] = Field(default_factory=dict, description="state name -> seconds")
     started_at: str
     finished_at: str

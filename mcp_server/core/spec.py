@@ -115,10 +115,16 @@ class EnvironmentSpec(_Section):
 
 
 class FairnessSpec(_Section):
-    """Group fairness check on a sensitive feature."""
+    """Group fairness check on a sensitive feature (a column of the dataset).
 
-    sensitive_feature: str
-    max_difference: float = Field(0.1, ge=0, le=1)
+    ``metric`` is compared across the feature's groups; the largest difference between groups
+    must not exceed ``max_difference``. Default: ``selection_rate`` (demographic parity) for
+    classification, ``mae`` for regression.
+    """
+
+    sensitive_feature: str = Field(min_length=1)
+    max_difference: float = Field(0.1, ge=0)
+    metric: Literal["selection_rate", "accuracy", "recall", "precision", "f1", "mae", "rmse"] | None = None
 
 
 class EvaluationSpec(_Section):

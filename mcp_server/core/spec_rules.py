@@ -82,6 +82,7 @@ def cross_field_errors(data: dict[str, Any]) -> list[SpecError]:  # noqa: C901
     errors.extend(_unsupported_section_errors(data))
     errors.extend(_deployment_errors(data))
     errors.extend(_early_stopping_errors(data))
+    errors.extend(_fairness_errors(data, task))
     compute = data.get("compute")
     if isinstance(compute, dict) and compute.get("use_spot") and isinstance(compute.get("max_wait_s"), int):
         runtime = compute.get("max_runtime_s", 3600)
@@ -192,8 +193,6 @@ def _metric_errors(data: dict[str, Any], task: str) -> list[SpecError]:
 _NOT_YET = {
     ("tuning",): "hyperparameter tuning is not available yet; remove the tuning section",
     ("environment",): "reinforcement learning is not available yet",
-    ("evaluation", "explainability"): "SHAP explanations are not available yet; remove it",
-    ("evaluation", "fairness"): "fairness checks are not available yet; remove it",
     ("deployment",): "deployment is not available yet; remove the deployment section "
     "(the model is registered as the challenger)",
     ("retraining", "triggers"): "automatic retraining triggers are not available yet",
@@ -248,3 +247,25 @@ def _early_stopping_errors(data: dict[str, Any]) -> list[SpecError]:
             "dataset.split.validation a fraction or remove early_stopping_rounds",
         )
     ]
+
+
+_FAIRNESS_METRICS = {
+    "classification": ("selection_rate", "accuracy", "recall", "precision", "f1"),
+    "regression": ("mae", "rmse"),
+}
+
+
+def _fairness_errors(data: dict[str, Any], task: str) -> list[SpecError]:
+    """Fairness needs a supervised task, and a metric that task produces per group."""
+    fairness = get_path(data, "evaluation", "fairness")
+    if not isinstance(fairness, dict) or task not in catalog.TASKS:
+        return []
+    if task not in _FAIRNESS_METRICS:
+        return [
+            SpecError("evaluation.fairness", fairness, "fairness checks need classification or regression")
+        ]
+    metric = fairness.get("metric")
+    allowed = _FAIRNESS_METRICS[task]
+    if isinstance(metric, str) and metric not in allowed:
+        return [SpecError("evaluation.fairness.metric", metric, f"for {task} use {or_list(allowed)}")]
+    return []

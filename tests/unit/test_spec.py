@@ -329,12 +329,6 @@ def test_a_task_without_any_runnable_algorithm_says_so() -> None:
     ("changes", "path", "pattern"),
     [
         ({"tuning": {"objective": "f1", "search_space": {}}}, "tuning", r"tuning is not available yet"),
-        ({"evaluation__explainability": "shap"}, "evaluation.explainability", r"SHAP .* not available yet"),
-        (
-            {"evaluation__fairness": {"sensitive_feature": "sex"}},
-            "evaluation.fairness",
-            r"fairness checks are not available yet",
-        ),
         ({"deployment": {"strategy": "canary"}}, "deployment", r"deployment is not available yet"),
         (
             {"retraining__triggers": {"drift_psi": 0.2}},
@@ -486,3 +480,20 @@ def test_early_stopping_without_a_validation_split_is_refused_before_training() 
     error = only_error(data)
     assert error.path == "hyperparameters.early_stopping_rounds"
     assert re.search("validation split, which is 0", error.message)
+
+
+def test_explainability_and_fairness_are_accepted_with_their_defaults() -> None:
+    spec = validate_spec(
+        spec_with(evaluation={"explainability": "shap", "fairness": {"sensitive_feature": "sex"}})
+    )
+    assert spec.evaluation.explainability == "shap"
+    assert spec.evaluation.fairness is not None
+    assert spec.evaluation.fairness.max_difference == 0.1
+    assert spec.evaluation.fairness.metric is None
+
+
+def test_a_fairness_metric_must_suit_the_task() -> None:
+    data = spec_with(evaluation={"fairness": {"sensitive_feature": "sex", "metric": "mae"}})
+    error = only_error(data)
+    assert error.path == "evaluation.fairness.metric"
+    assert re.search("for classification use selection_rate", error.message)
