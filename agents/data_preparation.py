@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.runtime import call_tool, step
+from agents.runtime import call_tool, report_status, step
 
 
 def prepare(state: dict[str, Any]) -> dict[str, Any]:
     """Prepare the spec's dataset; returns the DatasetRef as a dict."""
+    report_status(state, "preparing the data")
     return call_tool("prepare_dataset", {"spec": state["spec"]})
 
 

@@ -1,10 +1,11 @@
-"""Agent of the Evaluate state: evaluate_model on the held-out test split."""
+"""Agent of the Evaluate state: evaluate_model, a processing job on the held-out test split."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from agents.runtime import call_tool, step
+from agents.runtime import call_tool, report_status, step
+from mcp_server.core.jobs import job_name
 from mcp_server.core.spec import TrainingSpec
 
 
@@ -12,19 +13,21 @@ def evaluate(state: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the trained model; returns the EvaluationReport as a dict."""
     spec = TrainingSpec.model_validate(state["spec"])
     training = state["training"]
-    return call_tool(
-        "evaluate_model",
-        {
-            "request": {
-                "evaluation_id": f"{training['job_name']}-eval",
-                "task": spec.task,
-                "model_uri": training["model_uri"],
-                "dataset": state["dataset"],
-                "metrics": spec.metrics,
-                "tracking_run_id": training.get("tracking_run_id"),
-            }
-        },
-    )
+    report_status(state, "evaluating")
+    fairness = spec.evaluation.fairness
+    request = {
+        "evaluation_id": job_name(state["run_id"], state.get("attempt", 1), kind="eval"),
+        "task": spec.task,
+        "algorithm": spec.algorithm,
+        "model_uri": training["model_uri"],
+        "dataset": state["dataset"],
+        "metrics": spec.metrics,
+        "tracking_run_id": training.get("tracking_run_id"),
+        "explainability": spec.evaluation.explainability,
+        "fairness": fairness.model_dump(mode="json") if fairness else None,
+        "max_runtime_s": spec.compute.max_runtime_s,
+    }
+    return call_tool("evaluate_model", {"request": request})
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -11,16 +11,22 @@ from mcp_server.core.models import HistoryRecord, IssueRef
 
 
 def run_status(state: dict[str, Any]) -> str:
-    """Return the run's status from its state.
+    """Return the status of the attempt being recorded.
 
     Returns:
-        ``failed`` when a state caught an error, ``succeeded`` when a model was registered,
+        ``failed`` when a state caught an error; ``cancelled`` after ``/cancel``; ``succeeded``
+        when a model was registered (it passed, or an operator approved it);
+        ``awaiting_operator`` when recorded before asking the operator (``RecordAttempt``);
         else ``rejected`` (the judge's verdict was fail).
     """
     if state.get("error"):
         return "failed"
-    if (state.get("verdict") or {}).get("verdict") == "pass" and state.get("model"):
+    if (state.get("operator") or {}).get("action") == "cancel":
+        return "cancelled"
+    if state.get("model"):
         return "succeeded"
+    if state.get("state_name") == "RecordAttempt":
+        return "awaiting_operator"
     return "rejected"
 
 
@@ -52,7 +58,7 @@ def build_record(state: dict[str, Any]) -> HistoryRecord:
     """Assemble the run's history record from the workflow state."""
     attempt = int(state.get("attempt", 1))
     return HistoryRecord(
-        record_id=f"{state['execution']}-a{attempt}",
+        record_id=f"{state['run_id']}-a{attempt}",
         issue=IssueRef.model_validate(state["issue"]),
         status=run_status(state),  # type: ignore[arg-type]
         attempt=attempt,
@@ -65,6 +71,7 @@ def build_record(state: dict[str, Any]) -> HistoryRecord:
         verdict=state.get("verdict"),
         model=state.get("model"),
         error=error_of(state),
+        operator=state.get("operator"),
         timings=_timings(state),
         started_at=state.get("execution_start") or datetime.now(UTC).isoformat(),
         # The recording state's entry time: the same on a retry, so a retry makes no new commit.

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from agents.issue_commands import IssueCommands, RunUnavailable
 from agents.runtime import call_tool, logger
 from mcp_server.core.comments import spec_errors_comment, unauthorised_comment
 from mcp_server.core.issue_form import extract_spec
@@ -48,6 +49,7 @@ class DetectorConfig:
         trigger_label: the label that asks for a training run.
         template_path: the issue form whose fields the body is read with.
         poll_interval_s: seconds between training-job status checks (passed to the workflow).
+        operator_timeout_s: seconds a run waits for an operator's reply (default 7 days).
         sfn_endpoint_url: Step Functions endpoint override (the local engine).
     """
 
@@ -57,6 +59,7 @@ class DetectorConfig:
     trigger_label: str = "mlops:train"
     template_path: Path = DEFAULT_TEMPLATE
     poll_interval_s: int = 30
+    operator_timeout_s: int = 7 * 24 * 3600
     sfn_endpoint_url: str | None = None
     extra_input: dict[str, Any] = field(default_factory=dict)
 
@@ -66,7 +69,7 @@ class DetectorConfig:
 
         Reads ``MLOPS_WEBHOOK_SECRET``, ``MLOPS_STATE_MACHINE_ARN``, ``MLOPS_ALLOWED_ASSOCIATIONS``
         (comma-separated), ``MLOPS_TRIGGER_LABEL``, ``MLOPS_ISSUE_TEMPLATE``,
-        ``MLOPS_POLL_INTERVAL_S`` and ``MLOPS_SFN_ENDPOINT_URL``.
+        ``MLOPS_POLL_INTERVAL_S``, ``MLOPS_OPERATOR_TIMEOUT_S`` and ``MLOPS_SFN_ENDPOINT_URL``.
 
         Raises:
             KeyError: the secret or the state machine ARN is not set.
@@ -82,6 +85,7 @@ class DetectorConfig:
             trigger_label=env.get("MLOPS_TRIGGER_LABEL", "mlops:train"),
             template_path=Path(env.get("MLOPS_ISSUE_TEMPLATE", str(DEFAULT_TEMPLATE))),
             poll_interval_s=int(env.get("MLOPS_POLL_INTERVAL_S", "30")),
+            operator_timeout_s=int(env.get("MLOPS_OPERATOR_TIMEOUT_S", str(7 * 24 * 3600))),
             sfn_endpoint_url=env.get("MLOPS_SFN_ENDPOINT_URL") or None,
         )
 
@@ -130,13 +134,16 @@ class IssueDetector:
         self.sfn = sfn_client
         self.post_comment = post_comment or _post_comment_via_mcp
         self.template = yaml.safe_load(config.template_path.read_text())
+        self.commands = IssueCommands(sfn_client, self.post_comment, config.allowed_associations)
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         """Handle one API Gateway proxy event and return the proxy response.
 
         Returns:
-            401 for a missing or wrong signature; 400 for a body that is not JSON; 200 with
-            ``status`` one of pong, ignored, refused, invalid_spec, started, duplicate.
+            401 for a missing or wrong signature; 400 for a body that is not JSON; 503 when a
+            waiting run cannot be resumed now (GitHub's redelivery retries it); else 200 with
+            ``status``: pong, ignored, refused, invalid_spec, started, duplicate, or for comments
+            invalid_patch, status, not_waiting, stale, resumed.
         """
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
         raw = event.get("body") or ""
@@ -151,6 +158,11 @@ class IssueDetector:
             payload = json.loads(body)
         except ValueError:
             return _response(400, {"status": "bad_request", "message": "the body is not JSON"})
+        if kind == "issue_comment":
+            try:
+                return _response(200, self.commands.handle(payload))
+            except RunUnavailable as err:
+                return _response(503, {"status": "unavailable", "message": str(err)})
         if kind != "issues":
             return _response(200, {"status": "ignored", "message": f"event {kind!r} is not handled"})
         if not delivery:
@@ -197,7 +209,11 @@ class IssueDetector:
             "spec_hash": spec.spec_hash(),
             "attempt": 1,
             "delivery_id": delivery,
-            "config": {"poll_interval_s": self.config.poll_interval_s, **self.config.extra_input},
+            "config": {
+                "poll_interval_s": self.config.poll_interval_s,
+                "operator_timeout_s": self.config.operator_timeout_s,
+                **self.config.extra_input,
+            },
             "timings": {},
         }
         if self._exists(name):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.runtime import call_tool, step
+from agents.runtime import call_tool, report_status, step
 from mcp_server.core.spec import TrainingSpec
 
 
@@ -12,6 +12,7 @@ def register(state: dict[str, Any]) -> dict[str, Any]:
     """Register the trained model; returns the RegisteredModel as a dict."""
     spec = TrainingSpec.model_validate(state["spec"])
     dataset, training, issue = state["dataset"], state["training"], state["issue"]
+    report_status(state, "registering the model")
     return call_tool(
         "register_model",
         {
@@ -23,7 +24,7 @@ def register(state: dict[str, Any]) -> dict[str, Any]:
                 "lineage": {
                     "issue_number": issue["number"],
                     "issue_url": issue.get("url", ""),
-                    "execution_name": state["execution"],
+                    "execution_name": state["run_id"],
                     "job_name": training["job_name"],
                     "spec_hash": state["spec_hash"],
                     "data_version": dataset["data_version"],
@@ -34,6 +35,7 @@ def register(state: dict[str, Any]) -> dict[str, Any]:
                 "feature_names": dataset["feature_names"],
                 "hyperparameters": spec.hyperparameters,
                 "preprocessing": spec.preprocessing.model_dump(mode="json"),
+                "baseline_uri": state["evaluation"].get("baseline_uri"),
             }
         },
     )

@@ -133,9 +133,13 @@ def step(event: dict[str, Any], key: str, work: Callable[[dict[str, Any]], Any])
         step's wall time in seconds.
     """
     state = dict(event["state"])
-    state.setdefault("execution", event.get("execution"))
+    state["execution"] = event.get("execution")
     state.setdefault("execution_start", event.get("execution_start"))
+    # A run keeps its first execution's name and start across /retrain and restarts.
+    state.setdefault("run_id", event.get("execution"))
+    state.setdefault("run_started_at", event.get("execution_start"))
     state["state_entered"] = event.get("state_entered")
+    state["state_name"] = event.get("state_name")
     issue = (state.get("issue") or {}).get("number")
     logger.append_keys(issue=issue, execution=event.get("execution"), state=event.get("state_name"))
     started = time.perf_counter()
@@ -148,3 +152,44 @@ def step(event: dict[str, Any], key: str, work: Callable[[dict[str, Any]], Any])
     state["timings"] = timings
     logger.info("state done", extra={"seconds": round(elapsed, 3)})
     return state
+
+
+def report_status(state: dict[str, Any], label: str, waiting: bool = False) -> None:
+    """Edit the run's one status comment in place: state, attempt, elapsed time.
+
+    Args:
+        state: the workflow state (issue, run_id, attempt, spec, run_started_at).
+        label: what the run is doing, e.g. "training" or "waiting for the operator".
+        waiting: whether the run waits for a reply on the issue.
+
+    A failure to post or edit the comment is logged, never raised: it must not fail the run.
+    """
+    from datetime import UTC, datetime
+
+    from mcp_server.core.comments import status_comment
+
+    now = datetime.now(UTC)
+    started = state.get("run_started_at")
+    elapsed = (now - datetime.fromisoformat(started)).total_seconds() if started else 0.0
+    retraining = (state.get("spec") or {}).get("retraining") or {}
+    body = status_comment(
+        execution=str(state.get("run_id") or state.get("execution")),
+        state=label,
+        attempt=int(state.get("attempt", 1)),
+        max_attempts=int(retraining.get("max_attempts", 1)),
+        elapsed_s=max(0.0, elapsed),
+        issue_number=int(state["issue"]["number"]),
+        updated_at=now.isoformat(timespec="seconds"),
+        waiting=waiting,
+    )
+    try:
+        call_tool(
+            "upsert_comment",
+            {
+                "issue_number": state["issue"]["number"],
+                "key": f"status:{state.get('run_id')}",
+                "body": body,
+            },
+        )
+    except MlopsError as err:  # the status comment is a courtesy: it never fails the run
+        logger.warning("status comment not updated", extra={"error": str(err)})

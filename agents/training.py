@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.runtime import call_tool, step
+from agents.runtime import call_tool, report_status, step
 from mcp_server.core.jobs import job_name
 
 
 def lineage_tags(state: dict[str, Any]) -> dict[str, str]:
-    """Tags that tie a job to its issue, execution, spec and data."""
+    """Tags that tie a job to its issue, run, attempt, spec and data."""
     return {
         "issue": str(state["issue"]["number"]),
-        "execution": str(state["execution"]),
+        "execution": str(state["run_id"]),
         "attempt": str(state.get("attempt", 1)),
         "spec_hash": str(state["spec_hash"]),
         "data_version": str(state["dataset"]["data_version"]),
@@ -20,17 +20,16 @@ def lineage_tags(state: dict[str, Any]) -> dict[str, str]:
 
 
 def start(state: dict[str, Any]) -> dict[str, Any]:
-    """Start the training job for this execution and attempt (idempotent by job name)."""
-    return call_tool(
-        "start_training_job",
-        {
-            "job_name": job_name(state["execution"], state.get("attempt", 1)),
-            "spec": state["spec"],
-            "dataset": state["dataset"],
-            "experiment": f"issue-{state['issue']['number']}",
-            "tags": lineage_tags(state),
-        },
-    )
+    """Start the training job for this run and attempt (idempotent by job name)."""
+    report_status(state, "training")
+    arguments = {
+        "job_name": job_name(state["run_id"], state.get("attempt", 1)),
+        "spec": state["spec"],
+        "dataset": state["dataset"],
+        "experiment": f"issue-{state['issue']['number']}",
+        "tags": lineage_tags(state),
+    }
+    return call_tool("start_training_job", arguments)
 
 
 def describe(state: dict[str, Any]) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from mcp.server import MCPServer
 
 from mcp_server.backends.base import Backends
 from mcp_server.settings import Settings
-from mcp_server.tools import data, evaluation, github, history, notification, registry, training
+from mcp_server.tools import data, evaluation, github, history, notification, registry, retrain, training
 
-CAPABILITIES = (github, data, training, evaluation, registry, notification, history)
+CAPABILITIES = (github, data, training, evaluation, registry, retrain, notification, history)
 
 INSTRUCTIONS = (
     "issue-mlops: drives the ML lifecycle of a training request from a GitHub issue. "

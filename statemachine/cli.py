@@ -94,12 +94,61 @@ def run(
             _print_comments(store, number)
             raise typer.Exit(1)
         record = _follow(runtime, response["execution_arn"], timeout)
-        from statemachine.console import run_summary
+        _report(record, number, started, store)
+    finally:
+        runtime.stop()
 
-        run_summary(console, record)
-        console.print(f"Wall time from webhook to the end: {time.perf_counter() - started:.1f} s")
-        if record["status"] != "SUCCEEDED":
-            raise typer.Exit(1)
+
+def _report(record: dict[str, Any], number: int, started: float, store: Any) -> None:
+    """Print the run's summary; exit 0 when it succeeded or waits for a reply, 1 otherwise."""
+    from statemachine.console import comments_panel, run_summary, waiting_summary
+
+    if record.get("waiting"):
+        newest = store.list_comments(number)[-1:]
+        issue = store.get_issue(number).model_dump()
+        console.print(comments_panel(issue, [c.model_dump() for c in newest]))
+        waiting_summary(console, record, number)
+        return
+    run_summary(console, record)
+    console.print(f"Wall time: {time.perf_counter() - started:.1f} s")
+    if record["status"] != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+@app.command()
+def comment(
+    issue: Annotated[int, typer.Argument(help="the local issue number")],
+    text: Annotated[str, typer.Argument(help="the comment, e.g. '/retrain' and a YAML patch")],
+    author: Annotated[str, typer.Option("--as", help="the commenter's login")] = "local-user",
+    association: Annotated[str, typer.Option(help="author_association sent in the webhook")] = "OWNER",
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the run")] = 3600,
+) -> None:
+    """Comment on a local issue through the signed issue_comment webhook, and follow the run."""
+    from statemachine.local_runtime import LocalRuntime
+    from statemachine.webhooks import comment_payload
+
+    settings = Settings.from_env()
+    with console.status("starting the MCP server and the engine, resuming waiting runs"):
+        runtime = LocalRuntime(settings, Path.cwd(), force_local_issues=True).start()
+    try:
+        store: Any = runtime.backends.issues  # type: ignore[union-attr]
+        local_issue = store.get_issue(issue)
+        waiting = runtime.backends.waiting.list(issue)  # type: ignore[union-attr]
+        posted = store.post_comment(issue, text, author=author)
+        payload = comment_payload(
+            issue, local_issue.title, posted.id, text, author, posted.created_at, association
+        )
+        started = time.perf_counter()
+        response = runtime.deliver("issue_comment", payload)
+        console.print(
+            f"Comment #{posted.id} on issue #{issue}: webhook answered "
+            f"{response['statusCode']} {response['status']}"
+        )
+        if response["status"] != "resumed" or not waiting:
+            _print_comments(store, issue, since=posted.id)
+            raise typer.Exit(0 if response["statusCode"] == 200 else 1)
+        record = _follow(runtime, waiting[-1].execution_arn, timeout)
+        _report(record, issue, started, store)
     finally:
         runtime.stop()
 
@@ -122,12 +171,12 @@ def _follow(runtime: Any, execution_arn: str, timeout: float) -> dict[str, Any]:
         return runtime.wait(execution_arn, on_update=update, timeout_s=timeout)
 
 
-def _print_comments(store: Any, number: int) -> None:
+def _print_comments(store: Any, number: int, since: int = 0) -> None:
     from statemachine.console import comments_panel
 
     issue = store.get_issue(number)
     issue = issue if isinstance(issue, dict) else issue.model_dump()
-    comments = [c.model_dump() for c in store.list_comments(number)]
+    comments = [c.model_dump() for c in store.list_comments(number) if c.id > since]
     console.print(comments_panel(issue, comments))
 
 

@@ -92,3 +92,19 @@ def comments_panel(issue: dict[str, Any], comments: list[dict[str, Any]]) -> Pan
     return Panel(
         Group(*parts) if parts else "no comments", title=f"Issue #{issue['number']}: {issue.get('title', '')}"
     )
+
+
+def waiting_summary(console: Console, record: dict[str, Any], issue_number: int) -> None:
+    """Print how to answer a run that waits for its operator."""
+    waiting = record["waiting"]
+    console.print(
+        f"[bold yellow]Waiting[/] for a reply on issue #{issue_number} (attempt {waiting['attempt']} of "
+        f"{waiting['max_attempts']}, until {waiting['timeout_at']}). Reply from the terminal with:",
+        soft_wrap=True,
+    )
+    console.print(
+        f"  mlops comment {issue_number} $'/retrain\\nhyperparameters:\\n  max_depth: 3'", markup=False
+    )
+    console.print(
+        f"  mlops comment {issue_number} /approve    |    mlops comment {issue_number} /cancel", markup=False
+    )

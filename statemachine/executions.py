@@ -187,8 +187,9 @@ def mark_interrupted(records_dir: Path, known: set[str]) -> list[str]:
             record.update(
                 status="ABORTED",
                 error="EngineStopped",
-                cause="The local engine stopped while this execution ran; start it again "
-                "by redelivering the issue's webhook or with `mlops run`.",
+                cause="The local engine stopped while this execution ran. A run that waited for "
+                "its operator is resumed under a new execution; others start again by "
+                "redelivering the issue's webhook or with `mlops run`.",
                 stopped_at=datetime.now(UTC).isoformat(),
             )
             write_json_atomic(path, record)

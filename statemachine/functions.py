@@ -23,6 +23,7 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
     "Packaging": ("mlops-packaging", "agents.packaging:handler"),
     "HistoryWriter": ("mlops-history-writer", "agents.history_writer:handler"),
     "Notification": ("mlops-notification", "agents.notification:handler"),
+    "Operator": ("mlops-operator", "agents.retrain:handler"),
 }
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

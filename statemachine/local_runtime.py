@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from agents import runtime as agent_runtime
 from agents.issue_detector import DetectorConfig, IssueDetector
 from mcp_server.backends.base import Backends
 from mcp_server.backends.factory import build_backends
+from mcp_server.core.models import WaitingRun
 from mcp_server.server import RunningServer, build_server, serve_in_thread
 from mcp_server.settings import Settings
 from statemachine.engine import LocalEngine
@@ -73,7 +75,13 @@ class LocalRuntime:
             (``mlops run`` simulates an issue that exists only locally).
     """
 
-    def __init__(self, settings: Settings, base_dir: Path, force_local_issues: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        base_dir: Path,
+        force_local_issues: bool = False,
+        operator_timeout_s: int | None = None,
+    ) -> None:
         """Prepare; nothing starts until ``start`` (or ``with``)."""
         if force_local_issues:
             settings = dataclasses.replace(settings, github_token=None, github_repository=None)
@@ -85,6 +93,9 @@ class LocalRuntime:
         self.recorder: ExecutionRecorder | None = None
         self.detector: IssueDetector | None = None
         self.secret = b""
+        self.operator_timeout_s = operator_timeout_s or int(
+            os.environ.get("MLOPS_OPERATOR_TIMEOUT_S", str(7 * 24 * 3600))
+        )
 
     def start(self) -> LocalRuntime:
         """Start the MCP server, the engine and the recorder; build the webhook handler."""
@@ -105,10 +116,61 @@ class LocalRuntime:
             webhook_secret=self.secret,
             state_machine_arn=self.engine.state_machine_arn,
             poll_interval_s=self.settings.poll_interval_s,
+            operator_timeout_s=self.operator_timeout_s,
         )
         self.detector = IssueDetector(config, self.engine.client())
         warming.join()
+        self.resume_waiting_runs()
         return self
+
+    def resume_waiting_runs(self, timeout_s: float = 60) -> list[str]:
+        """Bring back every run that waited for its operator when the previous engine stopped.
+
+        moto keeps executions in memory, so a restart loses them; the waiting runs are in the
+        workspace. Each comes back as a new execution (``{run_id}-resume-{n}``) that starts in
+        ``AskOperator`` with the same state, the same deadline and nothing posted twice.
+
+        Returns:
+            The ARNs of the resumed executions, once each waits again with a fresh task token.
+
+        Raises:
+            TimeoutError: a resumed run did not reach ``AskOperator`` within ``timeout_s``.
+        """
+        assert self.engine is not None, "start the runtime first"
+        assert self.backends is not None, "start the runtime first"
+        client = self.engine.client()
+        resumed: dict[str, str] = {}
+        for run in self.backends.waiting.list():
+            try:
+                if client.describe_execution(executionArn=run.execution_arn)["status"] == "RUNNING":
+                    continue
+            except client.exceptions.ExecutionDoesNotExist:
+                pass
+            remaining = datetime.fromisoformat(run.timeout_at) - datetime.now(UTC)
+            config = {
+                **run.state.get("config", {}),
+                "operator_timeout_s": max(1, int(remaining.total_seconds())),
+            }
+            state = {**run.state, "resume": "AskOperator", "config": config}
+            name = f"{run.run_id}-resume-{run.resumes + 1}"[:80]
+            arn = client.start_execution(
+                stateMachineArn=self.engine.state_machine_arn, name=name, input=json.dumps(state)
+            )["executionArn"]
+            self.recorder.follow(arn)  # type: ignore[union-attr]
+            resumed[run.run_id] = arn
+        deadline = time.monotonic() + timeout_s
+        while any(self.backends.waiting.get(r).execution_arn != arn for r, arn in resumed.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"resumed runs did not wait again within {timeout_s:.0f} s: {sorted(resumed)}"
+                )
+            time.sleep(0.05)
+        return list(resumed.values())
+
+    def waiting_run(self, execution_arn: str) -> WaitingRun | None:
+        """The waiting run whose current execution is ``execution_arn``, if it waits."""
+        assert self.backends is not None, "start the runtime first"
+        return next((r for r in self.backends.waiting.list() if r.execution_arn == execution_arn), None)
 
     def __enter__(self) -> LocalRuntime:
         """Start and return the runtime."""
@@ -158,11 +220,20 @@ class LocalRuntime:
         on_update: Callable[[dict[str, Any]], None] | None = None,
         timeout_s: float = 3600,
         poll_s: float = 0.2,
+        until_waiting: bool = True,
     ) -> dict[str, Any]:
-        """Wait for an execution to end, calling ``on_update`` with its record as it changes.
+        """Wait for an execution to end (or to wait for its operator), reporting its record.
+
+        Args:
+            execution_arn: the execution.
+            on_update: called with the record at every poll.
+            timeout_s: seconds to wait at most.
+            poll_s: seconds between polls.
+            until_waiting: also return when the run waits in ``AskOperator`` for a reply; the
+                record then has ``waiting`` (the WaitingRun as a dict).
 
         Returns:
-            The final execution record (see ``ExecutionRecorder.refresh``).
+            The execution record (see ``ExecutionRecorder.refresh``).
 
         Raises:
             TimeoutError: the execution is still running after ``timeout_s`` seconds.
@@ -175,6 +246,10 @@ class LocalRuntime:
                 on_update(record)
             if record["status"] in TERMINAL:
                 return record
+            if until_waiting and record.get("current_state") == "AskOperator":
+                waiting = self.waiting_run(execution_arn)
+                if waiting is not None:
+                    return {**record, "waiting": waiting.model_dump(mode="json")}
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{record['name']} still {record['status']} after {timeout_s:.0f} s")
             time.sleep(poll_s)

@@ -117,3 +117,38 @@ def api_gateway_event(
         "body": body,
         "isBase64Encoded": False,
     }
+
+
+def comment_payload(
+    issue_number: int,
+    title: str,
+    comment_id: int,
+    body: str,
+    author: str,
+    created_at: str,
+    association: str = "OWNER",
+    action: str = "created",
+    label: str = "mlops:train",
+    repository: str = LOCAL_REPOSITORY,
+) -> dict[str, Any]:
+    """Build an ``issue_comment`` event body (``created`` or ``edited``) in GitHub's shape."""
+    base = issue_payload(issue_number, title, "", author, association, "opened", label, repository)
+    issue = base["issue"]
+    payload: dict[str, Any] = {
+        "action": action,
+        "issue": issue,
+        "comment": {
+            "id": comment_id,
+            "body": body,
+            "user": _user(author),
+            "author_association": association,
+            "created_at": created_at,
+            "updated_at": created_at,
+            "html_url": f"{issue['html_url']}#issuecomment-{comment_id}",
+        },
+        "repository": base["repository"],
+        "sender": _user(author),
+    }
+    if action == "edited":
+        payload["changes"] = {"body": {"from": body}}
+    return payload

@@ -22,6 +22,7 @@ from mcp_server.core.models import (
     RegistrationRequest,
     TrainingJob,
     TrainingJobRequest,
+    WaitingRun,
 )
 from mcp_server.core.spec import TrainingSpec
 
@@ -103,6 +104,14 @@ class IssueBackend(ABC):
         """
 
     @abstractmethod
+    def update_comment(self, issue_number: int, comment_id: int, body: str) -> Comment:
+        """Replace the body of one of the issue's comments (the status comment is edited in place).
+
+        Raises:
+            NotFoundError: the issue or the comment does not exist.
+        """
+
+    @abstractmethod
     def list_comments(self, issue_number: int) -> list[Comment]:
         """Return the issue's comments, oldest first.
 
@@ -141,6 +150,34 @@ class NotificationBackend(ABC):
         """
 
 
+class WaitingRunStore(ABC):
+    """Runs waiting for an operator, with their task tokens (durable across restarts)."""
+
+    @abstractmethod
+    def save(self, run: WaitingRun) -> WaitingRun:
+        """Store (or replace) the waiting run of ``run.run_id``.
+
+        Raises:
+            MlopsError: the store cannot be written.
+        """
+
+    @abstractmethod
+    def get(self, run_id: str) -> WaitingRun:
+        """Return the waiting run.
+
+        Raises:
+            NotFoundError: no run of that id is waiting.
+        """
+
+    @abstractmethod
+    def list(self, issue_number: int | None = None) -> list[WaitingRun]:
+        """Return the waiting runs (of one issue when given), oldest first."""
+
+    @abstractmethod
+    def remove(self, run_id: str) -> bool:
+        """Forget a waiting run; True when it was there."""
+
+
 @dataclass(frozen=True)
 class Backends:
     """The backend of each capability, as the MCP server's tools use them."""
@@ -152,3 +189,4 @@ class Backends:
     issues: IssueBackend
     history: HistoryBackend
     notification: NotificationBackend
+    waiting: WaitingRunStore

@@ -47,6 +47,7 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
     from mcp_server.backends.local.notification import LocalNotificationBackend
     from mcp_server.backends.local.registry import LocalRegistryBackend
     from mcp_server.backends.local.training import LocalTrainingBackend
+    from mcp_server.backends.local.waiting import LocalWaitingRunStore
 
     return Backends(
         data=LocalDatasetBackend(settings, base_dir),
@@ -56,4 +57,5 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
         issues=build_issue_backend(settings),
         history=GitHistoryBackend(settings),
         notification=LocalNotificationBackend(settings),
+        waiting=LocalWaitingRunStore(settings),
     )

@@ -133,6 +133,20 @@ class GitHubIssueBackend(IssueBackend):
             posted = issue.create_comment(f"{body}\n\n{tag}" if tag else body)
             return _to_comment(posted, issue_number)
 
+    def update_comment(self, issue_number: int, comment_id: int, body: str) -> Comment:
+        """Replace a comment's body, keeping its idempotency marker so later searches still find it.
+
+        Raises:
+            NotFoundError: the issue, the comment or the repository does not exist.
+            TransientError: GitHub answered 5xx or 429, a rate limit was hit, or it is unreachable.
+            NotificationError: GitHub refused the edit.
+        """
+        with self._translated(f"edit comment {comment_id} on {self._full_name}#{issue_number}"):
+            comment = self._issue(issue_number).get_comment(comment_id)
+            kept = _MARKER_AT_END.search(comment.body or "")
+            comment.edit(body + (kept.group(0) if kept else ""))
+            return _to_comment(comment, issue_number)
+
     def list_comments(self, issue_number: int) -> list[Comment]:
         """Return the issue's comments, oldest first, markers removed.
 

@@ -2,6 +2,11 @@
 
 Every comment says what happened, shows the figures behind it, and says what the reader can do
 next. A hidden ``<!-- issue-mlops:KIND -->`` marker lets tools find the pipeline's comments.
+
+This module holds the comments that start and close runs. The operator loop's comments live in
+``loop_comments`` (a miss explained, every attempt exhausted) and ``reply_comments`` (replies to
+commands, the status comment, the end of a wait); they are re-exported here, so callers import
+every comment from this module.
 """
 
 from __future__ import annotations
@@ -10,21 +15,47 @@ import re
 from collections.abc import Iterable
 
 from mcp_server.core.judge import ThresholdCheck
+from mcp_server.core.loop_comments import ALLOWED_ASSOCIATIONS, attempts_exhausted_comment, retry_comment
+from mcp_server.core.markdown_text import errors_table, marker
 from mcp_server.core.models import HistoryCommit, HistoryRecord
-from mcp_server.core.spec import MISSING, SpecError
+from mcp_server.core.reply_comments import (
+    approved_comment,
+    cancelled_comment,
+    not_waiting_comment,
+    patch_errors_comment,
+    retrain_accepted_comment,
+    status_comment,
+    status_reply,
+    timeout_comment,
+    unauthorised_command_comment,
+)
+from mcp_server.core.spec import SpecError
+
+__all__ = [
+    "ALLOWED_ASSOCIATIONS",
+    "RETRY_HINT",
+    "approved_comment",
+    "attempts_exhausted_comment",
+    "cancelled_comment",
+    "not_waiting_comment",
+    "operator_of",
+    "patch_errors_comment",
+    "record_link",
+    "retrain_accepted_comment",
+    "retry_comment",
+    "run_comment",
+    "spec_errors_comment",
+    "status_comment",
+    "status_reply",
+    "timeout_comment",
+    "unauthorised_command_comment",
+    "unauthorised_comment",
+]
 
 RETRY_HINT = (
     "To try again, edit the spec in the issue body and remove and re-add the "
     "`mlops:train` label: each labelling starts a new run."
 )
-
-
-def _marker(kind: str) -> str:
-    return f"<!-- issue-mlops:{kind} -->"
-
-
-def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def spec_errors_comment(errors: Iterable[SpecError]) -> str:
@@ -38,18 +69,11 @@ def spec_errors_comment(errors: Iterable[SpecError]) -> str:
     """
     errors = list(errors)
     lines = [
-        _marker("spec-errors"),
+        marker("spec-errors"),
         f"### ❌ The training spec has {len(errors)} error{'s' if len(errors) != 1 else ''}; "
         "nothing was started",
         "",
-        "| field | value received | problem and what is allowed |",
-        "| --- | --- | --- |",
-    ]
-    for error in errors:
-        missing = error.value is MISSING or error.value is None
-        shown = "—" if missing else f"`{_cell(repr(error.value))[:120]}`"
-        lines.append(f"| `{_cell(error.path)}` | {shown} | {_cell(error.message)} |")
-    lines += [
+        *errors_table(errors),
         "",
         "Fix the spec in the issue body, then remove and re-add the `mlops:train` label "
         "to run it. The spec reference is in the repository README.",
@@ -70,7 +94,7 @@ def unauthorised_comment(login: str, association: str, allowed: Iterable[str]) -
     """
     return "\n".join(
         [
-            _marker("unauthorised"),
+            marker("unauthorised"),
             f"### 🔒 @{login}, this request was not run",
             "",
             f"Training runs can be started only by repository members whose association is one of "
@@ -110,29 +134,21 @@ def record_link(commit: HistoryCommit | None) -> str:
 
 
 def run_comment(record: HistoryRecord, commit: HistoryCommit | None) -> str:
-    """Render the comment that closes a run: succeeded, rejected by the judge, or failed.
+    """Render the comment that closes a run, or an attempt of it.
 
     Args:
-        record: the run's history record.
+        record: the run's history record; its status is succeeded (registered, possibly after an
+            operator's ``/approve``), rejected (by the judge, or an operator's wait timed out),
+            awaiting_operator, cancelled (by an operator) or failed.
         commit: where the record was committed (None when recording itself failed).
 
     Returns:
-        Markdown with the outcome, metrics against thresholds, the verdict's reasons, the model
-        version or the error, and the record's link.
+        Markdown with the outcome (and who decided it), metrics against thresholds, the
+        verdict's reasons, the model version or the error, the record's link and what to do next.
     """
     spec = record.spec
     what = f"**{spec.get('algorithm')}** on **{(spec.get('dataset') or {}).get('name', '?')}**"
-    lines = [_marker(f"run:{record.record_id}")]
-    if record.status == "succeeded" and record.model:
-        model = record.model
-        lines.append(
-            f"### ✅ Model registered: `{model.name}` version {model.version} "
-            f"(semantic version {model.semantic_version})"
-        )
-    elif record.status == "rejected":
-        lines.append("### ❌ Model rejected: it did not reach its thresholds")
-    else:
-        lines.append("### ⚠️ Run failed")
+    lines = [marker(f"run:{record.record_id}"), *_headline(record)]
     lines += [
         "",
         f"Run `{record.record_id}` (attempt {record.attempt}) trained {what}"
@@ -144,17 +160,7 @@ def run_comment(record: HistoryRecord, commit: HistoryCommit | None) -> str:
     if record.verdict:
         lines += ["", f"**Verdict: {record.verdict.get('verdict')}**"]
         lines += [f"- {reason}" for reason in record.verdict.get("reasons", [])]
-    if record.error:
-        lines += [
-            "",
-            f"**{record.error.get('Error', 'Error')}**",
-            "",
-            "```text",
-            (record.error.get("Cause") or "no cause was reported")[:3000],
-            "```",
-        ]
-        if record.training and record.training.log_uri:
-            lines.append(f"Training log: `{record.training.log_uri}`")
+    lines += _error_lines(record)
     lines.append("")
     if record.model:
         lines.append(
@@ -165,7 +171,66 @@ def run_comment(record: HistoryRecord, commit: HistoryCommit | None) -> str:
         duration = f" ({record.training.duration_s:.1f} s)" if record.training.duration_s else ""
         lines.append(f"- Training job: `{record.training.job_name}`{duration}")
     lines.append(f"- History record: {record_link(commit)}")
-    if record.status != "succeeded":
-        lines += ["", RETRY_HINT]
+    hint = _next_step(record)
+    if hint:
+        lines += ["", hint]
     lines += ["", f"<sub>spec hash `{record.spec_hash}`</sub>"]
     return "\n".join(lines)
+
+
+def operator_of(record: HistoryRecord) -> tuple[str, str, str]:
+    """Return the operator decision's ``(action, @login or "", " at TIME" or "")``."""
+    operator = record.operator or {}
+    login = f"@{operator['by']}" if operator.get("by") else ""
+    when = f" at {operator['at']}" if operator.get("at") else ""
+    return str(operator.get("action") or ""), login, when
+
+
+def _headline(record: HistoryRecord) -> list[str]:
+    action, login, when = operator_of(record)
+    if record.status == "succeeded" and record.model:
+        model = record.model
+        head = (
+            f"### ✅ Model registered: `{model.name}` version {model.version} "
+            f"(semantic version {model.semantic_version})"
+        )
+        if action == "approve":
+            return [head, "", f"Approved by {login or 'an operator'}{when} although it missed a threshold."]
+        return [head]
+    if record.status == "rejected":
+        head = "### ❌ Model rejected: it did not reach its thresholds"
+        if action == "timeout":
+            return [head, "", f"The wait for an operator's decision timed out{when}."]
+        return [head]
+    if record.status == "cancelled":
+        return [f"### 🛑 Run cancelled by {login or 'an operator'}{when}: no model was registered"]
+    if record.status == "awaiting_operator":
+        return [f"### ⏸️ Attempt {record.attempt} missed its thresholds: waiting for an operator"]
+    return ["### ⚠️ Run failed"]
+
+
+def _error_lines(record: HistoryRecord) -> list[str]:
+    if not record.error:
+        return []
+    lines = [
+        "",
+        f"**{record.error.get('Error', 'Error')}**",
+        "",
+        "```text",
+        (record.error.get("Cause") or "no cause was reported")[:3000],
+        "```",
+    ]
+    if record.training and record.training.log_uri:
+        lines.append(f"Training log: `{record.training.log_uri}`")
+    return lines
+
+
+def _next_step(record: HistoryRecord) -> str:
+    if record.status == "succeeded":
+        return ""
+    if record.status == "awaiting_operator":
+        return (
+            "Reply `/retrain` with a YAML patch of the spec, `/approve` to register the model as it "
+            "is, `/cancel` to stop, or `/status`; the comment explaining the miss has the details."
+        )
+    return RETRY_HINT

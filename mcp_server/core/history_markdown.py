@@ -8,7 +8,6 @@ two writers that commit at the same time never drop each other's row.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -16,13 +15,29 @@ from typing import Any
 import yaml
 
 from mcp_server.core.catalog import LOWER_IS_BETTER
+from mcp_server.core.history_sections import (
+    NONE,
+    SHAP_PLOT,
+    baseline_section,
+    cell,
+    failure_section,
+    fairness_section,
+    fence,
+    inline,
+    judge_section,
+    num,
+    operator_section,
+    plot_stem,
+    shap_section,
+    splits_section,
+    timings_section,
+)
 from mcp_server.core.models import HistoryRecord
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+|\.{2,}")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
-_NONE = "—"
 
 
 def safe_name(value: str, max_length: int = 80) -> str:
@@ -112,6 +127,7 @@ def record_front_matter(record: HistoryRecord) -> dict[str, Any]:
         "model_version": model.version if model else None,
         "semantic_version": model.semantic_version if model else None,
         "verdict": (record.verdict or {}).get("verdict"),
+        "operator_action": (record.operator or {}).get("action"),
         "started_at": record.started_at,
         "finished_at": record.finished_at,
         "main_metric": main_metric(record),
@@ -161,10 +177,15 @@ def render_record(record: HistoryRecord, plot_links: dict[str, str]) -> str:
         _title(record),
         _summary(record),
         _metrics_section(record),
-        _judge_section(record),
-        _failure_section(record),
-        _timings_section(record),
-        _plots_section(plot_links),
+        splits_section(record),
+        judge_section(record),
+        operator_section(record),
+        shap_section(record, plot_links),
+        fairness_section(record),
+        baseline_section(record),
+        failure_section(record),
+        timings_section(record),
+        _plots_section({n: link for n, link in plot_links.items() if plot_stem(n) != SHAP_PLOT}),
         _spec_section(record),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"
@@ -195,7 +216,7 @@ def render_index(rows: list[dict[str, Any]]) -> str:
 
 def _title(record: HistoryRecord) -> str:
     issue = record.issue
-    title = _inline(issue.title).replace("[", "\\[").replace("]", "\\]")
+    title = inline(issue.title).replace("[", "\\[").replace("]", "\\]")
     label = f"#{issue.number} {title}".rstrip()
     shown = f"[{label}]({issue.url})" if issue.url else label
     return f"# Issue #{issue.number} — {_run_name(record)} — {record.status}\n\nIssue: {shown}"
@@ -208,14 +229,14 @@ def _summary(record: HistoryRecord) -> str:
         ("Execution", f"`{record.record_id}`"),
         ("Attempt", str(record.attempt)),
         ("Status", record.status),
-        ("Verdict", str((record.verdict or {}).get("verdict") or _NONE)),
-        ("Model", f"{model.name} v{model.version} ({model.semantic_version})" if model else _NONE),
-        ("Dataset", f"`{data.dataset_id}` (version `{data.data_version}`)" if data else _NONE),
-        ("Training job", f"`{job.job_name}` ({job.status}{duration})" if job else _NONE),
+        ("Verdict", str((record.verdict or {}).get("verdict") or NONE)),
+        ("Model", f"{model.name} v{model.version} ({model.semantic_version})" if model else NONE),
+        ("Dataset", f"`{data.dataset_id}` (version `{data.data_version}`)" if data else NONE),
+        ("Training job", f"`{job.job_name}` ({job.status}{duration})" if job else NONE),
         ("Started", record.started_at),
         ("Finished", record.finished_at),
     ]
-    body = "\n".join(f"| {name} | {_cell(value)} |" for name, value in rows)
+    body = "\n".join(f"| {name} | {cell(value)} |" for name, value in rows)
     return f"## Summary\n\n| Field | Value |\n|---|---|\n{body}"
 
 
@@ -223,56 +244,19 @@ def _metrics_section(record: HistoryRecord) -> str:
     metrics = record_metrics(record)
     names = list(record.thresholds) + [m for m in metrics if m not in record.thresholds]
     if not names:
-        return f"## Metrics against thresholds\n\n{_NONE} no metrics were measured."
+        return f"## Metrics against thresholds\n\n{NONE} no metrics were measured."
     rows = [_metric_row(name, metrics.get(name), record.thresholds.get(name)) for name in names]
     header = "| Metric | Value | Threshold | Result |\n|---|---|---|---|"
     return "## Metrics against thresholds\n\n" + header + "\n" + "\n".join(rows)
 
 
 def _metric_row(name: str, value: float | None, threshold: float | None) -> str:
-    shown = _num(value) if value is not None else "missing"
+    shown = num(value) if value is not None else "missing"
     if threshold is None:
-        return f"| {name} | {shown} | {_NONE} | {_NONE} |"
+        return f"| {name} | {shown} | {NONE} | {NONE} |"
     sign = "≤" if name in LOWER_IS_BETTER else "≥"
     result = "pass" if value is not None and metric_passes(name, value, threshold) else "fail"
-    return f"| {name} | {shown} | {sign} {_num(threshold)} | {result} |"
-
-
-def _judge_section(record: HistoryRecord) -> str:
-    if not record.verdict:
-        return ""
-    reasons = record.verdict.get("reasons") or []
-    if isinstance(reasons, str):
-        reasons = [reasons]
-    listed = "\n".join(f"- {_inline(str(r))}" for r in reasons) or f"- {_NONE}"
-    return f"## Judge\n\nVerdict: **{record.verdict.get('verdict', _NONE)}**\n\n{listed}"
-
-
-def _failure_section(record: HistoryRecord) -> str:
-    if record.status != "failed" and not record.error:
-        return ""
-    error = record.error or {}
-    cause = error.get("Cause", "")
-    language, text = "text", cause
-    try:
-        parsed = json.loads(cause)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict | list):
-        language, text = "json", json.dumps(parsed, indent=2, ensure_ascii=False)
-    fence = _fence(text)
-    return (
-        f"## Failure\n\nError: `{_inline(error.get('Error', 'unknown'))}`\n\n"
-        f"Cause:\n\n{fence}{language}\n{text}\n{fence}"
-    )
-
-
-def _timings_section(record: HistoryRecord) -> str:
-    if not record.timings:
-        return ""
-    rows = "\n".join(f"| {_cell(state)} | {seconds:.1f} |" for state, seconds in record.timings.items())
-    total = sum(record.timings.values())
-    return f"## Timings\n\n| State | Seconds |\n|---|---|\n{rows}\n| **Total** | **{total:.1f}** |"
+    return f"| {name} | {shown} | {sign} {num(threshold)} | {result} |"
 
 
 def _plots_section(plot_links: dict[str, str]) -> str:
@@ -288,24 +272,24 @@ def _plots_section(plot_links: dict[str, str]) -> str:
 
 def _spec_section(record: HistoryRecord) -> str:
     text = yaml.safe_dump(record.spec, sort_keys=False, allow_unicode=True).rstrip("\n")
-    fence = _fence(text)
-    return f"## Spec\n\nSpec hash: `{record.spec_hash}`\n\n{fence}yaml\n{text}\n{fence}"
+    marks = fence(text)
+    return f"## Spec\n\nSpec hash: `{record.spec_hash}`\n\n{marks}yaml\n{text}\n{marks}"
 
 
 def _index_row(row: dict[str, Any]) -> str:
     issue = f"#{row.get('issue', '?')}"
     issue_cell = f"[{issue}]({row['issue_url']})" if row.get("issue_url") else issue
-    record_cell = f"[{_cell(str(row.get('record_id') or 'record'))}]({row.get('record_path', '')})"
-    version = _NONE
+    record_cell = f"[{cell(str(row.get('record_id') or 'record'))}]({row.get('record_path', '')})"
+    version = NONE
     if row.get("model_name"):
         version = f"{row['model_name']} v{row.get('model_version')}"
         if row.get("semantic_version"):
             version += f" ({row['semantic_version']})"
     metric = row.get("main_metric")
     value = (row.get("metrics") or {}).get(metric) if metric else None
-    metric_cell = f"{metric} {_num(value)}" if metric and value is not None else _NONE
-    date = _utc(row.get("started_at"))[:16].replace("T", " ") or _NONE
-    cells = [date, issue_cell, record_cell, str(row.get("status") or "unknown"), _cell(version), metric_cell]
+    metric_cell = f"{metric} {num(value)}" if metric and value is not None else NONE
+    date = _utc(row.get("started_at"))[:16].replace("T", " ") or NONE
+    cells = [date, issue_cell, record_cell, str(row.get("status") or "unknown"), cell(version), metric_cell]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -328,23 +312,3 @@ def _utc(started_at: object) -> str:
         return ""
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return moment.isoformat()
-
-
-def _num(value: float) -> str:
-    return format(value, ".6g")
-
-
-def _inline(text: str) -> str:
-    """Collapse line breaks so ``text`` stays on one Markdown line."""
-    return " ".join(text.split())
-
-
-def _cell(text: str) -> str:
-    """Make ``text`` safe inside a table cell (one line, escaped pipes)."""
-    return _inline(text).replace("|", "\\|")
-
-
-def _fence(text: str) -> str:
-    """Return a backtick fence longer than any backtick run inside ``text``."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)

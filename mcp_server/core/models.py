@@ -193,6 +193,7 @@ class RegistrationRequest(_Record):
     feature_names: list[str]
     hyperparameters: dict[str, Any]
     preprocessing: dict[str, Any]
+    baseline_uri: str | None = Field(None, description="drift baseline saved with the model")
 
 
 class RegisteredModel(_Record):
@@ -255,3 +256,22 @@ class NotificationReceipt(_Record):
 
     message_id: str
     topic: str
+
+
+class WaitingRun(_Record):
+    """A run waiting in ``AskOperator`` for an authorised reply on its issue.
+
+    ``state`` is the workflow state when it started waiting: resuming the run (after a restart,
+    or when the operator answers) starts from it.
+    """
+
+    run_id: str = Field(description="the run's first execution name; stable across resumes")
+    issue_number: int
+    execution_arn: str
+    task_token: str
+    attempt: int
+    max_attempts: int
+    state: dict[str, Any]
+    waiting_since: str
+    timeout_at: str
+    resumes: int = Field(0, description="how many times the run was resumed after a restart")

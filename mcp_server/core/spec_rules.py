@@ -51,16 +51,17 @@ def cross_field_errors(data: dict[str, Any]) -> list[SpecError]:  # noqa: C901
                     f"{algorithm} for {task} is not supported by the training containers yet; " + hint,
                 )
             )
-    dataset = data.get("dataset", MISSING)
+    # A key set to null is absent: a normalised spec (every section, unset ones null) validates again.
+    dataset = MISSING if data.get("dataset") is None else data["dataset"]
     if task_ok and task == "control":
         if dataset is not MISSING:
             errors.append(SpecError("dataset", dataset, "control tasks use environment, not a dataset"))
-        if "environment" not in data:
+        if data.get("environment") is None:
             errors.append(SpecError("environment", MISSING, "required for the control task"))
     elif task_ok:
         if dataset is MISSING:
             errors.append(SpecError("dataset", MISSING, f"required for the {task} task"))
-        if "environment" in data:
+        if data.get("environment") is not None:
             errors.append(
                 SpecError("environment", data["environment"], "only reinforcement learning uses it")
             )

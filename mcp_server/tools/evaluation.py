@@ -21,18 +21,25 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
     def evaluate_model(
         request: Annotated[EvaluationRequest, Field(description="model URI, dataset, task, metrics")],
     ) -> EvaluationReport:
-        """Score a trained model on the dataset's held-out test split and draw its plots.
+        """Evaluate a trained model as a processing job: metrics, plots, explanations, fairness, baseline.
 
-        Classification: accuracy, precision, recall, f1, roc_auc, log_loss, a confusion matrix
-        and a ROC curve. Regression: rmse, mae, r2, mape (a fraction), residual and
-        predicted-vs-actual plots. Results are stored under evaluations/{evaluation_id}/ and
-        logged to the tracking run when one is given.
+        The job (``training_containers/evaluation``, under the SageMaker Processing contract)
+        scores the model on the test, validation and train splits (gaps = train minus test), draws
+        the confusion matrix, ROC and precision-recall curves (classification) or residual and
+        predicted-vs-actual plots (regression) and a learning curve, explains the model with SHAP
+        when ``explainability`` is ``shap``, compares groups with fairlearn when ``fairness`` is
+        set, and saves a drift baseline of the training data. Results go under
+        evaluations/{evaluation_id}/ and to the tracking run; an id evaluated before is returned
+        without running again.
 
         Returns:
-            EvaluationReport: metrics (name -> value), n_test (rows), plots (name -> PNG URI),
-            report_uri, duration_s (seconds).
+            EvaluationReport: metrics per split and gaps, n_test (rows), class_counts, plots
+            (name -> PNG URI), shap (explainer, sample size, top features by mean |SHAP|),
+            fairness (by group, difference, ratio, passed), baseline_uri, report_uri, log_uri,
+            duration_s (seconds).
 
         Raises:
-            EvaluationError: the model or the test split cannot be loaded or scored.
+            EvaluationError: the model or a split cannot be loaded or scored, a sensitive column
+                is missing, or the job exceeded max_runtime_s (MaxRuntimeExceeded).
         """
         return backends.evaluation.evaluate_model(request)

@@ -44,6 +44,31 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
         """
         return backends.issues.post_comment(issue_number, body, idempotency_key)
 
+    @server.tool(annotations=WRITE)
+    @guarded(settings, writes=True)
+    def upsert_comment(
+        issue_number: IssueNumber,
+        key: Annotated[
+            str, Field(min_length=1, max_length=200, description="identifies the comment, e.g. status:RUN")
+        ],
+        body: Annotated[str, Field(min_length=1, max_length=65536, description="Markdown text")],
+    ) -> Comment:
+        """Post the issue's comment for ``key``, or edit it in place when it exists.
+
+        The run's status comment uses this: one comment per run, updated as states change.
+
+        Returns:
+            Comment: id, body, url.
+
+        Raises:
+            NotFoundError: the issue does not exist.
+            TransientError: GitHub is unavailable or rate-limited; retry later.
+        """
+        comment = backends.issues.post_comment(issue_number, body, key)
+        if comment.body.strip() == body.strip():
+            return comment
+        return backends.issues.update_comment(issue_number, comment.id, body)
+
     @server.tool(annotations=READ_ONLY)
     @guarded(settings, writes=False)
     def list_comments(issue_number: IssueNumber) -> list[Comment]:

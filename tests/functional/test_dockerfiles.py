@@ -20,7 +20,7 @@ HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadol
 
 
 def test_every_training_family_has_a_dockerfile():
-    assert {p.parent.name for p in DOCKERFILES} == {"sklearn", "xgboost"}
+    assert {p.parent.name for p in DOCKERFILES} == {"sklearn", "xgboost", "evaluation"}
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
@@ -34,7 +34,9 @@ def test_dockerfile_passes_hadolint(dockerfile):
 def test_entry_point_is_the_family_program_and_pins_match_what_is_tested(dockerfile):
     text = dockerfile.read_text()
     module = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", text, re.MULTILINE).group(1))[-1]
-    assert module == f"training_containers.{dockerfile.parent.name}.train"
+    family = dockerfile.parent.name
+    program = "evaluate" if family == "evaluation" else "train"
+    assert module == f"training_containers.{family}.{program}"
     assert importlib.util.find_spec(module) is not None
     for line in (dockerfile.parent / "requirements.txt").read_text().splitlines():
         if "==" in line and not line.startswith("#"):

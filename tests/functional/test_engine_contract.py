@@ -114,18 +114,35 @@ def test_the_workflow_definition_is_portable_and_every_task_retries_and_catches(
         "Notify",
         "RecordFailure",
         "NotifyFailure",
+        "RecordAttempt",
+        "AskOperator",
     }
     for name, task in tasks.items():
-        assert task["Resource"] == "arn:aws:states:::lambda:invoke", name
+        waits = name == "AskOperator"
+        resource = "arn:aws:states:::lambda:invoke" + (".waitForTaskToken" if waits else "")
+        assert task["Resource"] == resource, name
         assert task["Retry"][0]["ErrorEquals"][0] == "TransientError", name
-        assert task["Catch"][0]["ErrorEquals"] == ["States.ALL"], name
+        assert task["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
+    ask = states["AskOperator"]
+    assert ask["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+    assert ask["TimeoutSecondsPath"] == "$.config.operator_timeout_s"
+    assert ask["ResultPath"] == "$"
+    assert ask["Catch"][0] == {
+        "ErrorEquals": ["States.Timeout"],
+        "ResultPath": "$.error",
+        "Next": "OperatorTimedOut",
+    }
+    choices = {c["StringEquals"]: c["Next"] for c in states["OperatorDecision"]["Choices"]}
+    assert choices == {"retrain": "PrepareData", "approve": "RegisterModel", "cancel": "RecordHistory"}
+    assert definition["StartAt"] == "Start"
+    assert states["Start"]["Choices"][0]["Next"] == "AskOperator"
     functions = {s["Parameters"]["FunctionName"] for s in tasks.values()}
     assert functions == {function_arn(name) for name, _ in FUNCTIONS.values()}
     targets = {s.get("Next") for s in states.values()} | {
         c["Next"] for s in states.values() for c in s.get("Choices", []) + s.get("Catch", [])
     }
     targets |= {s.get("Default") for s in states.values()}
-    assert set(states) - targets == {"PrepareData"}, "every state but the start is reachable"
+    assert set(states) - targets == {"Start"}, "every state but the start is reachable"
 
 
 def test_unportable_definitions_are_refused_at_load():

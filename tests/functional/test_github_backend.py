@@ -114,6 +114,9 @@ class FakeGitHub:
         path = path[len(PREFIX) :]
         if method == "GET" and path == f"/repos/{OWNER}/{REPO}":
             return 200, self._repository(), {}
+        single = re.fullmatch(rf"/repos/{OWNER}/{REPO}/issues/comments/(\d+)", path)
+        if single is not None:
+            return self._comment(method, int(single.group(1)), body)
         found = re.fullmatch(rf"/repos/{OWNER}/{REPO}/issues/(\d+)(/comments)?", path)
         if found is None or int(found.group(1)) not in self.issues:
             return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
@@ -124,6 +127,15 @@ class FakeGitHub:
             return 201, self.add_comment(number, body["body"]), {}
         if found.group(2) and method == "GET":
             return self._page(number, query)
+        return 404, {"message": "Not Found"}, {}
+
+    def _comment(self, method: str, comment_id: int, body: Any) -> tuple[int, Any, dict[str, str]]:
+        for comments in self.comments.values():
+            for comment in comments:
+                if comment["id"] == comment_id:
+                    if method == "PATCH":
+                        comment["body"] = body["body"]
+                    return 200, comment, {}
         return 404, {"message": "Not Found"}, {}
 
     def _repository(self) -> dict[str, Any]:
@@ -362,3 +374,17 @@ def test_bad_key_and_missing_configuration_are_refused(backend: GitHubIssueBacke
         backend.post_comment(12, "x", idempotency_key="a --> b")
     with pytest.raises(NotificationError, match="set GITHUB_TOKEN"):
         GitHubIssueBackend(Settings(home=Path("/x")))
+
+
+def test_a_comment_is_edited_in_place_and_keeps_its_idempotency_marker(backend, fake):
+    first = backend.post_comment(12, "state: training", idempotency_key="status:run-1")
+    edited = backend.update_comment(12, first.id, "state: evaluating")
+    assert edited.id == first.id
+    assert edited.body == "state: evaluating"
+    [patch] = fake.requests("PATCH")
+    assert patch.path.endswith(f"/issues/comments/{first.id}")
+    assert patch.body["body"].startswith("state: evaluating")
+    assert "mlops-key: status:run-1" in patch.body["body"]
+    again = backend.post_comment(12, "state: whatever", idempotency_key="status:run-1")
+    assert again.id == first.id
+    assert len(fake.requests("POST")) == 1

@@ -18,6 +18,10 @@ from mcp_server.settings import Settings
 from tests.conftest import REPO_ROOT
 
 EXPECTED_TOOLS = {
+    "upsert_comment",
+    "await_operator",
+    "list_waiting_runs",
+    "complete_waiting_run",
     "prepare_dataset",
     "start_training_job",
     "describe_training_job",

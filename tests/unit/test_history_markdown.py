@@ -15,12 +15,16 @@ from mcp_server.core.history_markdown import (
     render_record,
     safe_name,
 )
+from mcp_server.core.judge import judge
 from mcp_server.core.models import (
     DatasetRef,
     EvaluationReport,
+    FairnessReport,
+    FeatureImportance,
     HistoryRecord,
     IssueRef,
     RegisteredModel,
+    ShapSummary,
     TrainingJob,
 )
 
@@ -308,3 +312,181 @@ def test_index_orders_by_utc_time_whatever_the_offset() -> None:
     lines = [line for line in index.splitlines() if line.startswith("| 2025")]
     assert [line.split(" | ")[0] for line in lines] == ["| 2025-03-01 09:00", "| 2025-03-01 08:00"]
     assert "[late](late.md)" in lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluation report's new fields, the judge's suggestions, the operator's decision
+# ---------------------------------------------------------------------------------------------
+
+
+def full_evaluation() -> EvaluationReport:
+    return EvaluationReport(
+        evaluation_id="eval-12",
+        metrics={"accuracy": 0.85, "log_loss": 0.35},
+        validation_metrics={"accuracy": 0.87, "log_loss": 0.3},
+        train_metrics={"accuracy": 0.99, "log_loss": 0.05},
+        gaps={"accuracy": 0.14, "log_loss": -0.3},
+        n_test=86,
+        class_counts={"malignant": 100, "benign": 357},
+        shap=ShapSummary(
+            explainer="tree",
+            sample_size=200,
+            top_features=[
+                FeatureImportance(feature="worst radius", mean_abs_shap=0.812345),
+                FeatureImportance(feature="mean|texture", mean_abs_shap=0.2),
+            ],
+            duration_s=1.25,
+        ),
+        fairness=FairnessReport(
+            sensitive_feature="sex",
+            metric="selection_rate",
+            by_group={"female": {"selection_rate": 0.41, "count": 40}, "male": {"selection_rate": 0.64}},
+            difference=0.23,
+            ratio=0.640625,
+            max_difference=0.1,
+            passed=False,
+        ),
+        baseline_uri="file:///ws/evaluations/eval-12/baseline.json",
+        plots={"shap_summary": "file:///ws/shap_summary.png", "roc_curve": "file:///ws/roc_curve.png"},
+        report_uri="file:///ws/evaluations/eval-12/report.json",
+        duration_s=3.0,
+    )
+
+
+def awaiting_record(**overrides: object) -> HistoryRecord:
+    evaluation = full_evaluation()
+    verdict = judge(
+        evaluation.metrics,
+        {"accuracy": 0.9, "log_loss": 0.2},
+        attempt=2,
+        max_attempts=3,
+        report=evaluation,
+        algorithm="random_forest",
+        hyperparameters={"n_estimators": 200, "max_depth": 8},
+        task="classification",
+    )
+    values: dict[str, object] = {
+        "evaluation": evaluation,
+        "verdict": verdict.model_dump(mode="json"),
+        "model": None,
+        "attempt": 2,
+        "operator": {
+            "action": "retrain",
+            "by": "alice",
+            "at": "2025-01-31T20:00:00+00:00",
+            "patch": {"hyperparameters": {"max_depth": 8}},
+            "diff": "--- spec (attempt 1)\n+++ spec (attempt 2)\n-  max_depth: 12\n+  max_depth: 8",
+        },
+    }
+    values.update(overrides)
+    status = str(values.pop("status", "awaiting_operator"))
+    return make_record(status, **values)
+
+
+PLOT_LINKS = {"shap_summary.png": "assets/x/shap_summary.png", "roc_curve.png": "assets/x/roc_curve.png"}
+
+
+def test_metrics_by_split_show_train_validation_test_and_gap() -> None:
+    splits = section(render_record(awaiting_record(), PLOT_LINKS), "Metrics by split")
+
+    assert "| Metric | Train | Validation | Test | Gap (train − test) |" in splits
+    assert "| accuracy | 0.99 | 0.87 | 0.85 | 0.14 |" in splits
+    assert "| log_loss | 0.05 | 0.3 | 0.35 | -0.3 |" in splits
+
+
+def test_no_split_table_without_train_or_validation_metrics() -> None:
+    assert "## Metrics by split" not in render_record(make_record(), {})
+
+
+def test_judge_section_lists_attempts_and_suggestions_with_figures_and_patches() -> None:
+    judge_text = section(render_record(awaiting_record(), PLOT_LINKS), "Judge")
+
+    assert "Verdict: **retry**" in judge_text
+    assert "Attempt 2 of 3 (1 left)" in judge_text
+    assert "- accuracy 0.8500 < 0.9 (must be ≥ 0.9)" in judge_text
+    assert "### Suggestions" in judge_text
+    assert "- **overfitting**:" in judge_text
+    assert "Figure: train accuracy 0.990 vs test accuracy 0.850: gap 0.140 (> 0.05)" in judge_text
+    assert "Patch (hyperparameters): `max_depth: 5`, `min_samples_leaf: 4`" in judge_text
+    assert "- **imbalance**:" in judge_text and "`class_weight: balanced`" in judge_text
+    assert "- **fairness**:" in judge_text and "group 'female' 0.410 vs group 'male' 0.640" in judge_text
+
+
+def test_operator_section_shows_who_what_when_patch_and_diff() -> None:
+    operator = section(render_record(awaiting_record(), PLOT_LINKS), "Operator decision")
+
+    assert "| Action | retrain |" in operator
+    assert "| By | @alice |" in operator
+    assert "| At | 2025-01-31T20:00:00+00:00 |" in operator
+    assert "```yaml\nhyperparameters:\n  max_depth: 8\n```" in operator
+    assert (
+        "```diff\n--- spec (attempt 1)\n+++ spec (attempt 2)\n-  max_depth: 12\n+  max_depth: 8\n```"
+        in operator
+    )
+
+
+def test_shap_section_has_the_top_features_and_the_summary_plot() -> None:
+    markdown = render_record(awaiting_record(), PLOT_LINKS)
+
+    shap = section(markdown, "Explanations (SHAP)")
+    assert "Explainer `tree` on 200 rows (1.2 s)." in shap
+    assert "| 1 | worst radius | 0.812345 |" in shap
+    assert "| 2 | mean\\|texture | 0.2 |" in shap
+    assert "![shap summary](assets/x/shap_summary.png)" in shap
+    plots = section(markdown, "Plots")
+    assert "shap_summary" not in plots
+    assert "![roc curve](assets/x/roc_curve.png)" in plots
+
+
+def test_fairness_section_has_groups_difference_ratio_limit_and_result() -> None:
+    fairness = section(render_record(awaiting_record(), PLOT_LINKS), "Fairness")
+
+    assert (
+        "Sensitive feature `sex`, metric `selection_rate`: difference 0.23 (limit ≤ 0.1), "
+        "ratio 0.640625: **fail**"
+    ) in fairness
+    assert "| Group | selection_rate | count |" in fairness
+    assert "| female | 0.41 | 40 |" in fairness
+    assert "| male | 0.64 | — |" in fairness
+
+
+def test_baseline_section_links_the_drift_baseline() -> None:
+    baseline = section(render_record(awaiting_record(), PLOT_LINKS), "Drift baseline")
+
+    uri = "file:///ws/evaluations/eval-12/baseline.json"
+    assert f"[{uri}]({uri})" in baseline
+
+
+def test_awaiting_operator_and_cancelled_records_keep_their_front_matter() -> None:
+    waiting = awaiting_record()
+    cancelled = awaiting_record(
+        status="cancelled", operator={"action": "cancel", "by": "bob", "at": "2025-02-01T09:00:00+00:00"}
+    )
+
+    for record, action in ((waiting, "retrain"), (cancelled, "cancel")):
+        markdown = render_record(record, PLOT_LINKS)
+        matter = front_matter(markdown)
+        assert matter == record_front_matter(record)
+        assert matter["status"] == record.status
+        assert matter["verdict"] == "retry"
+        assert matter["operator_action"] == action
+        assert f"# Issue #12 — breast-cancer-classification — {record.status}\n" in markdown
+        assert "## Failure" not in markdown
+    assert "| By | @bob |" in section(render_record(cancelled, {}), "Operator decision")
+    index = render_index([{**record_front_matter(cancelled), "record_path": "c.md"}])
+    assert "| cancelled | — | accuracy 0.85 |" in index
+
+
+def test_records_without_the_new_fields_have_none_of_the_new_sections() -> None:
+    markdown = render_record(make_record(), {})
+
+    for title in (
+        "Metrics by split",
+        "Operator decision",
+        "Explanations (SHAP)",
+        "Fairness",
+        "Drift baseline",
+    ):
+        assert f"## {title}" not in markdown
+    assert "### Suggestions" not in markdown
+    assert front_matter(markdown)["operator_action"] is None

@@ -497,3 +497,14 @@ def test_a_fairness_metric_must_suit_the_task() -> None:
     error = only_error(data)
     assert error.path == "evaluation.fairness.metric"
     assert re.search("for classification use selection_rate", error.message)
+
+
+@pytest.mark.parametrize(
+    "example", ["breast-cancer-xgboost.md", "diabetes-random-forest.md", "wine-weak-forest.md"]
+)
+def test_a_normalised_spec_validates_again_unchanged(example: str) -> None:
+    _, body = read_example(example)
+    spec = validate_spec(extract_spec(body, train_template()))
+    again = validate_spec(spec.model_dump(mode="json"))
+    assert again == spec
+    assert again.spec_hash() == spec.spec_hash()

@@ -1,113 +1,225 @@
-"""Local evaluation: score a trained model on the test split, write metrics.json and plots.
+"""Local evaluation: the evaluation program as a processing job in a subprocess.
 
-A trained model is a folder holding ``model.joblib`` (a scikit-learn Pipeline that takes the raw
-feature columns as a DataFrame) and ``metadata.json`` (algorithm, task, target, feature_names,
-feature_types, n_classes, hyperparameters). Results go to
-``settings.home/evaluations/{evaluation_id}/`` (the README, "What a run leaves behind"):
-``metrics.json`` plus ``confusion_matrix.png`` and ``roc_curve.png`` (classification) or
-``residuals.png`` and ``predicted_vs_actual.png`` (regression). With a tracking run, the test
-metrics are logged to it as ``test_<metric>`` and the folder as artifacts under ``evaluation/``.
+Each evaluation gets ``settings.home/evaluations/{evaluation_id}/`` playing the role of
+``/opt/ml/processing`` (the SageMaker Processing contract, see
+``training_containers/evaluation/processing.py``):
+
+- ``input/model`` and ``input/{train,validation,test}``: links to the model folder and the
+  dataset's split folders (copies where links cannot be made);
+- ``input/config/evaluation.json``: the request's task, metrics, class labels, explainability,
+  fairness and seed;
+- ``output/report.json``, ``output/plots/*.png``, ``output/baseline/baseline.json`` or
+  ``output/failure``: written by the program;
+- ``evaluation.log`` (its stdout and stderr) and ``status.json`` (exit code, times).
+
+The program runs as ``python -m training_containers.evaluation.evaluate`` in its own process
+group, with an address-space limit of ``settings.job_memory_limit_mb`` MiB and a time limit of
+``request.max_runtime_s`` seconds, and the call waits for it. An evaluation whose
+``report.json`` exists is returned without running again. With a tracking run, the metrics are
+logged to it as ``test_<metric>``, ``validation_<metric>`` and ``gap_<metric>``, and the outputs
+and the log as artifacts under ``evaluation/``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
+import resource
+import shutil
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
-import numpy as np
-import pandas as pd
-
+import training_containers
 from mcp_server.backends.base import EvaluationBackend
 from mcp_server.backends.local.data import path_from_uri
+from mcp_server.backends.local.files import exclusive, write_json_atomic
+from mcp_server.backends.local.job_folder import iso, kill_group
 from mcp_server.core.catalog import METRICS_BY_TASK
 from mcp_server.core.models import EvaluationReport, EvaluationRequest
 from mcp_server.errors import EvaluationError
 from mcp_server.settings import Settings
-from training_containers.common.metrics import classification_metrics, regression_metrics
 
+#: The folder holding the ``training_containers`` package (the subprocess's working directory).
+REPOSITORY_ROOT = Path(training_containers.__file__).resolve().parent.parent
+PROGRAM = "training_containers.evaluation.evaluate"
+LOG = "evaluation.log"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_DPI = 100
-
-
-@dataclass(frozen=True)
-class Scored:
-    """Test-split truth and predictions: ``y_true``/``y_pred`` shape (n,), ``y_proba`` (n, K)."""
-
-    y_true: np.ndarray
-    y_pred: np.ndarray
-    y_proba: np.ndarray | None
+_LOG_TAIL_LINES = 20
+_REASON_MAX_CHARS = 2048
+#: Failure texts of a process that ran into its address-space limit (RLIMIT_AS).
+_MEMORY_SIGNS = ("MemoryError", "failed to map segment", "Cannot allocate memory", "bad_alloc", "libllvmlite")
+#: Fields of report.json copied into the EvaluationReport as they are.
+_COPIED_FIELDS = (
+    "metrics validation_metrics train_metrics gaps n_test n_validation class_counts shap fairness"
+)
+#: Random seed of the program's sampling (SHAP rows and background, learning-curve subsets).
+SEED = 0
 
 
 class LocalEvaluationBackend(EvaluationBackend):
-    """Evaluates trained model folders on prepared test splits, in the local workspace.
+    """Runs evaluations as local processing jobs and logs them to the training run.
 
     Args:
-        settings: the workspace (``settings.home``) and the MLflow store for tracking runs.
+        settings: the workspace (``settings.home``), the jobs' memory limit and the MLflow store.
     """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._root = settings.home / "evaluations"
 
     def evaluate_model(self, request: EvaluationRequest) -> EvaluationReport:
-        """Score the model on the test split, write metrics.json and plots, log to MLflow.
+        """Run the evaluation job (or find its report) and return the report.
 
         Args:
-            request: the model folder URI, the DatasetRef (its ``test`` split is read), the
-                metrics wanted and optionally the MLflow run to log into.
+            request: the model folder URI, the DatasetRef (its ``train``, ``test`` and optional
+                ``validation`` splits are mounted), the metrics that must be computable, the
+                optional SHAP and fairness sections, ``max_runtime_s`` (seconds) and the MLflow
+                run to log into.
 
         Returns:
-            The report: every metric of the task (``METRICS_BY_TASK``) that could be computed,
-            a superset of ``request.metrics``; plot name -> PNG URI; the metrics.json URI;
-            ``n_test`` rows; ``duration_s`` in seconds.
+            The report: every metric of the task on the test, validation and train splits, the
+            train-minus-test gaps, plot name -> PNG URI, SHAP and fairness summaries when asked
+            for, the baseline, report and log URIs, and ``duration_s`` (the job's wall time,
+            seconds).
 
         Raises:
-            EvaluationError: an unsupported task or unknown metric, an unreadable model or
-                split, a scoring failure, a requested metric that cannot be computed (e.g.
-                roc_auc with one class in the test split), or a tracking failure.
+            EvaluationError: an unsupported task, a bad evaluation_id or an unknown metric; a
+                model folder or split that does not exist; a job that failed (its failure
+                reason, else the log's last lines, and the log path) or ran longer than
+                ``max_runtime_s`` (``MaxRuntimeExceeded``); or a tracking failure.
         """
-        started = time.perf_counter()
         _check_request(request)
-        model, metadata = _load_model(request.model_uri)
-        frame = _load_test_split(request)
-        scored = _score(model, metadata, frame, request)
-        metrics = _metrics(scored, request)
-        folder = self._settings.home / "evaluations" / request.evaluation_id
-        folder.mkdir(parents=True, exist_ok=True)
-        plots = _write_plots(request.task, scored, request.dataset.class_labels, folder)
-        report_path = folder / "metrics.json"
-        report_path.write_text(json.dumps(_report_body(request, metrics, len(frame)), indent=2))
-        if request.tracking_run_id:
-            self._log_to_run(request.tracking_run_id, metrics, folder)
-        return EvaluationReport(
-            evaluation_id=request.evaluation_id,
-            metrics=metrics,
-            n_test=len(frame),
-            plots={name: path.as_uri() for name, path in plots.items()},
-            report_uri=report_path.as_uri(),
-            duration_s=round(time.perf_counter() - started, 3),
-        )
+        job_dir = self._root / request.evaluation_id
+        with exclusive(job_dir / "evaluation.lock"):
+            if not (job_dir / "output" / "report.json").is_file():
+                self._run(request, job_dir)
+            report = read_report(job_dir)
+            if request.tracking_run_id:
+                self._track(request.tracking_run_id, report, job_dir)
+        return report
 
-    def _log_to_run(self, run_id: str, metrics: dict[str, float], folder: Path) -> None:
-        """Log ``test_<metric>`` values and the evaluation folder to an existing MLflow run."""
+    def _run(self, request: EvaluationRequest, job_dir: Path) -> None:
+        """Prepare the job folder, run the program to its end, and check that it completed."""
+        inputs = _input_folders(request)
+        _clear(job_dir)
+        _mount(inputs, job_dir / "input")
+        write_json_atomic(job_dir / "input" / "config" / "evaluation.json", program_config(request))
+        started = time.time()
+        process = self._spawn(job_dir)
+        timed_out = False
+        try:
+            exit_code = process.wait(timeout=request.max_runtime_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            exit_code = kill_group(process)
+        ended = time.time()
+        status = {
+            "exit_code": exit_code,
+            "timed_out": timed_out,
+            "started_at": iso(started),
+            "ended_at": iso(ended),
+            "duration_s": round(ended - started, 3),
+        }
+        write_json_atomic(job_dir / "status.json", status)
+        _check_completed(request, job_dir, exit_code, timed_out, self._settings.job_memory_limit_mb)
+
+    def _spawn(self, job_dir: Path) -> subprocess.Popen[bytes]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SM_", "MLOPS_OPT_ML", "MLOPS_PROCESSING_ROOT"))
+        }
+        env.update(
+            MLOPS_PROCESSING_ROOT=str(job_dir),
+            PYTHONUNBUFFERED="1",
+            MPLBACKEND="Agg",
+            PYTHONPATH=os.pathsep.join(p for p in (str(REPOSITORY_ROOT), env.get("PYTHONPATH")) if p),
+        )
+        limit = self._settings.job_memory_limit_mb * 1024 * 1024
+        with open(job_dir / LOG, "wb") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", PROGRAM],
+                cwd=REPOSITORY_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                # a C function, not Python code, runs between fork and exec
+                preexec_fn=functools.partial(resource.setrlimit, resource.RLIMIT_AS, (limit, limit)),
+            )
+
+    def _track(self, run_id: str, report: EvaluationReport, job_dir: Path) -> None:
+        """Log the metrics and the outputs to the MLflow run, once per run (``tracking.json``)."""
+        marker = job_dir / "tracking.json"
+        if marker.is_file() and json.loads(marker.read_text()).get("run_id") == run_id:
+            return
         from mlflow.entities import Metric
 
         from mcp_server.backends.local.mlflow_store import open_client
 
         now = int(time.time() * 1000)
+        values = {
+            **{f"test_{k}": v for k, v in report.metrics.items()},
+            **{f"validation_{k}": v for k, v in report.validation_metrics.items()},
+            **{f"gap_{k}": v for k, v in report.gaps.items()},
+        }
         try:
             client = open_client(self._settings)
-            client.log_batch(run_id, metrics=[Metric(f"test_{k}", v, now, 0) for k, v in metrics.items()])
-            client.log_artifacts(run_id, str(folder), artifact_path="evaluation")
+            client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+            client.log_artifacts(run_id, str(job_dir / "output"), artifact_path="evaluation")
+            client.log_artifact(run_id, str(job_dir / LOG), artifact_path="evaluation")
         except Exception as err:  # MlflowException, or an OSError from the artifact store
             raise EvaluationError(
                 f"cannot log the evaluation to MLflow run {run_id}: {err}; check that the run exists "
                 f"in {self._settings.tracking_uri}"
             ) from err
+        write_json_atomic(marker, {"run_id": run_id})
+
+
+def program_config(request: EvaluationRequest) -> dict[str, Any]:
+    """The content of ``input/config/evaluation.json`` for the request."""
+    fairness = request.fairness.model_dump(mode="json") if request.fairness else None
+    return {
+        "evaluation_id": request.evaluation_id,
+        "task": request.task,
+        "algorithm": request.algorithm,
+        "target": request.dataset.target,
+        "metrics": list(request.metrics),
+        "class_labels": request.dataset.class_labels,
+        "explainability": request.explainability,
+        "fairness": fairness,
+        "seed": SEED,
+    }
+
+
+def read_report(job_dir: Path) -> EvaluationReport:
+    """Build the EvaluationReport from ``output/report.json``, with file:// URIs.
+
+    Raises:
+        EvaluationError: report.json is unreadable or does not fit the report's fields.
+    """
+    output = job_dir / "output"
+    try:
+        body = json.loads((output / "report.json").read_text())
+        status_file = job_dir / "status.json"
+        status = json.loads(status_file.read_text()) if status_file.is_file() else {}
+        return EvaluationReport(
+            evaluation_id=job_dir.name,
+            **{key: body[key] for key in _COPIED_FIELDS.split() if key in body},
+            plots={name: (output / relative).as_uri() for name, relative in body.get("plots", {}).items()},
+            baseline_uri=(output / body["baseline"]).as_uri() if body.get("baseline") else None,
+            report_uri=(output / "report.json").as_uri(),
+            log_uri=(job_dir / LOG).as_uri(),
+            duration_s=status.get("duration_s") or body.get("duration_s") or 0.0,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as err:  # pydantic's ValidationError is a ValueError
+        raise EvaluationError(f"cannot read the evaluation report {output / 'report.json'}: {err}") from err
 
 
 def _check_request(request: EvaluationRequest) -> None:
@@ -127,196 +239,100 @@ def _check_request(request: EvaluationRequest) -> None:
         )
 
 
-def _load_model(model_uri: str) -> tuple[Any, dict[str, Any]]:
-    """Return the fitted Pipeline and the metadata of the model folder at ``model_uri``."""
-    try:
-        folder = path_from_uri(model_uri)
-        metadata = json.loads((folder / "metadata.json").read_text())
-        return joblib.load(folder / "model.joblib"), metadata
-    except Exception as err:  # ValueError (URI), OSError, JSON and unpickling errors
-        raise EvaluationError(
-            f"cannot load the model at {model_uri} ({err}); expected a folder "
-            "holding model.joblib and metadata.json"
-        ) from err
+def _input_folders(request: EvaluationRequest) -> dict[str, Path]:
+    """Input name (model, train, validation, test) -> the local folder to mount.
 
-
-def _load_test_split(request: EvaluationRequest) -> pd.DataFrame:
-    uri = request.dataset.splits.get("test")
-    if uri is None:
-        raise EvaluationError(f"dataset {request.dataset.dataset_id} has no test split; prepare it again")
-    try:
-        frame = pd.read_parquet(path_from_uri(uri) / "data.parquet")
-    except Exception as err:  # ValueError (URI), OSError, pyarrow errors
-        raise EvaluationError(f"cannot read the test split {uri}/data.parquet ({err})") from err
-    if frame.empty:
-        raise EvaluationError(f"the test split of dataset {request.dataset.dataset_id} has no rows")
-    return frame
-
-
-def _score(model: Any, metadata: dict[str, Any], frame: pd.DataFrame, request: EvaluationRequest) -> Scored:
-    """Predict on the test split's feature columns (the model's own feature_names)."""
-    features = list(metadata.get("feature_names") or request.dataset.feature_names)
-    target = metadata.get("target") or request.dataset.target
-    missing = [c for c in [*features, target] if c not in frame.columns]
-    if missing:
-        raise EvaluationError(
-            f"the test split lacks columns {missing} that the model at "
-            f"{request.model_uri} was trained on; was it trained on another dataset?"
-        )
-    x, y_true = frame[features], frame[target].to_numpy()
-    classify = request.task == "classification"
-    try:
-        y_pred = np.asarray(model.predict(x))
-        proba = model.predict_proba(x) if classify and hasattr(model, "predict_proba") else None
-        if classify:  # predictions must be the integer class codes the dataset stores
-            y_true, y_pred = y_true.astype(int), y_pred.astype(int)
-    except Exception as err:  # any estimator error: shape, dtype, unseen category, label strings
-        raise EvaluationError(
-            f"the model at {request.model_uri} failed to predict class codes or "
-            f"values on the test split ({type(err).__name__}: {err})"
-        ) from err
-    return Scored(y_true, y_pred, None if proba is None else np.asarray(proba, dtype=float))
-
-
-def _metrics(scored: Scored, request: EvaluationRequest) -> dict[str, float]:
-    try:
-        if request.task == "classification":
-            n_classes = len(request.dataset.class_labels or []) or int(scored.y_true.max()) + 1
-            metrics = classification_metrics(scored.y_true, scored.y_pred, scored.y_proba, n_classes)
-        else:
-            metrics = regression_metrics(scored.y_true.astype(float), scored.y_pred.astype(float))
-    except ValueError as err:  # e.g. predict_proba columns != the dataset's number of classes
-        raise EvaluationError(
-            f"cannot compute the {request.task} metrics of {request.model_uri} on "
-            f"dataset {request.dataset.dataset_id}: {err}"
-        ) from err
-    absent = [m for m in request.metrics if m not in metrics]
-    if absent:
-        raise EvaluationError(
-            f"cannot compute {absent} on the test split of {request.dataset.dataset_id}: "
-            "roc_auc and log_loss need predict_proba and at least two classes in the "
-            "test split; drop them from evaluation.metrics or add test rows"
-        )
-    return metrics
-
-
-def _report_body(request: EvaluationRequest, metrics: dict[str, float], n_test: int) -> dict[str, Any]:
-    return {
-        "evaluation_id": request.evaluation_id,
-        "task": request.task,
-        "model_uri": request.model_uri,
-        "dataset_id": request.dataset.dataset_id,
-        "data_version": request.dataset.data_version,
-        "split": "test",
-        "n_test": n_test,
-        "requested": request.metrics,
-        "metrics": metrics,
-    }
-
-
-def _write_plots(task: str, scored: Scored, class_labels: list[str] | None, folder: Path) -> dict[str, Path]:
-    """Draw the task's diagnostic plots as PNG files (matplotlib's Agg backend, ~100 dpi).
-
-    Args:
-        task: ``classification`` or ``regression``.
-        scored: truth and predictions on the test split.
-        class_labels: label of each class code 0..K-1 (classification), or None.
-        folder: where the PNG files are written.
-
-    Returns:
-        Plot name (``confusion_matrix``, ``roc_curve``, ``residuals``,
-        ``predicted_vs_actual``) -> PNG path. ``roc_curve`` is absent without probabilities.
+    Raises:
+        EvaluationError: the model folder lacks model.joblib or metadata.json, or the dataset
+            lacks its train or test split.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: never open a window, whatever the environment says
-    if task == "classification":
-        labels = class_labels or [str(c) for c in range(int(scored.y_true.max()) + 1)]
-        drawers = {"confusion_matrix": _confusion_matrix}
-        if scored.y_proba is not None:
-            drawers["roc_curve"] = _roc_curve
-        figures = {name: draw(scored, labels) for name, draw in drawers.items()}
-    else:
-        figures = {"residuals": _residuals(scored), "predicted_vs_actual": _predicted_vs_actual(scored)}
-    paths = {}
-    for name, figure in figures.items():
-        figure.tight_layout()
-        paths[name] = folder / f"{name}.png"
-        figure.savefig(paths[name], dpi=_DPI)
-    return paths
-
-
-def _figure(width: float = 6.4, height: float = 4.8):
-    from matplotlib.figure import Figure  # a bare Figure: no pyplot state, nothing to close
-
-    figure = Figure(figsize=(width, height))
-    return figure, figure.subplots()
-
-
-def _confusion_matrix(scored: Scored, labels: list[str]):
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    size = min(4.8 + 0.4 * len(labels), 12)
-    figure, ax = _figure(size + 1, size)
-    ConfusionMatrixDisplay.from_predictions(
-        scored.y_true,
-        scored.y_pred,
-        labels=list(range(len(labels))),
-        display_labels=labels,
-        ax=ax,
-        cmap="Blues",
-        colorbar=True,
-        xticks_rotation=45 if len(labels) > 4 else "horizontal",
-    )
-    ax.set_title(f"Confusion matrix (test split, n={len(scored.y_true)})")
-    return figure
-
-
-def _roc_curve(scored: Scored, labels: list[str]):
-    from sklearn.metrics import RocCurveDisplay
-
-    figure, ax = _figure()
-    assert scored.y_proba is not None  # only drawn with probabilities
-    if len(labels) == 2:
-        RocCurveDisplay.from_predictions(
-            scored.y_true, scored.y_proba[:, 1], ax=ax, name=f"{labels[1]} vs {labels[0]}"
+    try:
+        model = path_from_uri(request.model_uri)
+    except ValueError as err:
+        raise EvaluationError(f"cannot load the model at {request.model_uri}: {err}") from err
+    if not (model / "model.joblib").is_file() or not (model / "metadata.json").is_file():
+        raise EvaluationError(
+            f"cannot load the model at {request.model_uri}: expected a folder holding model.joblib "
+            "and metadata.json"
         )
-    else:  # one-vs-rest: one curve per class present in the test split
-        for code, label in enumerate(labels):
-            positives = scored.y_true == code
-            if 0 < positives.sum() < len(positives):
-                RocCurveDisplay.from_predictions(
-                    positives, scored.y_proba[:, code], ax=ax, name=f"{label} vs rest"
+    folders = {"model": model}
+    for name in ("train", "validation", "test"):
+        uri = request.dataset.splits.get(name)
+        if uri is None and name != "validation":
+            raise EvaluationError(
+                f"dataset {request.dataset.dataset_id} has no {name} split; prepare it again"
+            )
+        if uri is not None:
+            folder = path_from_uri(uri) if uri.startswith("file:") else Path("/nonexistent")
+            if not (folder / "data.parquet").is_file():
+                raise EvaluationError(
+                    f"the {name} split {uri} holds no data.parquet; prepare the dataset again"
                 )
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
-    ax.set(
-        xlabel="False positive rate",
-        ylabel="True positive rate",
-        title="ROC curve (test split)" + (", one-vs-rest" if len(labels) > 2 else ""),
+            folders[name] = folder
+    return folders
+
+
+def _clear(job_dir: Path) -> None:
+    """Remove what an earlier, unfinished attempt left (links are removed, never followed)."""
+    for name in ("input", "output"):
+        if (job_dir / name).exists():
+            shutil.rmtree(job_dir / name)
+    for name in (LOG, "status.json", "tracking.json"):
+        (job_dir / name).unlink(missing_ok=True)
+
+
+def _mount(folders: dict[str, Path], input_dir: Path) -> None:
+    """Link each folder as ``input_dir/<name>``; copy it where links are not possible."""
+    input_dir.mkdir(parents=True, exist_ok=True)
+    for name, folder in folders.items():
+        link = input_dir / name
+        try:
+            link.symlink_to(folder.resolve(), target_is_directory=True)
+        except OSError:
+            shutil.copytree(folder, link)
+
+
+def _check_completed(
+    request: EvaluationRequest, job_dir: Path, exit_code: int, timed_out: bool, memory_limit_mb: int
+) -> None:
+    """Raise the job's failure as an EvaluationError unless it wrote its report.
+
+    A failure that looks like the address-space limit (``_MEMORY_SIGNS``: e.g. SHAP's llvmlite
+    cannot map its library under about 3 GiB) says so and names ``MLOPS_JOB_MEMORY_LIMIT_MB``.
+    """
+    log = job_dir / LOG
+    if timed_out:
+        raise EvaluationError(
+            f"MaxRuntimeExceeded: evaluation {request.evaluation_id} ran longer than its max_runtime_s "
+            f"of {request.max_runtime_s} seconds and was stopped; raise max_runtime_s or drop SHAP "
+            f"(log: {log})"
+        )
+    if exit_code == 0 and (job_dir / "output" / "report.json").is_file():
+        return
+    failure = job_dir / "output" / "failure"
+    text = failure.read_text().strip() if failure.is_file() else ""
+    if text:
+        reason = text.split("\n\n", 1)[0]  # the headline "ExceptionType: message"
+    else:
+        killed = f" (killed by signal {-exit_code})" if exit_code < 0 else ""
+        reason = (
+            f"the program exited with code {exit_code}{killed} and wrote no report; "
+            f"last log lines:\n{_tail(log)}"
+        )
+    if any(sign in reason for sign in _MEMORY_SIGNS):
+        reason += (
+            f"; the job's address space is limited to {memory_limit_mb} MiB: raise MLOPS_JOB_MEMORY_LIMIT_MB"
+        )
+    raise EvaluationError(
+        f"evaluation {request.evaluation_id} failed: {reason[:_REASON_MAX_CHARS]} (log: {log})"
     )
-    ax.legend(loc="lower right", fontsize="small")
-    return figure
 
 
-def _residuals(scored: Scored):
-    figure, ax = _figure()
-    residuals = scored.y_true - scored.y_pred
-    ax.scatter(scored.y_pred, residuals, s=14, alpha=0.6, edgecolors="none")
-    ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
-    ax.set(
-        xlabel="Predicted value",
-        ylabel="Residual (actual - predicted)",
-        title=f"Residuals vs predicted (test split, n={len(residuals)})",
-    )
-    return figure
-
-
-def _predicted_vs_actual(scored: Scored):
-    figure, ax = _figure(5.6, 5.6)
-    ax.scatter(scored.y_true, scored.y_pred, s=14, alpha=0.6, edgecolors="none")
-    low = float(min(scored.y_true.min(), scored.y_pred.min()))
-    high = float(max(scored.y_true.max(), scored.y_pred.max()))
-    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="perfect prediction")
-    ax.set(xlabel="Actual value", ylabel="Predicted value", title="Predicted vs actual (test split)")
-    ax.legend(loc="upper left", fontsize="small")
-    return figure
+def _tail(log: Path) -> str:
+    """The last lines of the job's log ("" when there is none)."""
+    if not log.is_file():
+        return ""
+    with open(log, "rb") as handle:
+        handle.seek(max(0, log.stat().st_size - 65536))
+        lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    return "\n".join(lines[-_LOG_TAIL_LINES:])

@@ -124,14 +124,17 @@ class LocalIssueStore(IssueBackend):
         """Return every issue, by increasing number."""
         return [self._load(number) for number in sorted(self._numbers())]
 
-    def post_comment(self, issue_number: int, body: str, idempotency_key: str | None = None) -> Comment:
-        """Append a comment by ``issue-mlops[bot]`` to the issue.
+    def post_comment(
+        self, issue_number: int, body: str, idempotency_key: str | None = None, author: str = ""
+    ) -> Comment:
+        """Append a comment to the issue, by ``issue-mlops[bot]`` unless ``author`` is given.
 
         Args:
             issue_number: the issue to comment on.
             body: Markdown text.
             idempotency_key: when a comment was already posted with this key, that comment is
                 returned unchanged and nothing is posted.
+            author: the login of a person commenting (``mlops comment``); default the bot.
 
         Returns:
             The comment: ``id`` unique across the store, ``url`` ``local://issues/{n}#comment-{id}``,
@@ -152,7 +155,7 @@ class LocalIssueStore(IssueBackend):
                 id=comment_id,
                 issue_number=issue_number,
                 body=body,
-                author=BOT_AUTHOR,
+                author=author or BOT_AUTHOR,
                 url=f"{issue_url(issue_number)}#comment-{comment_id}",
                 created_at=utc_now(),
                 idempotency_key=idempotency_key,

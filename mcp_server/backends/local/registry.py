@@ -7,7 +7,9 @@ packages the model does not use), creates a model version of the registered mode
 semantic version and the fingerprint it was computed from (``core.versioning``), and points the
 ``challenger`` alias at it. The model files are also copied to
 ``settings.home/models/{model_name}/{version}/`` (the README, "What a run leaves behind") with a
-``registration.json``.
+``registration.json``. A request's drift baseline (``baseline_uri``, the evaluation's
+``baseline.json``) is logged to the run under ``baseline/``, copied beside the model files as
+``baseline.json`` and named by the version's ``baseline_uri`` tag.
 
 Registrations within one process are serialised by a lock, so two concurrent registrations of one
 model never compute the same semantic version; two *processes* registering the same model at the
@@ -83,7 +85,8 @@ class LocalRegistryBackend(RegistryBackend):
             ``models:/{name}/{version}``, ``aliases`` includes ``challenger`` for a new version.
 
         Raises:
-            RegistryError: the model folder cannot be read, or MLflow refuses an operation.
+            RegistryError: the model folder or the baseline file cannot be read, or MLflow refuses
+                an operation.
         """
         with _LOCK, _tracking_uri(self._settings.tracking_uri):
             try:
@@ -99,12 +102,15 @@ class LocalRegistryBackend(RegistryBackend):
 
     def _register_new(self, client: MlflowClient, request: RegistrationRequest) -> RegisteredModel:
         folder, pipeline = _load_pipeline(request.model_uri)
+        baseline = _baseline_path(request.baseline_uri)
         latest, previous_version = _previous(client, request.model_name)
         current = fingerprint_from(request)
         previous = ModelFingerprint.from_tags(latest.tags) if latest is not None else None
         semantic = next_semantic_version(previous, previous_version, current)
         run_id = request.tracking_run_id or self._new_run(client, request)
         info = self._log_model(client, pipeline, run_id, request)
+        if baseline is not None:
+            client.log_artifact(run_id, str(baseline), artifact_path="baseline")
         _ensure_registered_model(client, request.model_name)
         created = client.create_model_version(
             request.model_name,
@@ -201,6 +207,9 @@ class LocalRegistryBackend(RegistryBackend):
         """Copy the model folder to models/{name}/{version}/ and write registration.json."""
         target = self._model_dir(registered.name, registered.version)
         shutil.copytree(folder, target, dirs_exist_ok=True)
+        baseline = _baseline_path(mv.tags.get("baseline_uri"))
+        if baseline is not None:
+            shutil.copyfile(baseline, target / "baseline.json")
         record = {**registered.model_dump(mode="json"), "source": mv.source, "tags": dict(mv.tags)}
         (target / "registration.json").write_text(json.dumps(record, indent=2, sort_keys=True))
 
@@ -231,6 +240,23 @@ def _load_pipeline(model_uri: str) -> tuple[Path, Any]:
         raise RegistryError(
             f"cannot load the model at {model_uri} ({err}); expected a folder holding model.joblib"
         ) from err
+
+
+def _baseline_path(uri: str | None) -> Path | None:
+    """Return the local file of a drift baseline URI, or None when there is none.
+
+    Raises:
+        RegistryError: the URI is not ``file://`` or the file does not exist.
+    """
+    if not uri:
+        return None
+    try:
+        path = path_from_uri(uri)
+    except ValueError as err:
+        raise RegistryError(f"baseline_uri {uri!r}: the local registry reads file:// URIs only") from err
+    if not path.is_file():
+        raise RegistryError(f"baseline_uri {uri} does not exist; pass the evaluation's baseline_uri")
+    return path
 
 
 def _job_version(client: MlflowClient, request: RegistrationRequest) -> ModelVersion | None:
@@ -281,6 +307,7 @@ def _version_tags(
         **fingerprint.to_tags(),
         "semantic_version": semantic,
         **{f"metric.{k}": repr(float(v)) for k, v in request.metrics.items()},
+        **({"baseline_uri": request.baseline_uri} if request.baseline_uri else {}),
     }
 
 

@@ -1,0 +1,187 @@
+"""Operator commands on an issue: ``/retrain`` + YAML patch, ``/approve``, ``/cancel``, ``/status``.
+
+Called by the webhook handler for ``issue_comment`` deliveries whose signature already checked.
+Only ``created`` comments count (edited ones are ignored), only from authorised associations
+(others get a reply and nothing changes). A command acts on the issue's waiting run, and only
+when the comment was written after that run began waiting, so a redelivered old command never
+steers a later attempt. ``/retrain`` merges the patch into the spec (RFC 7386), re-validates it
+(errors go back as a comment and the run keeps waiting), shows the diff, and resumes the
+workflow with attempt + 1; ``/approve`` and ``/cancel`` resume it with the decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+from mcp_server.core.operator_commands import Command, merge_patch, parse_command, spec_diff
+
+from agents.runtime import call_tool, logger
+from mcp_server.core.comments import (
+    approved_comment,
+    cancelled_comment,
+    not_waiting_comment,
+    patch_errors_comment,
+    retrain_accepted_comment,
+    status_reply,
+    unauthorised_command_comment,
+)
+from mcp_server.core.models import WaitingRun
+from mcp_server.core.spec import SpecValidationError, validate_spec
+
+CommentPoster = Callable[[int, str, str], None]
+
+#: State keys a new attempt keeps; the rest (dataset, training, evaluation, verdict, ...) is redone.
+CARRIED_OVER = ("issue", "run_id", "run_started_at", "config", "delivery_id")
+
+
+class RunUnavailable(Exception):
+    """The waiting run's execution cannot be resumed now (its engine restarted): retry later."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _after(created_at: str | None, waiting_since: str) -> bool:
+    if not created_at:
+        return True
+    return datetime.fromisoformat(created_at.replace("Z", "+00:00")) >= datetime.fromisoformat(waiting_since)
+
+
+class IssueCommands:
+    """Applies operator commands to waiting runs.
+
+    Args:
+        sfn_client: a boto3 Step Functions client (``send_task_success`` resumes a run).
+        post_comment: ``(issue_number, body, idempotency_key)``.
+        allowed_associations: ``author_association`` values that may steer runs.
+    """
+
+    def __init__(
+        self, sfn_client: Any, post_comment: CommentPoster, allowed_associations: frozenset[str]
+    ) -> None:
+        """Keep the collaborators; nothing is contacted until a command arrives."""
+        self.sfn = sfn_client
+        self.post_comment = post_comment
+        self.allowed = allowed_associations
+
+    def handle(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Handle one ``issue_comment`` payload.
+
+        Returns:
+            ``{"status": ...}``: ignored, refused, invalid_patch, status, not_waiting, stale, or
+            resumed (with ``action`` and ``run_id``).
+
+        Raises:
+            RunUnavailable: the run waits but its execution cannot take the decision now.
+        """
+        comment, issue = payload.get("comment") or {}, payload.get("issue") or {}
+        if payload.get("action") != "created":
+            return {"status": "ignored", "message": "only new comments are read; edits are ignored"}
+        user = comment.get("user") or {}
+        if user.get("type") == "Bot":
+            return {"status": "ignored", "message": "comments by bots are not commands"}
+        try:
+            command = parse_command(comment.get("body") or "")
+            patch_errors = None
+        except SpecValidationError as err:
+            command, patch_errors = Command(kind="retrain", patch=None, text=comment.get("body") or ""), err
+        if command is None:
+            return {"status": "ignored", "message": "not a command"}
+        number, login, comment_id = int(issue["number"]), user.get("login", ""), comment.get("id")
+        association = comment.get("author_association", "NONE")
+        if association not in self.allowed:
+            body = unauthorised_command_comment(login, association, self.allowed)
+            self.post_comment(number, body, f"refused:{comment_id}")
+            return {"status": "refused", "message": f"{login} is {association}"}
+        runs = [
+            WaitingRun.model_validate(r) for r in call_tool("list_waiting_runs", {"issue_number": number})
+        ]
+        if command.kind == "status":
+            self.post_comment(number, self._status(number, runs), f"status:{comment_id}")
+            return {"status": "status"}
+        if not runs:
+            self.post_comment(number, not_waiting_comment(login, f"/{command.kind}"), f"reply:{comment_id}")
+            return {"status": "not_waiting"}
+        run = runs[-1]
+        if not _after(comment.get("created_at"), run.waiting_since):
+            return {"status": "stale", "message": "the comment is older than the run's wait"}
+        if patch_errors is not None:
+            self.post_comment(number, patch_errors_comment(patch_errors.errors), f"reply:{comment_id}")
+            return {"status": "invalid_patch", "errors": [str(e) for e in patch_errors.errors]}
+        return self._decide(run, command, login, comment_id)
+
+    def _decide(self, run: WaitingRun, command: Command, login: str, comment_id: Any) -> dict[str, Any]:
+        decision = {"action": command.kind, "by": login, "at": _now(), "comment_id": comment_id}
+        number = run.issue_number
+        if command.kind == "retrain":
+            try:
+                new_state, diff = self._retrain_state(run, command.patch or {}, decision)
+            except SpecValidationError as err:
+                self.post_comment(number, patch_errors_comment(err.errors), f"reply:{comment_id}")
+                return {"status": "invalid_patch", "errors": [str(e) for e in err.errors]}
+            reply = retrain_accepted_comment(login, run.attempt + 1, diff)
+        elif command.kind == "approve":
+            new_state, reply = {**run.state, "operator": decision}, approved_comment(login, run.attempt)
+        else:
+            new_state, reply = {**run.state, "operator": decision}, cancelled_comment(login)
+        self._resume(run, new_state)
+        call_tool("complete_waiting_run", {"run_id": run.run_id})
+        self.post_comment(number, reply, f"reply:{comment_id}")
+        logger.info("run resumed", extra={"run_id": run.run_id, "action": command.kind, "by": login})
+        return {"status": "resumed", "action": command.kind, "run_id": run.run_id}
+
+    def _retrain_state(
+        self, run: WaitingRun, patch: dict[str, Any], decision: dict[str, Any]
+    ) -> tuple[dict[str, Any], str]:
+        old_spec = run.state["spec"]
+        spec = validate_spec(merge_patch(old_spec, patch))
+        new_spec = spec.model_dump(mode="json")
+        diff = spec_diff(
+            old_spec, new_spec, f"spec (attempt {run.attempt})", f"spec (attempt {run.attempt + 1})"
+        )
+        state = {k: run.state[k] for k in CARRIED_OVER if k in run.state}
+        previous = [*(run.state.get("attempts") or []), run.state["history"]["record"]]
+        state.update(
+            spec=new_spec,
+            spec_hash=spec.spec_hash(),
+            attempt=run.attempt + 1,
+            attempts=previous,
+            operator={**decision, "patch": patch, "diff": diff},
+            timings={},
+        )
+        return state, diff
+
+    def _resume(self, run: WaitingRun, new_state: dict[str, Any]) -> None:
+        try:
+            self.sfn.send_task_success(taskToken=run.task_token, output=json.dumps(new_state))
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            raise RunUnavailable(
+                f"run {run.run_id} waits but its execution cannot be resumed now ({code}); "
+                "the decision is kept for the webhook's redelivery"
+            ) from err
+
+    def _status(self, number: int, runs: list[WaitingRun]) -> str:
+        if runs:
+            run = runs[-1]
+            return status_reply(
+                run_id=run.run_id,
+                state="waiting for a reply on the issue",
+                attempt=run.attempt,
+                max_attempts=run.max_attempts,
+                waiting_since=run.waiting_since,
+                timeout_at=run.timeout_at,
+            )
+        return status_reply(
+            run_id=None,
+            state="no run is waiting on this issue",
+            attempt=None,
+            max_attempts=None,
+            waiting_since=None,
+            timeout_at=None,
+        )

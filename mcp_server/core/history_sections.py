@@ -1,0 +1,211 @@
+"""The evaluation, decision and outcome sections of a history record, and text helpers. Pure.
+
+``history_markdown.render_record`` assembles these with the run's title, summary, plots and
+spec: metrics per split with the train/test gap, the judge (verdict, attempts, reasons and
+suggestions with their figures and patches), the operator's decision, SHAP feature importance,
+the fairness report, the drift baseline, the failure and the timings. Each returns ``""`` when
+it has nothing to show.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+from mcp_server.core.markdown_text import yaml_scalar
+from mcp_server.core.models import EvaluationReport, HistoryRecord
+
+NONE = "—"
+#: The plot the SHAP section embeds (``EvaluationReport.plots`` name).
+SHAP_PLOT = "shap_summary"
+
+
+def splits_section(record: HistoryRecord) -> str:
+    """Metrics on train, validation and test with the gap (train minus test)."""
+    report = record.evaluation
+    if report is None or not (report.train_metrics or report.validation_metrics):
+        return ""
+    names = list(dict.fromkeys([*record.thresholds, *report.metrics, *report.train_metrics]))
+    rows = [_split_row(name, report) for name in names]
+    header = "| Metric | Train | Validation | Test | Gap (train − test) |\n|---|---|---|---|---|"
+    return "## Metrics by split\n\n" + header + "\n" + "\n".join(rows)
+
+
+def _split_row(name: str, report: EvaluationReport) -> str:
+    train, test = report.train_metrics.get(name), report.metrics.get(name)
+    gap = report.gaps.get(name)
+    if gap is None and train is not None and test is not None:
+        gap = train - test
+    cells = [train, report.validation_metrics.get(name), test, gap]
+    return f"| {name} | " + " | ".join(_maybe(v) for v in cells) + " |"
+
+
+def _maybe(value: float | None) -> str:
+    return num(value) if value is not None else NONE
+
+
+def judge_section(record: HistoryRecord) -> str:
+    """The verdict, the attempt and attempts left, the reasons and the suggestions."""
+    verdict = record.verdict
+    if not verdict:
+        return ""
+    reasons = verdict.get("reasons") or []
+    if isinstance(reasons, str):
+        reasons = [reasons]
+    listed = "\n".join(f"- {inline(str(r))}" for r in reasons) or f"- {NONE}"
+    parts = [f"## Judge\n\nVerdict: **{verdict.get('verdict', NONE)}**"]
+    if verdict.get("max_attempts"):
+        left = verdict.get("attempts_left", 0)
+        attempt = verdict.get("attempt", record.attempt)
+        parts.append(f"Attempt {attempt} of {verdict['max_attempts']} ({left} left)")
+    parts.append(listed)
+    suggestions = [_suggestion(s) for s in verdict.get("suggestions") or []]
+    if suggestions:
+        parts.append("### Suggestions\n\n" + "\n\n".join(suggestions))
+    return "\n\n".join(parts)
+
+
+def _suggestion(suggestion: dict[str, Any]) -> str:
+    kind = inline(str(suggestion.get("kind", "suggestion")))
+    text = f"- **{kind}**: {inline(str(suggestion.get('message')))}"
+    text += f"\n  - Figure: {inline(str(suggestion.get('figure', NONE)))}"
+    patch = suggestion.get("patch") or {}
+    if patch:
+        changes = ", ".join(f"`{name}: {yaml_scalar(value)}`" for name, value in patch.items())
+        text += f"\n  - Patch (hyperparameters): {changes}"
+    return text
+
+
+def operator_section(record: HistoryRecord) -> str:
+    """Who decided what and when on this attempt, with the spec patch and its diff."""
+    operator = record.operator
+    if not operator:
+        return ""
+    by = f"@{operator['by']}" if operator.get("by") else NONE
+    rows = [
+        ("Action", str(operator.get("action") or NONE)),
+        ("By", by),
+        ("At", str(operator.get("at") or NONE)),
+    ]
+    body = "\n".join(f"| {name} | {cell(value)} |" for name, value in rows)
+    parts = [f"## Operator decision\n\n| Field | Value |\n|---|---|\n{body}"]
+    if operator.get("patch"):
+        text = yaml.safe_dump(operator["patch"], sort_keys=False, allow_unicode=True).rstrip("\n")
+        parts.append(f"Patch:\n\n{fence(text)}yaml\n{text}\n{fence(text)}")
+    if operator.get("diff"):
+        diff = str(operator["diff"])
+        parts.append(f"Spec diff:\n\n{fence(diff)}diff\n{diff}\n{fence(diff)}")
+    return "\n\n".join(parts)
+
+
+def shap_section(record: HistoryRecord, plot_links: dict[str, str]) -> str:
+    """SHAP: explainer, rows explained, the top features by mean |SHAP| and the summary plot."""
+    shap = record.evaluation.shap if record.evaluation else None
+    if shap is None:
+        return ""
+    background = f", background {shap.background_size} rows" if shap.background_size else ""
+    lines = [
+        "## Explanations (SHAP)",
+        "",
+        f"Explainer `{shap.explainer}` on {shap.sample_size} rows{background} ({shap.duration_s:.1f} s).",
+        "",
+        "| Rank | Feature | Mean \\|SHAP\\| |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {rank} | {cell(f.feature)} | {num(f.mean_abs_shap)} |"
+        for rank, f in enumerate(shap.top_features, start=1)
+    ]
+    link = next((link for name, link in plot_links.items() if plot_stem(name) == SHAP_PLOT), None)
+    if link:
+        lines += ["", f"![shap summary]({link.replace(' ', '%20')})"]
+    return "\n".join(lines)
+
+
+def fairness_section(record: HistoryRecord) -> str:
+    """The fairness report: per-group metrics, difference, ratio, limit and result."""
+    fairness = record.evaluation.fairness if record.evaluation else None
+    if fairness is None:
+        return ""
+    metrics = list(dict.fromkeys(m for values in fairness.by_group.values() for m in values))
+    header = "| Group | " + " | ".join(metrics) + " |\n|---|" + "---|" * len(metrics)
+    rows = [
+        f"| {cell(group)} | " + " | ".join(_maybe(values.get(m)) for m in metrics) + " |"
+        for group, values in fairness.by_group.items()
+    ]
+    result = "pass" if fairness.passed else "fail"
+    summary = (
+        f"Sensitive feature `{fairness.sensitive_feature}`, metric `{fairness.metric}`: difference "
+        f"{num(fairness.difference)} (limit ≤ {num(fairness.max_difference)}), ratio "
+        f"{num(fairness.ratio)}: **{result}**"
+    )
+    return f"## Fairness\n\n{summary}\n\n{header}\n" + "\n".join(rows)
+
+
+def baseline_section(record: HistoryRecord) -> str:
+    """A link to the drift baseline (per-feature statistics and histograms of the training data)."""
+    uri = record.evaluation.baseline_uri if record.evaluation else None
+    if not uri:
+        return ""
+    return (
+        "## Drift baseline\n\nPer-feature statistics and histograms of the training data, the "
+        f"reference for drift monitoring: [{cell(uri)}]({uri.replace(' ', '%20')})"
+    )
+
+
+def failure_section(record: HistoryRecord) -> str:
+    """The error and its cause (JSON pretty-printed) of a failed run."""
+    if record.status != "failed" and not record.error:
+        return ""
+    error = record.error or {}
+    cause = error.get("Cause", "")
+    language, text = "text", cause
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict | list):
+        language, text = "json", json.dumps(parsed, indent=2, ensure_ascii=False)
+    marks = fence(text)
+    return (
+        f"## Failure\n\nError: `{inline(error.get('Error', 'unknown'))}`\n\n"
+        f"Cause:\n\n{marks}{language}\n{text}\n{marks}"
+    )
+
+
+def timings_section(record: HistoryRecord) -> str:
+    """Seconds per state, with the total."""
+    if not record.timings:
+        return ""
+    rows = "\n".join(f"| {cell(state)} | {seconds:.1f} |" for state, seconds in record.timings.items())
+    total = sum(record.timings.values())
+    return f"## Timings\n\n| State | Seconds |\n|---|---|\n{rows}\n| **Total** | **{total:.1f}** |"
+
+
+def plot_stem(name: str) -> str:
+    """``assets/x/shap_summary.png`` -> ``shap_summary``."""
+    return name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
+def num(value: float) -> str:
+    """Format a number with six significant digits."""
+    return format(value, ".6g")
+
+
+def inline(text: str) -> str:
+    """Collapse line breaks so ``text`` stays on one Markdown line."""
+    return " ".join(text.split())
+
+
+def cell(text: str) -> str:
+    """Make ``text`` safe inside a table cell (one line, escaped pipes)."""
+    return inline(text).replace("|", "\\|")
+
+
+def fence(text: str) -> str:
+    """Return a backtick fence longer than any backtick run inside ``text``."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
