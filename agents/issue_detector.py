@@ -50,6 +50,8 @@ class DetectorConfig:
         template_path: the issue form whose fields the body is read with.
         poll_interval_s: seconds between training-job status checks (passed to the workflow).
         operator_timeout_s: seconds a run waits for an operator's reply (default 7 days).
+        describe_wait_s: seconds a training-job describe may long-poll (keep it under the
+            agent Lambda's timeout).
         sfn_endpoint_url: Step Functions endpoint override (the local engine).
     """
 
@@ -60,6 +62,7 @@ class DetectorConfig:
     template_path: Path = DEFAULT_TEMPLATE
     poll_interval_s: int = 30
     operator_timeout_s: int = 7 * 24 * 3600
+    describe_wait_s: int = 20
     sfn_endpoint_url: str | None = None
     extra_input: dict[str, Any] = field(default_factory=dict)
 
@@ -86,6 +89,7 @@ class DetectorConfig:
             template_path=Path(env.get("MLOPS_ISSUE_TEMPLATE", str(DEFAULT_TEMPLATE))),
             poll_interval_s=int(env.get("MLOPS_POLL_INTERVAL_S", "30")),
             operator_timeout_s=int(env.get("MLOPS_OPERATOR_TIMEOUT_S", str(7 * 24 * 3600))),
+            describe_wait_s=int(env.get("MLOPS_DESCRIBE_WAIT_S", "20")),
             sfn_endpoint_url=env.get("MLOPS_SFN_ENDPOINT_URL") or None,
         )
 
@@ -212,6 +216,7 @@ class IssueDetector:
             "config": {
                 "poll_interval_s": self.config.poll_interval_s,
                 "operator_timeout_s": self.config.operator_timeout_s,
+                "describe_wait_s": self.config.describe_wait_s,
                 **self.config.extra_input,
             },
             "timings": {},

@@ -33,8 +33,9 @@ def start(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe(state: dict[str, Any]) -> dict[str, Any]:
-    """Read the training job's current status."""
-    return call_tool("describe_training_job", {"job_name": state["training"]["job_name"]})
+    """Read the training job's status, long-polling up to ``config.describe_wait_s`` seconds."""
+    wait_s = float((state.get("config") or {}).get("describe_wait_s", 0))
+    return call_tool("describe_training_job", {"job_name": state["training"]["job_name"], "wait_s": wait_s})
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -58,11 +58,16 @@ def warm_up(settings: Settings) -> None:
     import mlflow.sklearn  # noqa: F401
     import sklearn.metrics  # noqa: F401
     import xgboost  # noqa: F401
+    from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
 
+    from mcp_server.backends.local import launcher
     from mcp_server.backends.local.mlflow_store import open_client
 
     quiet_libraries()
     open_client(settings)
+    launcher.warm_up()
+    # MLflow checks a model's pinned requirements against the installed packages once per process.
+    warn_dependency_requirement_mismatches(["scikit-learn", "pandas"])
 
 
 class LocalRuntime:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Annotated
 
 from mcp.server import MCPServer
@@ -21,6 +23,24 @@ JobName = Annotated[
         description="training job name, 1 to 63 characters [a-zA-Z0-9-]",
     ),
 ]
+
+
+def long_poll(describe: Callable[[], TrainingJob], wait_s: float) -> TrainingJob:
+    """Describe until the job is not InProgress or ``wait_s`` seconds passed.
+
+    Polls every 0.1 s for the first 5 s (most local jobs end by then), then backs off by 1.5x
+    up to 5 s between polls, so a long wait costs few backend calls.
+    """
+    started = time.monotonic()
+    deadline = started + wait_s
+    delay = 0.1
+    job = describe()
+    while job.status == "InProgress" and time.monotonic() + delay <= deadline:
+        time.sleep(delay)
+        if time.monotonic() - started > 5:
+            delay = min(delay * 1.5, 5.0)
+        job = describe()
+    return job
 
 
 def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
@@ -57,8 +77,18 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
 
     @server.tool(annotations=READ_ONLY)
     @guarded(settings, writes=False)
-    def describe_training_job(job_name: JobName) -> TrainingJob:
+    def describe_training_job(
+        job_name: JobName,
+        wait_s: Annotated[
+            float,
+            Field(ge=0, le=600, description="seconds to wait for the job to leave InProgress (long poll)"),
+        ] = 0,
+    ) -> TrainingJob:
         """Return a training job's status, failure reason, final metrics and artifact URIs.
+
+        With ``wait_s`` > 0 the call long-polls: it returns as soon as the job is no longer
+        InProgress, or after ``wait_s`` seconds with the job still InProgress (polls 0.1 s apart
+        for 5 s, then backing off to 5 s).
 
         Returns:
             TrainingJob: status InProgress | Completed | Failed | Stopped, secondary_status,
@@ -68,4 +98,4 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
         Raises:
             NotFoundError: no job has that name.
         """
-        return backends.training.describe_training_job(job_name)
+        return long_poll(lambda: backends.training.describe_training_job(job_name), wait_s)

@@ -25,7 +25,7 @@ from sklearn import metrics as skm
 from training_containers.evaluation.scoring import Model, Split
 
 #: Most points drawn per curve (boosting rounds or tree counts are sampled evenly).
-MAX_POINTS = 40
+MAX_POINTS = 20  # points of a curve: enough to see its shape, cheap to score
 #: Training sizes of the refitting curve, as fractions of the training split.
 TRAIN_SIZES = np.linspace(0.2, 1.0, 5)
 

@@ -22,14 +22,11 @@ and the log as artifacts under ``evaluation/``.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +36,7 @@ from mcp_server.backends.base import EvaluationBackend
 from mcp_server.backends.local.data import path_from_uri
 from mcp_server.backends.local.files import exclusive, write_json_atomic
 from mcp_server.backends.local.job_folder import iso, kill_group
+from mcp_server.backends.local.launcher import JobProcess, launch
 from mcp_server.core.catalog import METRICS_BY_TASK
 from mcp_server.core.models import EvaluationReport, EvaluationRequest
 from mcp_server.errors import EvaluationError
@@ -128,7 +126,7 @@ class LocalEvaluationBackend(EvaluationBackend):
         write_json_atomic(job_dir / "status.json", status)
         _check_completed(request, job_dir, exit_code, timed_out, self._settings.job_memory_limit_mb)
 
-    def _spawn(self, job_dir: Path) -> subprocess.Popen[bytes]:
+    def _spawn(self, job_dir: Path) -> JobProcess:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -140,19 +138,7 @@ class LocalEvaluationBackend(EvaluationBackend):
             MPLBACKEND="Agg",
             PYTHONPATH=os.pathsep.join(p for p in (str(REPOSITORY_ROOT), env.get("PYTHONPATH")) if p),
         )
-        limit = self._settings.job_memory_limit_mb * 1024 * 1024
-        with open(job_dir / LOG, "wb") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", PROGRAM],
-                cwd=REPOSITORY_ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                # a C function, not Python code, runs between fork and exec
-                preexec_fn=functools.partial(resource.setrlimit, resource.RLIMIT_AS, (limit, limit)),
-            )
+        return launch(PROGRAM, env, REPOSITORY_ROOT, job_dir / LOG, self._settings.job_memory_limit_mb)
 
     def _track(self, run_id: str, report: EvaluationReport, job_dir: Path) -> None:
         """Log the metrics and the outputs to the MLflow run, once per run (``tracking.json``)."""

@@ -85,7 +85,7 @@ def write_inputs(request: TrainingJobRequest, channels: dict[str, Path], job_dir
             shutil.copytree(folder, link)
 
 
-def kill_group(process: subprocess.Popen[bytes]) -> int:
+def kill_group(process: Any) -> int:
     """SIGTERM the job's process group, SIGKILL it after a grace period; return the exit code."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -180,11 +180,19 @@ def watched(job_dir: Path) -> bool:
     return False
 
 
-def process_alive(pid: int, job_dir: Path) -> bool:
-    """Whether ``pid`` is a live (not zombie) process of this job, from Linux ``/proc``."""
+def process_alive(pid: int, job_dir: Path, ticks: int | None = None) -> bool:
+    """Whether ``pid`` is a live (not zombie) process of this job, from Linux ``/proc``.
+
+    With ``ticks`` (the job's start time recorded at launch) the process must have started then,
+    so a later process reusing the pid is not taken for the job; without it, the process's
+    environment must point at this job folder (``MLOPS_OPT_ML``).
+    """
     proc = Path(f"/proc/{pid}")
     try:
-        state = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0]
+        fields = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+        state = fields[0]
+        if ticks is not None:
+            return state != "Z" and int(fields[19]) == ticks
         environ = proc.joinpath("environ").read_bytes().split(b"\0")
     except (FileNotFoundError, ProcessLookupError):  # gone, or a zombie (environ unreadable)
         return False

@@ -15,15 +15,12 @@ with an address-space limit (``settings.job_memory_limit_mb`` MiB) and a time li
 from __future__ import annotations
 
 import fcntl
-import functools
 import json
 import logging
 import os
 import re
-import resource
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -50,6 +47,7 @@ from mcp_server.backends.local.job_folder import (
     watched,
     write_inputs,
 )
+from mcp_server.backends.local.launcher import JobProcess, launch, start_ticks
 from mcp_server.backends.local.mlflow_store import ensure_experiment, open_client
 from mcp_server.core.catalog import FAMILY_BY_ALGORITHM
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
@@ -123,7 +121,8 @@ class LocalTrainingBackend(TrainingBackend):
             raise NotFoundError(f"no training job named {job_name!r} under {self._root}")
         job = json.loads((job_dir / "job.json").read_text())
         status = read_status(job_dir)
-        if status is None and not watched(job_dir) and not process_alive(job["pid"], job_dir):
+        alive = process_alive(job["pid"], job_dir, job.get("start_ticks"))
+        if status is None and not watched(job_dir) and not alive:
             status = read_status(job_dir) or self._finish(job_dir, job, lost_status(job_dir, job))
         return to_training_job(job_dir, job, status)
 
@@ -146,6 +145,7 @@ class LocalTrainingBackend(TrainingBackend):
             "request": request.model_dump(mode="json"),
             "family": family,
             "pid": process.pid,
+            "start_ticks": start_ticks(process.pid),
             "run_id": run_id,
             "started_at": iso(started),
         }
@@ -157,7 +157,7 @@ class LocalTrainingBackend(TrainingBackend):
             daemon=True,
         ).start()
 
-    def _spawn(self, family: str, channels: dict[str, Path], job_dir: Path) -> subprocess.Popen[bytes]:
+    def _spawn(self, family: str, channels: dict[str, Path], job_dir: Path) -> JobProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "MLOPS_OPT_ML"))}
         env.update(
             MLOPS_OPT_ML=str(job_dir),
@@ -169,23 +169,15 @@ class LocalTrainingBackend(TrainingBackend):
         )
         for name in channels:
             env[f"SM_CHANNEL_{name.upper()}"] = str(job_dir / "input" / "data" / name)
-        limit = self._settings.job_memory_limit_mb * 1024 * 1024
-        with open(job_dir / "training.log", "wb") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", f"training_containers.{family}.train"],
-                cwd=REPOSITORY_ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                # a C function, not Python code, runs between fork and exec
-                preexec_fn=functools.partial(resource.setrlimit, resource.RLIMIT_AS, (limit, limit)),
-            )
+        return launch(
+            f"training_containers.{family}.train",
+            env,
+            REPOSITORY_ROOT,
+            job_dir / "training.log",
+            self._settings.job_memory_limit_mb,
+        )
 
-    def _watch(
-        self, job_dir: Path, job: Job, process: subprocess.Popen[bytes], started: float, lock: int
-    ) -> None:
+    def _watch(self, job_dir: Path, job: Job, process: JobProcess, started: float, lock: int) -> None:
         max_runtime_s = job["request"]["compute"]["max_runtime_s"]
         timed_out = False
         try:

@@ -1,0 +1,186 @@
+"""Start local job programs as processes, warm or cold, under the same contract.
+
+A job is one program (``python -m training_containers...``) in its own process group, with its
+environment, working directory, an address-space limit, and stdout/stderr in its log. Started
+*cold*, it is a fresh interpreter (``subprocess.Popen``). Started *warm* (the default), it is
+forked from a fork server that has already imported the libraries the programs use (the
+standard library's ``multiprocessing`` forkserver with a preload list), which saves the
+interpreter start and the imports, about 1.3 s per job here: the local counterpart of SageMaker
+warm pools. The program then runs with ``runpy`` as ``__main__``, exactly as ``-m`` would run it.
+The fork server imports modules but never computes, so forking it is safe for OpenMP-based
+libraries. Set ``MLOPS_WARM_JOBS=0`` to start every job cold.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import resource
+import runpy
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+#: Modules the job programs import: the fork server loads them once, and every job starts with them.
+PRELOAD = [
+    "__main__",  # imported once in the fork server, so jobs do not import the entry point again
+    "numpy",
+    "pandas",
+    "pyarrow.parquet",
+    "joblib",
+    "scipy.stats",
+    "sklearn.base",
+    "sklearn.compose",
+    "sklearn.ensemble",
+    "sklearn.feature_selection",
+    "sklearn.impute",
+    "sklearn.linear_model",
+    "sklearn.metrics",
+    "sklearn.model_selection",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "xgboost",
+    "matplotlib",
+    "matplotlib.pyplot",
+    "sklearn.metrics._plot.confusion_matrix",
+    # The programs' shared modules: a change to them needs a server restart to reach warm jobs.
+    "training_containers.common.program",
+    "training_containers.common.preprocessing",
+    "training_containers.evaluation.processing",
+    "training_containers.evaluation.scoring",
+    "training_containers.evaluation.learning",
+    "training_containers.evaluation.plots",
+    "training_containers.evaluation.baseline",
+]
+
+_lock = threading.Lock()
+_context: Any = None
+
+
+class JobProcess(Protocol):
+    """What the backends use of a started job: its pid, and waiting for its exit code."""
+
+    pid: int
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit code (negative: killed by that signal).
+
+        Raises:
+            subprocess.TimeoutExpired: still running after ``timeout`` seconds.
+        """
+        ...
+
+
+class ForkedJob:
+    """A job forked from the warm fork server (a ``multiprocessing.Process``)."""
+
+    def __init__(self, process: Any, argv: list[str]) -> None:
+        """Wrap a started process."""
+        self._process = process
+        self._argv = argv
+        self.pid: int = process.pid
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit code, like ``subprocess.Popen.wait``.
+
+        Raises:
+            subprocess.TimeoutExpired: still running after ``timeout`` seconds.
+        """
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            raise subprocess.TimeoutExpired(self._argv, timeout or 0)
+        return int(self._process.exitcode)
+
+
+def _run_forked(module: str, env: dict[str, str], cwd: str, log_path: str, limit_bytes: int) -> None:
+    """Child side of a warm job: become the job, then run its module as ``__main__``."""
+    os.setsid()
+    resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    sys.path.insert(0, cwd)
+    sys.argv = [module]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+def _forkserver() -> Any:
+    global _context
+    with _lock:
+        if _context is None:
+            os.environ.setdefault("MPLBACKEND", "Agg")  # the fork server imports pyplot headless
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(PRELOAD)
+            _context = context
+        return _context
+
+
+def warm_up() -> None:
+    """Start the fork server now (it imports ``PRELOAD``), so the first job does not wait for it."""
+    if warm_jobs_enabled():
+        context = _forkserver()
+        process = context.Process(target=os.getpid)
+        process.start()
+        process.join()
+
+
+def warm_jobs_enabled() -> bool:
+    """Whether jobs start warm (``MLOPS_WARM_JOBS`` unset or not ``0``/``false``)."""
+    return os.environ.get("MLOPS_WARM_JOBS", "1").lower() not in ("0", "false", "no")
+
+
+def launch(module: str, env: dict[str, str], cwd: Path, log_path: Path, memory_limit_mb: int) -> JobProcess:
+    """Start ``python -m module`` as a job in its own process group.
+
+    Args:
+        module: the program's module, e.g. ``training_containers.xgboost.train``.
+        env: the job's whole environment.
+        cwd: its working directory (the repository root, so the package imports).
+        log_path: where its stdout and stderr go (truncated first).
+        memory_limit_mb: its address-space limit, MiB.
+
+    Returns:
+        The started job.
+
+    Raises:
+        OSError: the process could not be started.
+    """
+    limit = memory_limit_mb * 1024 * 1024
+    if warm_jobs_enabled():
+        process = _forkserver().Process(
+            target=_run_forked, args=(module, env, str(cwd), str(log_path), limit), name=module
+        )
+        process.start()
+        return ForkedJob(process, [module])
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", module],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # a C function, not Python code, runs between fork and exec
+            preexec_fn=functools.partial(resource.setrlimit, resource.RLIMIT_AS, (limit, limit)),
+        )
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22).
+
+    Stored with a job, it tells the job's process from a later process that reused its pid.
+    Returns None when the process does not exist (or there is no ``/proc``).
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[19])
