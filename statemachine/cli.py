@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -87,7 +88,7 @@ def run(
         started = time.perf_counter()
         response = runtime.deliver("issues", payload)
         console.print(
-            f"Issue #{number} [bold]{title}[/]: webhook answered {response['statusCode']} "
+            f"Issue #{number} [bold]{escape(title)}[/]: webhook answered {response['statusCode']} "
             f"{response['status']} in {1000 * (time.perf_counter() - started):.0f} ms"
         )
         if response["status"] != "started":

@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -90,7 +91,8 @@ def comments_panel(issue: dict[str, Any], comments: list[dict[str, Any]]) -> Pan
         parts.append(f"[dim]#{comment['id']} {comment.get('author', '')} {comment.get('created_at', '')}[/]")
         parts.append(Markdown(comment["body"]))
     return Panel(
-        Group(*parts) if parts else "no comments", title=f"Issue #{issue['number']}: {issue.get('title', '')}"
+        Group(*parts) if parts else "no comments",
+        title=f"Issue #{issue['number']}: {escape(issue.get('title', ''))}",
     )
 
 

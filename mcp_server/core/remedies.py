@@ -10,9 +10,11 @@ further is left out. The steps are conventional starting points, not tuned value
   random_forest ``max_depth`` null → 8 else × 2/3, ``min_samples_leaf`` × 2, at least 4
   (1 → 4); logistic_regression ``C`` × 0.3 (1.0 → 0.3); linear_regression ``alpha``
   0 → 1.0 else × 3.
-* grow (underfitting): xgboost ``n_estimators`` × 2, ``max_depth`` + 2; random_forest
-  ``n_estimators`` × 2, a set ``max_depth`` × 2, ``min_samples_leaf`` halved; logistic ``C`` × 3;
-  linear ``alpha`` ÷ 3 (0 below 0.001).
+* grow (underfitting): xgboost ``n_estimators`` × 2 and at least its default (200),
+  ``max_depth`` + 2; random_forest ``n_estimators`` × 2 and at least its default (100), a set
+  ``max_depth`` × 2 and at least 8, ``min_samples_leaf`` halved; logistic ``C`` × 3;
+  linear ``alpha`` ÷ 3 (0 below 0.001). A model far below its default size gets the default at
+  once rather than a doubling that would take several attempts to matter.
 * class weights (imbalance): xgboost (binary) ``scale_pos_weight`` = negatives / positives, as
   the XGBoost parameter documentation advises; random_forest and logistic_regression
   ``class_weight: balanced``.
@@ -23,9 +25,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from mcp_server.core.hyperparameters import HYPERPARAMETER_MODELS
+from mcp_server.core.hyperparameters import (
+    HYPERPARAMETER_MODELS,
+    RandomForestHyperparameters,
+    XGBoostHyperparameters,
+)
 
 Hyperparameters = dict[str, Any]
 _Rule = Callable[[Hyperparameters], Hyperparameters]
@@ -148,14 +154,20 @@ def _regularise_linear(hp: Hyperparameters) -> Hyperparameters:
     return {"alpha": 1.0 if hp["alpha"] == 0 else _round(hp["alpha"] * 3)}
 
 
+def _default(model: type[BaseModel], name: str) -> Any:
+    return model.model_fields[name].default
+
+
 def _grow_xgboost(hp: Hyperparameters) -> Hyperparameters:
-    return {"n_estimators": 2 * hp["n_estimators"], "max_depth": hp["max_depth"] + 2}
+    trees = max(2 * hp["n_estimators"], _default(XGBoostHyperparameters, "n_estimators"))
+    return {"n_estimators": trees, "max_depth": hp["max_depth"] + 2}
 
 
 def _grow_forest(hp: Hyperparameters) -> Hyperparameters:
-    changes: Hyperparameters = {"n_estimators": 2 * hp["n_estimators"]}
+    trees = max(2 * hp["n_estimators"], _default(RandomForestHyperparameters, "n_estimators"))
+    changes: Hyperparameters = {"n_estimators": trees}
     if hp["max_depth"] is not None:
-        changes["max_depth"] = 2 * hp["max_depth"]
+        changes["max_depth"] = max(2 * hp["max_depth"], 8)
     changes["min_samples_leaf"] = max(1, hp["min_samples_leaf"] // 2)
     return changes
 

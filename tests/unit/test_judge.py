@@ -202,6 +202,9 @@ UNDERFIT_CASES = [
         {"max_depth": 8, "min_samples_leaf": 4},
         {"n_estimators": 200, "max_depth": 16, "min_samples_leaf": 2},
     ),
+    # A model far below its default size is grown to the default at once, not doubled.
+    ("random_forest", {"n_estimators": 1, "max_depth": 1}, {"n_estimators": 100, "max_depth": 8}),
+    ("xgboost", {"n_estimators": 10, "max_depth": 2}, {"n_estimators": 200, "max_depth": 4}),
     ("logistic_regression", {"C": 0.3}, {"C": 0.9}),
     ("linear_regression", {"alpha": 3.0}, {"alpha": 1.0}),
 ]
