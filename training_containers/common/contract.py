@@ -243,11 +243,24 @@ def run(main: Callable[[], None], contract: TrainingContract | None = None) -> N
     Raises:
         SystemExit: with code 1 when ``main`` raised.
     """
+    run_reporting_failures(main, lambda text: (contract or TrainingContract.from_env()).write_failure(text))
+
+
+def run_reporting_failures(main: Callable[[], None], write_failure: Callable[[str], None]) -> None:
+    """Run ``main``; on any exception report it through ``write_failure`` and exit with status 1.
+
+    The failure protocol of both SageMaker contracts (training and processing): the failure
+    file gets ``"ExceptionType: message"`` plus the traceback tail (``failure_text``), and the
+    full traceback goes to stderr.
+
+    Raises:
+        SystemExit: with code 1 when ``main`` raised.
+    """
     try:
         main()
     except Exception as err:  # noqa: BLE001 - every failure must reach the failure file
         try:
-            (contract or TrainingContract.from_env()).write_failure(failure_text(err))
+            write_failure(failure_text(err))
         finally:
             traceback.print_exc(file=sys.stderr)
             sys.stderr.flush()

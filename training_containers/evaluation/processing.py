@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from training_containers.common.contract import failure_text
+from training_containers.common.contract import run_reporting_failures
 
 #: Default root of the contract inside a SageMaker processing container.
 DEFAULT_ROOT = "/opt/ml/processing"
@@ -188,15 +186,7 @@ def run(main: Callable[[], None], contract: ProcessingContract | None = None) ->
     Raises:
         SystemExit: with code 1 when ``main`` raised.
     """
-    try:
-        main()
-    except Exception as err:  # noqa: BLE001 - every failure must reach the failure file
-        try:
-            (contract or ProcessingContract.from_env()).write_failure(failure_text(err))
-        finally:
-            traceback.print_exc(file=sys.stderr)
-            sys.stderr.flush()
-        sys.exit(1)
+    run_reporting_failures(main, lambda text: (contract or ProcessingContract.from_env()).write_failure(text))
 
 
 def to_jsonable(value: Any) -> Any:
