@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents.issue_detector import DetectorConfig, IssueDetector  # noqa: E402
 from statemachine.engine import LocalEngine  # noqa: E402
+from statemachine.functions import local_substitutions  # noqa: E402
 from statemachine.local_runtime import quiet_libraries  # noqa: E402
 from statemachine.webhooks import api_gateway_event, issue_payload, read_issue_file  # noqa: E402
 
@@ -32,21 +33,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
     quiet_libraries()
-    engine = LocalEngine().start(
-        {},
-        {
-            f"{p}FunctionArn": "unused"
-            for p in (
-                "DataPreparation",
-                "Training",
-                "Evaluation",
-                "Judge",
-                "Packaging",
-                "HistoryWriter",
-                "Notification",
-            )
-        },
-    )
+    engine = LocalEngine().start({}, local_substitutions())
     arn = engine.create_state_machine("webhook-benchmark", PASS_ONLY)
     secret = b"benchmark-secret"
     detector = IssueDetector(DetectorConfig(webhook_secret=secret, state_machine_arn=arn), engine.client())
