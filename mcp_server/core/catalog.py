@@ -56,6 +56,8 @@ SUPPORTED_TRAINING: frozenset[tuple[str, str]] = frozenset(
         ("regression", "linear_regression"),
         ("regression", "random_forest"),
         ("regression", "xgboost"),
+        ("classification", "neural_network"),
+        ("regression", "neural_network"),
     }
 )
 
@@ -65,6 +67,7 @@ FAMILY_BY_ALGORITHM: dict[str, str] = {
     "logistic_regression": "sklearn",
     "linear_regression": "sklearn",
     "xgboost": "xgboost",
+    "neural_network": "pytorch",
 }
 
 #: The metrics each task's evaluation produces. Names follow scikit-learn's metric functions.

@@ -2,7 +2,8 @@
 
 Each model lists the hyperparameters the training container passes to the estimator, with the
 estimator's own default. Ranges come from the libraries' parameter documentation
-(scikit-learn 1.9 estimator docstrings, XGBoost 3.2 "XGBoost Parameters"). Unknown names are
+(scikit-learn 1.9 estimator docstrings, XGBoost 3.2 "XGBoost Parameters", skorch 1.4 and
+PyTorch 2.13 for the neural network). Unknown names are
 errors, so a typo never silently trains with a default.
 """
 
@@ -70,10 +71,30 @@ class LinearRegressionHyperparameters(_Hyperparameters):
     positive: bool = False
 
 
+class NeuralNetworkHyperparameters(_Hyperparameters):
+    """Multilayer perceptron (PyTorch module in ``skorch.NeuralNetClassifier`` / ``Regressor``)."""
+
+    hidden_layers: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        default_factory=lambda: [64, 32],
+        min_length=1,
+        max_length=16,
+        description="width of each hidden layer (ReLU), input side first",
+    )
+    dropout: float = Field(0.1, ge=0, le=0.9, description="dropout probability after each hidden layer")
+    learning_rate: float = Field(0.001, gt=0, le=1, description="Adam step size")
+    batch_size: int = Field(32, ge=1, le=4096, description="rows per gradient step")
+    epochs: int = Field(100, ge=1, le=1000, description="most passes over the training split")
+    early_stopping_patience: int = Field(
+        10, ge=1, le=100, description="epochs without a lower validation loss before stopping"
+    )
+    weight_decay: float = Field(0.0, ge=0, description="Adam's L2 penalty on the weights")
+
+
 #: The hyperparameter model of each algorithm the training containers implement.
 HYPERPARAMETER_MODELS: dict[str, type[_Hyperparameters]] = {
     "xgboost": XGBoostHyperparameters,
     "random_forest": RandomForestHyperparameters,
     "logistic_regression": LogisticRegressionHyperparameters,
     "linear_regression": LinearRegressionHyperparameters,
+    "neural_network": NeuralNetworkHyperparameters,
 }

@@ -9,11 +9,13 @@ further is left out. The steps are conventional starting points, not tuned value
   least 3 (1 → 3), ``subsample`` down 0.1, at most 0.8 and at least 0.5 (1.0 → 0.8);
   random_forest ``max_depth`` null → 8 else × 2/3, ``min_samples_leaf`` × 2, at least 4
   (1 → 4); logistic_regression ``C`` × 0.3 (1.0 → 0.3); linear_regression ``alpha``
-  0 → 1.0 else × 3.
+  0 → 1.0 else × 3; neural_network ``dropout`` + 0.1, at most 0.5 (0.1 → 0.2),
+  ``weight_decay`` 0 → 1e-4 else × 10.
 * grow (underfitting): xgboost ``n_estimators`` × 2 and at least its default (200),
   ``max_depth`` + 2; random_forest ``n_estimators`` × 2 and at least its default (100), a set
   ``max_depth`` × 2 and at least 8, ``min_samples_leaf`` halved; logistic ``C`` × 3;
-  linear ``alpha`` ÷ 3 (0 below 0.001). A model far below its default size gets the default at
+  linear ``alpha`` ÷ 3 (0 below 0.001); neural_network each ``hidden_layers`` width × 2, at
+  most 1024 ([64, 32] → [128, 64]), and ``epochs`` × 2. A model far below its default size gets the default at
   once rather than a doubling that would take several attempts to matter.
 * class weights (imbalance): xgboost (binary) ``scale_pos_weight`` = negatives / positives, as
   the XGBoost parameter documentation advises; random_forest and logistic_regression
@@ -154,6 +156,12 @@ def _regularise_linear(hp: Hyperparameters) -> Hyperparameters:
     return {"alpha": 1.0 if hp["alpha"] == 0 else _round(hp["alpha"] * 3)}
 
 
+def _regularise_network(hp: Hyperparameters) -> Hyperparameters:
+    dropout = max(hp["dropout"], min(0.5, round(hp["dropout"] + 0.1, 2)))
+    decay = 1e-4 if hp["weight_decay"] == 0 else _round(hp["weight_decay"] * 10)
+    return {"dropout": dropout, "weight_decay": decay}
+
+
 def _default(model: type[BaseModel], name: str) -> Any:
     return model.model_fields[name].default
 
@@ -181,15 +189,21 @@ def _grow_linear(hp: Hyperparameters) -> Hyperparameters:
     return {"alpha": 0.0 if alpha < 1e-3 else _round(alpha)}
 
 
+def _grow_network(hp: Hyperparameters) -> Hyperparameters:
+    return {"hidden_layers": [min(1024, 2 * w) for w in hp["hidden_layers"]], "epochs": 2 * hp["epochs"]}
+
+
 _REGULARISE: dict[str, _Rule] = {
     "xgboost": _regularise_xgboost,
     "random_forest": _regularise_forest,
     "logistic_regression": _regularise_logistic,
     "linear_regression": _regularise_linear,
+    "neural_network": _regularise_network,
 }
 _GROW: dict[str, _Rule] = {
     "xgboost": _grow_xgboost,
     "random_forest": _grow_forest,
     "logistic_regression": _grow_logistic,
     "linear_regression": _grow_linear,
+    "neural_network": _grow_network,
 }

@@ -148,7 +148,13 @@ def test_a_dataset_that_cannot_be_read_fails_the_run_with_its_reason(runtime):
 
 
 @pytest.mark.parametrize(
-    "example", ["diabetes-random-forest.md", "wine-logistic-regression.md", "churn-csv-xgboost.md"]
+    "example",
+    [
+        "diabetes-random-forest.md",
+        "wine-logistic-regression.md",
+        "churn-csv-xgboost.md",
+        "breast-cancer-neural-network.md",
+    ],
 )
 def test_every_example_issue_passes_its_own_thresholds(runtime, example):
     title, body = read_issue_file(EXAMPLES / example)

@@ -131,6 +131,8 @@ OVERFIT_CASES = [
         {"max_depth": 3, "subsample": 0.8},
         {"max_depth": 2, "min_child_weight": 3.0, "subsample": 0.7},
     ),
+    ("neural_network", {}, {"dropout": 0.2, "weight_decay": 1e-4}),
+    ("neural_network", {"dropout": 0.45, "weight_decay": 1e-3}, {"dropout": 0.5, "weight_decay": 0.01}),
 ]
 
 
@@ -207,6 +209,12 @@ UNDERFIT_CASES = [
     ("xgboost", {"n_estimators": 10, "max_depth": 2}, {"n_estimators": 200, "max_depth": 4}),
     ("logistic_regression", {"C": 0.3}, {"C": 0.9}),
     ("linear_regression", {"alpha": 3.0}, {"alpha": 1.0}),
+    ("neural_network", {}, {"hidden_layers": [128, 64], "epochs": 200}),
+    (
+        "neural_network",
+        {"hidden_layers": [600, 16], "epochs": 700},
+        {"hidden_layers": [1024, 32], "epochs": 1000},
+    ),
 ]
 
 
@@ -367,8 +375,8 @@ def test_without_train_metrics_the_reason_says_what_could_not_be_checked() -> No
 def test_an_unknown_algorithm_gets_suggestions_without_patches() -> None:
     evaluation = report(train_metrics={"f1": 1.0})
 
-    verdict = judge(evaluation.metrics, {"f1": 0.95}, report=evaluation, algorithm="neural_network")
+    verdict = judge(evaluation.metrics, {"f1": 0.95}, report=evaluation, algorithm="kmeans")
 
     [suggestion] = verdict.suggestions
     assert suggestion.patch == {}
-    assert "no automatic change for neural_network" in suggestion.message
+    assert "no automatic change for kmeans" in suggestion.message

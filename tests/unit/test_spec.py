@@ -305,14 +305,27 @@ def test_task_and_algorithm_must_match() -> None:
     )
 
 
-def test_an_algorithm_the_containers_do_not_run_is_refused() -> None:
-    error = only_error(spec_with(algorithm="neural_network"))
-    assert error.path == "algorithm"
-    assert re.search(
-        r"neural_network for classification is not supported by the training containers yet; "
-        r"available for classification today: logistic_regression, random_forest or xgboost",
-        error.message,
-    )
+def test_neural_network_is_accepted_with_its_defaults() -> None:
+    spec = validate_spec(spec_with(algorithm="neural_network", hyperparameters={"hidden_layers": [16]}))
+    assert spec.hyperparameters["hidden_layers"] == [16]
+    assert spec.hyperparameters["dropout"] == 0.1
+    assert spec.hyperparameters["epochs"] == 100
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "path", "pattern"),
+    [
+        ({"dropout": 1.5}, "hyperparameters.dropout", r"less than or equal to 0.9"),
+        ({"hidden_layers": [0]}, "hyperparameters.hidden_layers[0]", r"greater than or equal to 1"),
+        ({"batch_size": 5000}, "hyperparameters.batch_size", r"less than or equal to 4096"),
+    ],
+)
+def test_neural_network_hyperparameters_out_of_range_name_the_field(
+    hyperparameters: dict[str, Any], path: str, pattern: str
+) -> None:
+    error = only_error(spec_with(algorithm="neural_network", hyperparameters=hyperparameters))
+    assert error.path == path
+    assert re.search(pattern, error.message)
 
 
 def test_a_task_without_any_runnable_algorithm_says_so() -> None:
@@ -366,7 +379,7 @@ def test_dataset_sources(source: str, pattern: str) -> None:
 
 def test_every_error_is_reported_at_once() -> None:
     data = spec_with(
-        algorithm="neural_network",
+        algorithm="linear_regression",
         dataset__split={"train": 0.9},
         retraining__max_attempts=0,
         evaluation__thresholds={"rmse": 1.0},
@@ -432,7 +445,7 @@ def test_the_invalid_example_reports_all_its_errors_at_once() -> None:
         "compute.max_runtime_s": r"greater than or equal to 1",
         "dataset.split": r"fractions must sum to 1",
         "evaluation.thresholds.r2": r"^r2 is not a classification metric",
-        "algorithm": r"not supported by the training containers yet",
+        "algorithm": r"task classification supports random_forest, xgboost",
     }
     assert set(found) == set(expected)
     for path, pattern in expected.items():

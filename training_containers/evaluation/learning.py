@@ -7,6 +7,11 @@
 - Linear and logistic regression: ``sklearn.model_selection.learning_curve`` over 5 training
   sizes (20 % to 100 % of the training split), refitting a clone of the whole Pipeline; scored
   on the validation split when there is one, else by 5-fold cross-validation.
+- Neural networks (skorch, possibly the last step of a nested Pipeline): the losses skorch
+  recorded per epoch in ``net.history`` (no refit). ``train_loss`` is the epoch's mean over its
+  batches in training mode (dropout on, weights moving); ``valid_loss`` is measured after the
+  epoch. Classification losses are cross-entropy, i.e. ``log_loss``; regression losses are MSE,
+  drawn as its square root (``rmse``).
 
 The curve's metric is the task's loss: ``log_loss`` (nats) for classification with
 probabilities, ``accuracy`` without them, ``rmse`` for regression.
@@ -88,6 +93,10 @@ def learning_curve(
         return _forest_curve(model, labelled, task, n_classes)
     if module.startswith("sklearn.linear_model"):
         return _refit_curve(model, labelled, task, seed)
+    while hasattr(estimator, "steps"):  # the neural network sits behind a float32 cast
+        estimator = estimator.steps[-1][1]
+    if type(estimator).__module__.startswith("skorch") and len(getattr(estimator, "history", [])):
+        return _epoch_curve(estimator.history, task)
     return None
 
 
@@ -183,3 +192,17 @@ def _refit_curve(model: Model, splits: dict[str, Split], task: str, seed: int) -
     series = {"train": sign * train_scores.mean(axis=1), held_out: sign * test_scores.mean(axis=1)}
     title = f"{type(model.estimator).__name__} {metric} vs training rows (refitted)"
     return Curve(metric, "training rows", sizes, series, title)
+
+
+def _epoch_curve(history: Any, task: str) -> Curve:
+    """The per-epoch ``train_loss`` / ``valid_loss`` of a skorch ``History`` (see the module doc)."""
+    metric = "rmse" if task == "regression" else "log_loss"
+    epochs = np.arange(1, len(history) + 1)
+    series = {}
+    for name, key in (("train", "train_loss"), ("validation", "valid_loss")):
+        values = np.asarray([row.get(key, math.nan) for row in history], dtype=float)
+        if not np.isnan(values).all():
+            series[name] = np.sqrt(values) if metric == "rmse" else values
+    valid = series.get("validation")
+    best = int(np.nanargmin(valid)) if valid is not None else None  # 0-based, as best_iteration
+    return Curve(metric, "epochs", epochs, series, f"Neural network {metric} per epoch", best)

@@ -314,15 +314,22 @@ def _version_tags(
 def _pip_requirements(pipeline: Any, request: RegistrationRequest) -> list[str]:
     """Pin what unpickling and predicting need, so MLflow never infers them.
 
-    Inference is slow and adds packages the model does not use (such as torch).
+    Inference is slow and adds packages the model does not use (such as torch). A skorch net
+    (the last step, possibly inside a nested Pipeline) adds ``torch`` and ``skorch``; torch is
+    pinned without its local label (``2.13.0+cpu`` -> ``torch==2.13.0``), which pip can resolve.
     """
     requirements = [f"{dist}=={version(dist)}" for dist in ("scikit-learn", "pandas", "numpy", "cloudpickle")]
-    steps = getattr(pipeline, "steps", [("model", pipeline)])
-    if request.algorithm == "xgboost" or type(steps[-1][1]).__module__.startswith("xgboost"):
+    estimator = pipeline
+    while hasattr(estimator, "steps"):  # the final estimator, through nested Pipelines
+        estimator = estimator.steps[-1][1]
+    module = type(estimator).__module__
+    if request.algorithm == "xgboost" or module.startswith("xgboost"):
         for dist in ("xgboost-cpu", "xgboost"):
             try:
                 requirements.append(f"{dist}=={version(dist)}")
                 break
             except PackageNotFoundError:
                 continue
+    if request.algorithm == "neural_network" or module.startswith("skorch"):
+        requirements += [f"torch=={version('torch').split('+')[0]}", f"skorch=={version('skorch')}"]
     return requirements

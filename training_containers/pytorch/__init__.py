@@ -1,0 +1,1 @@
+"""PyTorch training program (``python -m training_containers.pytorch.train``)."""
