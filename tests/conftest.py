@@ -90,3 +90,23 @@ def make_model_folder(folder: Path, ref: Any, estimator: Any, algorithm: str) ->
     }
     (folder / "metadata.json").write_text(json.dumps(metadata, default=str))
     return folder
+
+
+def write_channels(root: Path, name: str, frame: Any, stratify: bool) -> dict[str, str]:
+    """Write 75/25 train/validation splits as ``<root>/<name>/<split>/data.parquet``.
+
+    Returns:
+        Channel name (train, validation) -> folder URI, as training jobs take them.
+    """
+    from sklearn.model_selection import train_test_split
+
+    train, validation = train_test_split(
+        frame, test_size=0.25, random_state=42, stratify=frame["target"] if stratify else None
+    )
+    channels = {}
+    for split, rows in (("train", train), ("validation", validation)):
+        folder = root / name / split
+        folder.mkdir(parents=True)
+        rows.reset_index(drop=True).to_parquet(folder / "data.parquet")
+        channels[split] = folder.as_uri()
+    return channels

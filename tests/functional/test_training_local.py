@@ -22,7 +22,6 @@ from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import Ridge
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import train_test_split
 
 from mcp_server.backends.local.job_folder import parse_metrics
 from mcp_server.backends.local.training import LocalTrainingBackend
@@ -30,24 +29,11 @@ from mcp_server.core.models import TrainingJob, TrainingJobRequest
 from mcp_server.core.spec import ComputeSpec, FeatureSelectionSpec, PreprocessingSpec
 from mcp_server.errors import NotFoundError, TrainingJobError
 from mcp_server.settings import Settings
+from tests.conftest import write_channels
 from training_containers.common.contract import TrainingContract, run
 from training_containers.common.preprocessing import build_preprocessor, fit_preprocessor
 
 JOB_TIMEOUT_S = 120
-
-
-def write_dataset(root: Path, name: str, frame, stratify: bool) -> dict[str, str]:
-    """Write train/validation splits as <root>/<name>/<split>/data.parquet; return channel URIs."""
-    train, validation = train_test_split(
-        frame, test_size=0.25, random_state=42, stratify=frame["target"] if stratify else None
-    )
-    channels = {}
-    for split, rows in (("train", train), ("validation", validation)):
-        folder = root / name / split
-        folder.mkdir(parents=True)
-        rows.reset_index(drop=True).to_parquet(folder / "data.parquet")
-        channels[split] = folder.as_uri()
-    return channels
 
 
 def make_request(job_name: str, algorithm: str, task: str, channels: dict[str, str], columns, **extra):
@@ -94,8 +80,8 @@ def workspace(tmp_path_factory):
     data = home / "data"
     return {
         "settings": Settings(home=home, allow_write=True),
-        "cancer": (write_dataset(data, "cancer", cancer, stratify=True), list(cancer.columns)),
-        "diabetes": (write_dataset(data, "diabetes", diabetes, stratify=False), list(diabetes.columns)),
+        "cancer": (write_channels(data, "cancer", cancer, stratify=True), list(cancer.columns)),
+        "diabetes": (write_channels(data, "diabetes", diabetes, stratify=False), list(diabetes.columns)),
     }
 
 

@@ -18,30 +18,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.model_selection import train_test_split
 
 from mcp_server.backends.local.training import LocalTrainingBackend
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
 from mcp_server.core.spec import ComputeSpec, PreprocessingSpec
 from mcp_server.settings import Settings
+from tests.conftest import write_channels
 
 JOB_TIMEOUT_S = 240
 #: Epochs for the early-stopping job: far more than a patience of 2 lets it run.
 MAX_EPOCHS = 300
-
-
-def write_channels(root: Path, name: str, frame: pd.DataFrame, stratify: bool) -> dict[str, str]:
-    """Write 75/25 train/validation splits as parquet; return the channel URIs."""
-    train, validation = train_test_split(
-        frame, test_size=0.25, random_state=42, stratify=frame["target"] if stratify else None
-    )
-    channels = {}
-    for split, rows in (("train", train), ("validation", validation)):
-        folder = root / name / split
-        folder.mkdir(parents=True)
-        rows.reset_index(drop=True).to_parquet(folder / "data.parquet")
-        channels[split] = folder.as_uri()
-    return channels
 
 
 def request(
