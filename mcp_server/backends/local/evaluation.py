@@ -23,7 +23,6 @@ and the log as artifacts under ``evaluation/``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -31,23 +30,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import training_containers
 from mcp_server.backends.base import EvaluationBackend
 from mcp_server.backends.local.data import path_from_uri
 from mcp_server.backends.local.files import exclusive, write_json_atomic
-from mcp_server.backends.local.job_folder import iso, kill_group
-from mcp_server.backends.local.launcher import JobProcess, launch
+from mcp_server.backends.local.job_folder import iso, kill_group, log_tail
+from mcp_server.backends.local.launcher import REPOSITORY_ROOT, JobProcess, job_environment, launch
 from mcp_server.core.catalog import METRICS_BY_TASK
 from mcp_server.core.models import EvaluationReport, EvaluationRequest
 from mcp_server.errors import EvaluationError
 from mcp_server.settings import Settings
 
 #: The folder holding the ``training_containers`` package (the subprocess's working directory).
-REPOSITORY_ROOT = Path(training_containers.__file__).resolve().parent.parent
 PROGRAM = "training_containers.evaluation.evaluate"
 LOG = "evaluation.log"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_LOG_TAIL_LINES = 20
 _REASON_MAX_CHARS = 2048
 #: Failure texts of a process that ran into its address-space limit (RLIMIT_AS).
 _MEMORY_SIGNS = ("MemoryError", "failed to map segment", "Cannot allocate memory", "bad_alloc", "libllvmlite")
@@ -127,17 +123,7 @@ class LocalEvaluationBackend(EvaluationBackend):
         _check_completed(request, job_dir, exit_code, timed_out, self._settings.job_memory_limit_mb)
 
     def _spawn(self, job_dir: Path) -> JobProcess:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("SM_", "MLOPS_OPT_ML", "MLOPS_PROCESSING_ROOT"))
-        }
-        env.update(
-            MLOPS_PROCESSING_ROOT=str(job_dir),
-            PYTHONUNBUFFERED="1",
-            MPLBACKEND="Agg",
-            PYTHONPATH=os.pathsep.join(p for p in (str(REPOSITORY_ROOT), env.get("PYTHONPATH")) if p),
-        )
+        env = job_environment({"MLOPS_PROCESSING_ROOT": str(job_dir), "MPLBACKEND": "Agg"})
         return launch(PROGRAM, env, REPOSITORY_ROOT, job_dir / LOG, self._settings.job_memory_limit_mb)
 
     def _track(self, run_id: str, report: EvaluationReport, job_dir: Path) -> None:
@@ -303,7 +289,7 @@ def _check_completed(
         killed = f" (killed by signal {-exit_code})" if exit_code < 0 else ""
         reason = (
             f"the program exited with code {exit_code}{killed} and wrote no report; "
-            f"last log lines:\n{_tail(log)}"
+            f"last log lines:\n{log_tail(log)}"
         )
     if any(sign in reason for sign in _MEMORY_SIGNS):
         reason += (
@@ -312,13 +298,3 @@ def _check_completed(
     raise EvaluationError(
         f"evaluation {request.evaluation_id} failed: {reason[:_REASON_MAX_CHARS]} (log: {log})"
     )
-
-
-def _tail(log: Path) -> str:
-    """The last lines of the job's log ("" when there is none)."""
-    if not log.is_file():
-        return ""
-    with open(log, "rb") as handle:
-        handle.seek(max(0, log.stat().st_size - 65536))
-        lines = handle.read().decode("utf-8", errors="replace").splitlines()
-    return "\n".join(lines[-_LOG_TAIL_LINES:])

@@ -115,7 +115,7 @@ def final_status(job_dir: Path, exit_code: int, timed_out: bool, max_runtime_s: 
         reason = "the program exited with code 0 but wrote no model/model.joblib"
     else:
         killed = f" (killed by signal {-exit_code})" if exit_code < 0 else ""
-        tail = "\n".join(read_log(job_dir).splitlines()[-_LOG_TAIL_LINES:])
+        tail = log_tail(job_dir / "training.log")
         reason = f"the program exited with code {exit_code}{killed}; last log lines:\n{tail}"
     return {"status": "Failed", "secondary_status": "Failed", "failure_reason": reason[:_REASON_MAX_CHARS]}
 
@@ -134,7 +134,7 @@ def lost_status(job_dir: Path, job: Job) -> Status:
         "started_at": job["started_at"],
         "ended_at": None,
         "duration_s": None,
-        "metrics": parse_metrics(read_log(job_dir)),
+        "metrics": parse_metrics(read_log(job_dir / "training.log")),
     }
 
 
@@ -153,7 +153,7 @@ def to_training_job(job_dir: Path, job: Job, status: Status | None) -> TrainingJ
             status="InProgress",
             secondary_status="Training",
             started_at=job["started_at"],
-            metrics=parse_metrics(read_log(job_dir)),
+            metrics=parse_metrics(read_log(job_dir / "training.log")),
         )
     return TrainingJob(
         **common,
@@ -208,14 +208,18 @@ def read_status(job_dir: Path) -> Status | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def read_log(job_dir: Path, max_bytes: int = 1 << 20) -> str:
-    """Return the last ``max_bytes`` bytes of the job's log as text ("" when there is none)."""
-    path = job_dir / "training.log"
+def read_log(path: Path, max_bytes: int = 1 << 20) -> str:
+    """Return the last ``max_bytes`` bytes of a job's log as text ("" when there is none)."""
     if not path.is_file():
         return ""
     with open(path, "rb") as log:
         log.seek(max(0, path.stat().st_size - max_bytes))
         return log.read().decode("utf-8", errors="replace")
+
+
+def log_tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    """Return the last ``lines`` lines of a job's log ("" when there is none)."""
+    return "\n".join(read_log(path, max_bytes=65536).splitlines()[-lines:])
 
 
 def iso(timestamp: float) -> str:

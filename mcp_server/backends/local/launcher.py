@@ -24,6 +24,8 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
+import training_containers
+
 #: Modules the job programs import: the fork server loads them once, and every job starts with them.
 PRELOAD = [
     "__main__",  # imported once in the fork server, so jobs do not import the entry point again
@@ -55,6 +57,11 @@ PRELOAD = [
     "training_containers.evaluation.plots",
     "training_containers.evaluation.baseline",
 ]
+
+#: The folder holding the ``training_containers`` package: every job's working directory.
+REPOSITORY_ROOT = Path(training_containers.__file__).resolve().parent.parent
+#: Variables of the job contracts: a job gets its own, never the server's.
+CONTRACT_PREFIXES = ("SM_", "MLOPS_OPT_ML", "MLOPS_PROCESSING_ROOT")
 
 _lock = threading.Lock()
 _context: Any = None
@@ -134,6 +141,19 @@ def warm_up() -> None:
 def warm_jobs_enabled() -> bool:
     """Whether jobs start warm (``MLOPS_WARM_JOBS`` unset or not ``0``/``false``)."""
     return os.environ.get("MLOPS_WARM_JOBS", "1").lower() not in ("0", "false", "no")
+
+
+def job_environment(variables: dict[str, str]) -> dict[str, str]:
+    """A job's whole environment: the server's, less its contract variables, plus ``variables``.
+
+    Output is unbuffered (log lines appear as printed) and the repository root is on
+    ``PYTHONPATH`` so ``training_containers`` imports.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CONTRACT_PREFIXES)}
+    path = os.pathsep.join(p for p in (str(REPOSITORY_ROOT), env.get("PYTHONPATH")) if p)
+    env.update(PYTHONUNBUFFERED="1", PYTHONPATH=path)
+    env.update(variables)
+    return env
 
 
 def launch(module: str, env: dict[str, str], cwd: Path, log_path: Path, memory_limit_mb: int) -> JobProcess:

@@ -28,7 +28,6 @@ from typing import Any
 
 from mlflow.entities import Metric, Param
 
-import training_containers
 from mcp_server.backends.base import TrainingBackend
 from mcp_server.backends.local.files import write_json_atomic
 from mcp_server.backends.local.job_folder import (
@@ -47,7 +46,13 @@ from mcp_server.backends.local.job_folder import (
     watched,
     write_inputs,
 )
-from mcp_server.backends.local.launcher import JobProcess, launch, start_ticks
+from mcp_server.backends.local.launcher import (
+    REPOSITORY_ROOT,
+    JobProcess,
+    job_environment,
+    launch,
+    start_ticks,
+)
 from mcp_server.backends.local.mlflow_store import ensure_experiment, open_client
 from mcp_server.core.catalog import FAMILY_BY_ALGORITHM
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
@@ -56,8 +61,6 @@ from mcp_server.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-#: The folder holding the ``training_containers`` package (the subprocess's working directory).
-REPOSITORY_ROOT = Path(training_containers.__file__).resolve().parent.parent
 _JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
@@ -158,20 +161,17 @@ class LocalTrainingBackend(TrainingBackend):
         ).start()
 
     def _spawn(self, family: str, channels: dict[str, Path], job_dir: Path) -> JobProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "MLOPS_OPT_ML"))}
-        env.update(
-            MLOPS_OPT_ML=str(job_dir),
-            SM_MODEL_DIR=str(job_dir / "model"),
-            SM_OUTPUT_DATA_DIR=str(job_dir / "output" / "data"),
-            SM_CHANNELS=json.dumps(sorted(channels)),
-            PYTHONUNBUFFERED="1",
-            PYTHONPATH=os.pathsep.join(p for p in (str(REPOSITORY_ROOT), env.get("PYTHONPATH")) if p),
-        )
+        variables = {
+            "MLOPS_OPT_ML": str(job_dir),
+            "SM_MODEL_DIR": str(job_dir / "model"),
+            "SM_OUTPUT_DATA_DIR": str(job_dir / "output" / "data"),
+            "SM_CHANNELS": json.dumps(sorted(channels)),
+        }
         for name in channels:
-            env[f"SM_CHANNEL_{name.upper()}"] = str(job_dir / "input" / "data" / name)
+            variables[f"SM_CHANNEL_{name.upper()}"] = str(job_dir / "input" / "data" / name)
         return launch(
             f"training_containers.{family}.train",
-            env,
+            job_environment(variables),
             REPOSITORY_ROOT,
             job_dir / "training.log",
             self._settings.job_memory_limit_mb,
@@ -193,7 +193,7 @@ class LocalTrainingBackend(TrainingBackend):
                 started_at=iso(started),
                 ended_at=iso(ended),
                 duration_s=round(ended - started, 3),
-                metrics=parse_metrics(read_log(job_dir)),
+                metrics=parse_metrics(read_log(job_dir / "training.log")),
             )
             self._finish(job_dir, job, status)
         finally:
