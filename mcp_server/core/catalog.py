@@ -45,20 +45,10 @@ ALGORITHMS_BY_TASK: dict[str, tuple[str, ...]] = {
     "control": ("ppo", "dqn", "a3c"),
 }
 
-#: The (task, algorithm) pairs the training containers implement today. A combination that the
-#: spec grammar accepts but that is missing here is refused at validation, never accepted and
-#: ignored.
+#: The (task, algorithm) pairs the training containers implement. A combination that the spec
+#: grammar accepts but that is missing here is refused at validation, never accepted and ignored.
 SUPPORTED_TRAINING: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("classification", "random_forest"),
-        ("classification", "xgboost"),
-        ("classification", "logistic_regression"),
-        ("regression", "linear_regression"),
-        ("regression", "random_forest"),
-        ("regression", "xgboost"),
-        ("classification", "neural_network"),
-        ("regression", "neural_network"),
-    }
+    (task, algorithm) for task, algorithms in ALGORITHMS_BY_TASK.items() for algorithm in algorithms
 )
 
 #: The training-container family (folder under ``training_containers/``) of each algorithm.
@@ -66,8 +56,25 @@ FAMILY_BY_ALGORITHM: dict[str, str] = {
     "random_forest": "sklearn",
     "logistic_regression": "sklearn",
     "linear_regression": "sklearn",
+    "kmeans": "sklearn",
+    "dbscan": "sklearn",
+    "pca": "sklearn",
+    "tsne": "sklearn",
     "xgboost": "xgboost",
     "neural_network": "pytorch",
+    "ppo": "rl",
+    "dqn": "rl",
+    "a3c": "rl",
+}
+
+#: Tasks whose dataset has a target column that the model predicts.
+SUPERVISED_TASKS: tuple[str, ...] = ("classification", "regression")
+
+#: Algorithms with no transform or predict for new rows: their outputs cover the training rows
+#: only, so they are registered but never deployed as an endpoint (scikit-learn's ``TSNE`` has
+#: ``fit_transform`` and no ``transform``).
+NOT_SERVABLE: dict[str, str] = {
+    "tsne": "t-SNE has no transform for new points: it embeds only the rows it was fitted on",
 }
 
 #: The metrics each task's evaluation produces. Names follow scikit-learn's metric functions.
@@ -79,8 +86,15 @@ METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "control": ("mean_return", "std_return", "mean_episode_length"),
 }
 
+#: Metrics that are fractions in [0, 1]: a threshold on them outside that range is an error.
+FRACTION_METRICS: frozenset[str] = frozenset(
+    {"accuracy", "precision", "recall", "f1", "roc_auc", "explained_variance_ratio", "trustworthiness"}
+)
+
 #: Metrics for which a smaller value is better: a threshold on them is a ceiling, not a floor.
-LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss", "rmse", "mae", "mape", "davies_bouldin"})
+LOWER_IS_BETTER: frozenset[str] = frozenset(
+    {"log_loss", "rmse", "mae", "mape", "davies_bouldin", "std_return"}
+)
 
 #: The metrics reported when the spec lists none.
 DEFAULT_METRICS_BY_TASK: dict[str, tuple[str, ...]] = {

@@ -3,7 +3,8 @@
 Each model lists the hyperparameters the training container passes to the estimator, with the
 estimator's own default. Ranges come from the libraries' parameter documentation
 (scikit-learn 1.9 estimator docstrings, XGBoost 3.2 "XGBoost Parameters", skorch 1.4 and
-PyTorch 2.13 for the neural network). Unknown names are
+PyTorch 2.13 for the neural network, Ray RLlib 2.60's ``PPOConfig`` and ``DQNConfig``, and Mnih
+et al. 2016, "Asynchronous Methods for Deep Reinforcement Learning", for A3C). Unknown names are
 errors, so a typo never silently trains with a default.
 """
 
@@ -90,6 +91,97 @@ class NeuralNetworkHyperparameters(_Hyperparameters):
     weight_decay: float = Field(0.0, ge=0, description="Adam's L2 penalty on the weights")
 
 
+class KMeansHyperparameters(_Hyperparameters):
+    """k-means clustering (``sklearn.cluster.KMeans``)."""
+
+    n_clusters: int = Field(8, ge=2, le=10_000, description="number of clusters k")
+    init: Literal["k-means++", "random"] = "k-means++"
+    n_init: int = Field(10, ge=1, le=1000, description="restarts; the lowest inertia wins")
+    max_iter: int = Field(300, ge=1, le=100_000)
+    tol: float = Field(1e-4, ge=0, description="relative centre movement that counts as converged")
+
+
+class DBSCANHyperparameters(_Hyperparameters):
+    """Density-based clustering (``sklearn.cluster.DBSCAN``), in the scaled feature space."""
+
+    eps: float = Field(0.5, gt=0, description="neighbourhood radius")
+    min_samples: int = Field(5, ge=1, le=100_000, description="neighbours (itself included) of a core point")
+    metric: Literal["euclidean", "manhattan", "chebyshev", "cosine"] = "euclidean"
+
+
+class PCAHyperparameters(_Hyperparameters):
+    """Principal component analysis (``sklearn.decomposition.PCA``)."""
+
+    n_components: Annotated[int, Field(ge=1, le=10_000)] | Annotated[float, Field(gt=0, lt=1)] = Field(
+        2, description="components kept, or the fraction of variance to keep (0 < x < 1)"
+    )
+    whiten: bool = False
+    svd_solver: Literal["auto", "full", "covariance_eigh", "arpack", "randomized"] = "auto"
+
+
+class TSNEHyperparameters(_Hyperparameters):
+    """t-distributed stochastic neighbour embedding (``sklearn.manifold.TSNE``)."""
+
+    n_components: int = Field(2, ge=1, le=3, description="embedding dimensions (Barnes-Hut allows 3)")
+    perplexity: float = Field(30.0, ge=1, le=100, description="effective number of neighbours; < rows")
+    early_exaggeration: float = Field(12.0, ge=1)
+    learning_rate: Literal["auto"] | Annotated[float, Field(gt=0)] = "auto"
+    max_iter: int = Field(1000, ge=250, le=100_000)
+    metric: Literal["euclidean", "manhattan", "cosine"] = "euclidean"
+
+
+class PPOHyperparameters(_Hyperparameters):
+    """Proximal policy optimisation (Ray RLlib ``PPOConfig``)."""
+
+    learning_rate: float = Field(3e-4, gt=0, le=1, description="Adam step size")
+    gamma: float = Field(0.99, ge=0, le=1, description="discount factor")
+    lambda_: float = Field(0.95, ge=0, le=1, description="GAE lambda")
+    clip_param: float = Field(0.2, gt=0, le=1, description="PPO's ratio clip epsilon")
+    entropy_coeff: float = Field(0.0, ge=0)
+    vf_loss_coeff: float = Field(1.0, ge=0)
+    train_batch_size: int = Field(4000, ge=32, le=1_000_000, description="environment steps per iteration")
+    minibatch_size: int = Field(128, ge=1, le=100_000)
+    num_epochs: int = Field(10, ge=1, le=100, description="passes over each train batch")
+    hidden_layers: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        default_factory=lambda: [64, 64], min_length=1, max_length=8
+    )
+    num_env_runners: int = Field(1, ge=0, le=64, description="sampling worker processes")
+
+
+class DQNHyperparameters(_Hyperparameters):
+    """Deep Q-network with double Q-learning and a dueling head (Ray RLlib ``DQNConfig``)."""
+
+    learning_rate: float = Field(5e-4, gt=0, le=1)
+    gamma: float = Field(0.99, ge=0, le=1)
+    train_batch_size: int = Field(32, ge=1, le=100_000, description="replayed transitions per update")
+    replay_buffer_capacity: int = Field(50_000, ge=100, le=10_000_000)
+    target_network_update_freq: int = Field(500, ge=1, description="environment steps between syncs")
+    epsilon_timesteps: int = Field(10_000, ge=1, description="steps over which exploration decays")
+    final_epsilon: float = Field(0.02, ge=0, le=1)
+    n_step: int = Field(1, ge=1, le=100)
+    double_q: bool = True
+    dueling: bool = True
+    hidden_layers: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        default_factory=lambda: [64, 64], min_length=1, max_length=8
+    )
+    num_env_runners: int = Field(1, ge=0, le=64)
+
+
+class A3CHyperparameters(_Hyperparameters):
+    """Asynchronous advantage actor-critic (Mnih et al. 2016): lock-free workers, shared Adam."""
+
+    learning_rate: float = Field(1e-3, gt=0, le=1)
+    gamma: float = Field(0.99, ge=0, le=1)
+    n_steps: int = Field(20, ge=1, le=1000, description="t_max: steps per worker update")
+    entropy_coeff: float = Field(0.01, ge=0)
+    value_loss_coeff: float = Field(0.5, ge=0)
+    max_grad_norm: float = Field(40.0, gt=0)
+    num_workers: int = Field(2, ge=1, le=64, description="worker processes sharing the parameters")
+    hidden_layers: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        default_factory=lambda: [128], min_length=1, max_length=8
+    )
+
+
 #: The hyperparameter model of each algorithm the training containers implement.
 HYPERPARAMETER_MODELS: dict[str, type[_Hyperparameters]] = {
     "xgboost": XGBoostHyperparameters,
@@ -97,4 +189,11 @@ HYPERPARAMETER_MODELS: dict[str, type[_Hyperparameters]] = {
     "logistic_regression": LogisticRegressionHyperparameters,
     "linear_regression": LinearRegressionHyperparameters,
     "neural_network": NeuralNetworkHyperparameters,
+    "kmeans": KMeansHyperparameters,
+    "dbscan": DBSCANHyperparameters,
+    "pca": PCAHyperparameters,
+    "tsne": TSNEHyperparameters,
+    "ppo": PPOHyperparameters,
+    "dqn": DQNHyperparameters,
+    "a3c": A3CHyperparameters,
 }

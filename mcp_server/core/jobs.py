@@ -59,6 +59,7 @@ def training_request(
         target=dataset.target,
         feature_types=dataset.feature_types,
         channels=channels,
+        environment=spec.environment,
         compute=spec.compute,
         experiment=experiment,
         tags=tags,
@@ -70,8 +71,9 @@ def container_hyperparameters(request: TrainingJobRequest) -> dict[str, Any]:
 
     The algorithm's own hyperparameters plus the reserved keys the programs in
     ``training_containers/`` read: ``_algorithm``, ``_task``, ``_target``, ``_preprocessing``,
-    ``_feature_types`` and ``_seed``.
+    ``_feature_types``, ``_seed`` and, for control tasks, ``_environment``.
     """
+    environment = {"_environment": request.environment.model_dump(mode="json")} if request.environment else {}
     return {
         **request.hyperparameters,
         "_algorithm": request.algorithm,
@@ -80,6 +82,7 @@ def container_hyperparameters(request: TrainingJobRequest) -> dict[str, Any]:
         "_preprocessing": request.preprocessing.model_dump(mode="json"),
         "_feature_types": request.feature_types,
         "_seed": request.seed,
+        **environment,
     }
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_server.core.spec import ComputeSpec, FairnessSpec, PreprocessingSpec
+from mcp_server.core.spec import ComputeSpec, EnvironmentSpec, FairnessSpec, PreprocessingSpec
 
 
 class _Record(BaseModel):
@@ -70,7 +70,10 @@ class TrainingJobRequest(_Record):
     target: str | None
     feature_types: dict[str, Literal["numeric", "categorical"]]
     seed: int = Field(0, ge=0, description="random seed of the estimator and its preprocessing")
-    channels: dict[str, str] = Field(description="channel name (train, validation) -> URI")
+    channels: dict[str, str] = Field(
+        description="channel name (train, validation) -> URI; none for reinforcement learning"
+    )
+    environment: EnvironmentSpec | None = Field(None, description="control tasks: the Gymnasium environment")
     compute: ComputeSpec
     experiment: str = Field(description="tracking experiment, e.g. 'issue-12'")
     tags: dict[str, str] = Field(

@@ -108,10 +108,19 @@ class TuningSpec(_Section):
 
 
 class EnvironmentSpec(_Section):
-    """A Gymnasium environment for reinforcement learning."""
+    """A Gymnasium environment for reinforcement learning (``gymnasium.make(name)``).
 
-    name: str
-    total_timesteps: int = Field(100_000, ge=1)
+    ``total_timesteps`` bounds training (environment steps); training also stops once the mean
+    training episode return reaches ``stop_mean_return``. The evaluation then plays
+    ``evaluation_episodes`` greedy episodes.
+    """
+
+    name: str = Field(min_length=1, description="a registered Gymnasium id, e.g. CartPole-v1")
+    total_timesteps: int = Field(100_000, ge=1, le=100_000_000)
+    stop_mean_return: float | None = Field(
+        None, description="stop once the mean training episode return reaches this"
+    )
+    evaluation_episodes: int = Field(20, ge=1, le=10_000)
 
 
 class FairnessSpec(_Section):

@@ -170,11 +170,7 @@ def _metric_errors(data: dict[str, Any], task: str) -> list[SpecError]:
                         f"{task} produces {or_list(produced)}",
                     )
                 )
-            elif (
-                _is_number(value)
-                and metric not in catalog.LOWER_IS_BETTER
-                and (metric in ("accuracy", "precision", "recall", "f1", "roc_auc") and not 0 <= value <= 1)
-            ):
+            elif _is_number(value) and metric in catalog.FRACTION_METRICS and not 0 <= value <= 1:
                 errors.append(
                     SpecError(f"evaluation.thresholds.{metric}", value, "a fraction between 0 and 1")
                 )
@@ -192,8 +188,6 @@ def _metric_errors(data: dict[str, Any], task: str) -> list[SpecError]:
 
 #: Sections the grammar accepts but no stage of the workflow acts on yet: refused, not ignored.
 _NOT_YET = {
-    ("tuning",): "hyperparameter tuning is not available yet; remove the tuning section",
-    ("environment",): "reinforcement learning is not available yet",
     ("deployment",): "deployment is not available yet; remove the deployment section "
     "(the model is registered as the challenger)",
     ("retraining", "triggers"): "automatic retraining triggers are not available yet",
@@ -203,6 +197,8 @@ _NOT_YET = {
 def _unsupported_section_errors(data: dict[str, Any]) -> list[SpecError]:
     errors = []
     for keys, message in _NOT_YET.items():
+        if keys == ("deployment",) and str(data.get("algorithm")) in catalog.NOT_SERVABLE:
+            continue  # _deployment_errors says why this algorithm can never be deployed
         value = get_path(data, *keys)
         if value is not MISSING and value is not None:
             errors.append(SpecError(".".join(keys), value, message))
@@ -211,6 +207,17 @@ def _unsupported_section_errors(data: dict[str, Any]) -> list[SpecError]:
 
 def _deployment_errors(data: dict[str, Any]) -> list[SpecError]:
     errors = []
+    deployment = data.get("deployment")
+    reason = catalog.NOT_SERVABLE.get(str(data.get("algorithm")))
+    if deployment is not None and reason is not None:
+        return [
+            SpecError(
+                "deployment",
+                deployment,
+                f"{reason}, so it cannot be deployed as an endpoint; remove the deployment section "
+                "(the embedding of the training rows is kept as an artifact)",
+            )
+        ]
     steps = get_path(data, "deployment", "canary", "steps")
     if isinstance(steps, list) and all(isinstance(s, int) for s in steps):
         increasing = all(b > a for a, b in zip(steps, steps[1:], strict=False))

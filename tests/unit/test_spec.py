@@ -113,11 +113,19 @@ def test_the_spec_hash_is_stable_and_follows_content() -> None:
     assert first.spec_hash() == again.spec_hash() != other.spec_hash()
 
 
+_MODEL_TYPE_OF = {t: m for m, tasks in catalog.TASKS_BY_MODEL_TYPE.items() for t in tasks}
+
+
 @pytest.mark.parametrize(("task", "algorithm"), sorted(catalog.SUPPORTED_TRAINING))
 def test_every_supported_combination_validates(task: str, algorithm: str) -> None:
-    source = "sklearn://iris" if task == "classification" else "sklearn://diabetes"
-    spec = validate_spec(spec_with(task=task, algorithm=algorithm, dataset__source=source))
+    changes: dict[str, Any] = {"model_type": _MODEL_TYPE_OF[task], "task": task, "algorithm": algorithm}
+    if task == "control":
+        changes.update(dataset=DELETE, environment={"name": "CartPole-v1"})
+    else:
+        changes["dataset__source"] = "sklearn://iris" if task != "regression" else "sklearn://diabetes"
+    spec = validate_spec(spec_with(**changes))
     assert (spec.task, spec.algorithm) == (task, algorithm)
+    assert spec.hyperparameters  # every algorithm's defaults are filled in
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,20 +336,27 @@ def test_neural_network_hyperparameters_out_of_range_name_the_field(
     assert re.search(pattern, error.message)
 
 
-def test_a_task_without_any_runnable_algorithm_says_so() -> None:
+def test_every_task_of_the_catalog_trains() -> None:
+    assert {t for t, _ in catalog.SUPPORTED_TRAINING} == set(catalog.TASKS)
+    assert set(catalog.FAMILY_BY_ALGORITHM) == set(catalog.ALGORITHMS)
+
+
+def test_tsne_with_a_deployment_section_is_refused_with_the_reason() -> None:
     data = spec_with(
-        model_type="unsupervised_learning", task="clustering", algorithm="kmeans", dataset__target=DELETE
+        model_type="unsupervised_learning",
+        task="dimensionality_reduction",
+        algorithm="tsne",
+        dataset__source="sklearn://digits",
+        deployment={"strategy": "direct"},
     )
     error = only_error(data)
-    assert re.search(
-        r"kmeans for clustering is not supported .*; no clustering algorithm is available yet", error.message
-    )
+    assert error.path == "deployment"
+    assert re.search(r"t-SNE has no transform for new points.*cannot be deployed", error.message)
 
 
 @pytest.mark.parametrize(
     ("changes", "path", "pattern"),
     [
-        ({"tuning": {"objective": "f1", "search_space": {}}}, "tuning", r"tuning is not available yet"),
         ({"deployment": {"strategy": "canary"}}, "deployment", r"deployment is not available yet"),
         (
             {"retraining__triggers": {"drift_psi": 0.2}},
@@ -356,7 +371,7 @@ def test_sections_not_available_yet_are_refused(changes: dict[str, Any], path: s
     assert re.search(pattern, error.message)
 
 
-def test_environment_is_refused_for_supervised_tasks_and_not_available_yet() -> None:
+def test_environment_is_refused_for_supervised_tasks() -> None:
     errors = errors_for(spec_with(environment={"name": "CartPole-v1"}))
     assert {e.path for e in errors} == {"environment"}
     assert any("only reinforcement learning uses it" in e.message for e in errors)

@@ -10,8 +10,9 @@ writes the model to ``/opt/ml/model/`` and, when it fails, a reason to
 the SageMaker training toolkit sets them.
 
 The hyperparameters also carry reserved keys that describe the job rather than the estimator:
-``_algorithm``, ``_task``, ``_target``, ``_preprocessing``, ``_feature_types`` and ``_seed``
-(``JobConfig``). Only the standard library, numpy, pandas and joblib are imported here.
+``_algorithm``, ``_task``, ``_target``, ``_preprocessing``, ``_feature_types``, ``_seed`` and,
+for reinforcement learning, ``_environment`` (``JobConfig``). Only the standard library, numpy,
+pandas and joblib are imported here.
 """
 
 from __future__ import annotations
@@ -31,7 +32,17 @@ import pandas as pd
 #: Default root of the contract inside a SageMaker container.
 DEFAULT_ROOT = "/opt/ml"
 #: Hyperparameter keys that describe the job, not the estimator.
-RESERVED_KEYS = ("_algorithm", "_task", "_target", "_preprocessing", "_feature_types", "_seed")
+RESERVED_KEYS = (
+    "_algorithm",
+    "_task",
+    "_target",
+    "_preprocessing",
+    "_feature_types",
+    "_seed",
+    "_environment",
+)
+#: Every task a training program may be given; the first two need a target column.
+TASKS = ("classification", "regression", "clustering", "dimensionality_reduction", "control")
 #: How many traceback lines the failure file keeps after the headline.
 _TRACEBACK_TAIL_LINES = 15
 
@@ -175,44 +186,54 @@ class JobConfig:
 
     Attributes:
         algorithm: e.g. ``xgboost``.
-        task: ``classification`` or ``regression``.
-        target: the target column of the channels.
+        task: one of ``TASKS``.
+        target: the target column of the channels; for clustering and dimensionality reduction
+            an optional label column kept out of the features (plots colour by it); None for
+            control.
         preprocessing: as ``PreprocessingSpec`` dumps it (missing_values, encoding, ...).
         feature_types: column -> ``numeric`` | ``categorical``; empty means infer from dtypes.
         seed: random seed of the estimator.
         hyperparameters: the estimator's hyperparameters (reserved keys removed).
+        environment: control only: the spec's ``environment`` section (``name``,
+            ``total_timesteps``, ``stop_mean_return``, ``evaluation_episodes``).
     """
 
     algorithm: str
     task: str
-    target: str
+    target: str | None
     preprocessing: dict[str, Any]
     feature_types: dict[str, str]
     seed: int
     hyperparameters: dict[str, Any]
+    environment: dict[str, Any] | None = None
 
     @classmethod
     def from_hyperparameters(cls, values: Mapping[str, Any]) -> JobConfig:
         """Split decoded hyperparameters into the job's description and the estimator's values.
 
         Raises:
-            ValueError: ``_algorithm``, ``_task`` or ``_target`` is missing, or ``_task`` is
-                neither classification nor regression.
+            ValueError: ``_algorithm`` or ``_task`` is missing, ``_task`` is not one of
+                ``TASKS``, ``_target`` is missing for classification or regression, or
+                ``_environment`` is missing for control.
         """
-        missing = [k for k in ("_algorithm", "_task", "_target") if not values.get(k)]
+        task = str(values.get("_task") or "")
+        required = ["_algorithm", "_task"]
+        required += ["_target"] if task in TASKS[:2] else ["_environment"] if task == "control" else []
+        missing = [k for k in required if not values.get(k)]
         if missing:
             raise ValueError(f"hyperparameters lack the reserved keys {missing}; the backend sets them")
-        task = str(values["_task"])
-        if task not in ("classification", "regression"):
-            raise ValueError(f"_task must be classification or regression, got {task!r}")
+        if task not in TASKS:
+            raise ValueError(f"_task must be one of {', '.join(TASKS)}; got {task!r}")
+        target = values.get("_target")
         return cls(
             algorithm=str(values["_algorithm"]),
             task=task,
-            target=str(values["_target"]),
+            target=str(target) if target else None,
             preprocessing=dict(values.get("_preprocessing") or {}),
             feature_types=dict(values.get("_feature_types") or {}),
             seed=int(values.get("_seed") or 0),
             hyperparameters={k: v for k, v in values.items() if k not in RESERVED_KEYS},
+            environment=dict(values["_environment"]) if values.get("_environment") else None,
         )
 
 

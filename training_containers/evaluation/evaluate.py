@@ -1,173 +1,65 @@
 """Evaluation program: score a trained model under the SageMaker Processing contract.
 
-Reads the model and the splits under ``/opt/ml/processing/input/`` (``processing``), then
-writes under ``/opt/ml/processing/output/``:
+Reads the model (and, except for control tasks, the splits) under ``/opt/ml/processing/input/``
+(``processing``), hands the work to the task's family module, then writes
+``/opt/ml/processing/output/report.json``: ``evaluation_id``, ``task``, ``algorithm``, the
+family's fields and ``duration_s`` (seconds). The report is written last, atomically: its
+presence means the job completed. Every family returns at least ``metrics`` (the held-out
+figures the judge compares with the thresholds), ``train_metrics`` and ``plots`` (name -> file
+name relative to ``output/``):
 
-- ``report.json``: the test, validation and train metrics, the train-minus-test ``gaps``,
-  ``n_test``, ``n_validation``, ``n_train``, ``class_counts`` (classification), ``plots`` (name
-  -> file name relative to ``output/``), ``learning_curve`` (the plotted values), ``shap`` and
-  ``fairness`` (or null), ``baseline`` (``baseline/baseline.json``) and ``duration_s``
-  (seconds). It is written last, atomically: its presence means the job completed.
-- ``plots/*.png`` (``plots``, ``learning``), ``plots/shap_summary.png`` (``explain``);
-- ``baseline/baseline.json``: the training split's drift baseline (``baseline``).
+- classification and regression (``supervised``): test, validation and train metrics, gaps,
+  diagnostic plots, learning curve, SHAP and fairness when asked for, the drift baseline;
+- clustering (``clustering``): silhouette, Davies-Bouldin, Calinski-Harabasz, cluster sizes;
+- dimensionality reduction (``embedding``): explained variance ratio (PCA), trustworthiness,
+  a 2-D scatter of the embedding;
+- control (``control``): mean and standard deviation of the return over greedy evaluation
+  episodes, mean episode length, the training return curve.
 
-Metrics are also printed as ``test_f1=0.97`` lines. SHAP and fairlearn are imported only when
-the configuration asks for them. Run it as ``python -m training_containers.evaluation.evaluate``.
+Metrics are also printed as ``test_silhouette=0.55`` lines. Run it as
+``python -m training_containers.evaluation.evaluate``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
+import importlib
 import time
-from typing import Any
 
-from training_containers.common.contract import write_metric_lines
-from training_containers.common.metrics import format_metric_lines
-from training_containers.evaluation.baseline import build_baseline, feature_kinds
-from training_containers.evaluation.learning import Curve, learning_curve
-from training_containers.evaluation.processing import EvaluationConfig, ProcessingContract, run, to_jsonable
-from training_containers.evaluation.scoring import (
-    Model,
-    Split,
-    check_requested,
-    class_counts,
-    count_classes,
-    gaps,
-    load_model,
-    score_split,
-    split_metrics,
+from training_containers.evaluation.processing import (
+    EvaluationConfig,
+    ProcessingContract,
+    run,
+    say,
+    write_json,
 )
 
-SPLITS = ("train", "validation", "test")
 REPORT = "report.json"
-BASELINE = "baseline/baseline.json"
-SHAP_PLOT = "plots/shap_summary.png"
+#: The module (under ``training_containers.evaluation``) that evaluates each task.
+FAMILY_BY_TASK = {
+    "classification": "supervised",
+    "regression": "supervised",
+    "clustering": "clustering",
+    "dimensionality_reduction": "embedding",
+    "control": "control",
+}
 
 
 def main() -> None:
-    """Evaluate the mounted model on the mounted splits and write the outputs."""
+    """Evaluate the mounted model with its task's family module and write ``report.json``."""
     started = time.perf_counter()
     contract = ProcessingContract.from_env()
     config = EvaluationConfig.read(contract.config_file)
-    model = load_model(contract.model_dir, config)
-    frames = _read_splits(contract, config)
-    n_classes = count_classes(config, model, [f for f in frames.values() if f is not None])
-    splits = {name: score_split(model, f, name, config.task) for name, f in frames.items() if f is not None}
-    metrics = {name: split_metrics(split, config.task, n_classes) for name, split in splits.items()}
-    check_requested(config.metrics, metrics["test"])
-    for name in ("test", "validation", "train"):
-        if name in metrics:
-            write_metric_lines(format_metric_lines(name, metrics[name]))
-    labels = config.class_labels or [str(code) for code in range(n_classes or 0)]
-    curve = learning_curve(model, splits, config.task, n_classes, config.seed)
-    plots = _plots(contract, splits, config, labels, curve)
-    shap = _shap(contract, model, splits, config, labels)
-    if shap is not None:
-        plots["shap_summary"] = SHAP_PLOT
+    family = importlib.import_module(f"training_containers.evaluation.{FAMILY_BY_TASK[config.task]}")
+    fields = family.evaluate(contract, config)
     report = {
         "evaluation_id": config.evaluation_id,
         "task": config.task,
-        "algorithm": config.algorithm or model.metadata.get("algorithm", ""),
-        "metrics": metrics["test"],
-        "validation_metrics": metrics.get("validation", {}),
-        "train_metrics": metrics["train"],
-        "gaps": gaps(metrics["train"], metrics["test"]),
-        "n_test": len(splits["test"].y),
-        "n_validation": len(splits["validation"].y) if "validation" in splits else 0,
-        "n_train": len(splits["train"].y),
-        "class_counts": class_counts(splits["train"].y, labels, n_classes) if n_classes else None,
-        "plots": plots,
-        "learning_curve": curve.to_dict() if curve is not None else None,
-        "baseline": _baseline(contract, model, frames["train"]),
-        "shap": shap,
-        "fairness": _fairness(config, splits["test"], n_classes),
+        "algorithm": config.algorithm or fields.pop("algorithm", ""),
+        **fields,
+        "duration_s": round(time.perf_counter() - started, 3),
     }
-    report["duration_s"] = round(time.perf_counter() - started, 3)
-    _write_json(contract, REPORT, report)
-    _say(f"evaluation {config.evaluation_id} completed in {report['duration_s']} s")
-
-
-def _read_splits(contract: ProcessingContract, config: EvaluationConfig) -> dict[str, Any]:
-    """Read the splits (validation optional); check the sensitive column before any work."""
-    frames = {name: contract.read_split(name, required=name != "validation") for name in SPLITS}
-    if config.fairness is not None:
-        from training_containers.evaluation.fairness import check_column
-
-        check_column(config.fairness, frames["test"])
-    return frames
-
-
-def _plots(
-    contract: ProcessingContract,
-    splits: dict[str, Split],
-    config: EvaluationConfig,
-    labels: list[str],
-    curve: Curve | None,
-) -> dict[str, str]:
-    """Draw and save every plot; return plot name -> path relative to ``output/``."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: never open a window, whatever the environment says
-    from training_containers.evaluation.plots import diagnostic_plots, learning_curve_plot, save
-
-    figures = diagnostic_plots(config.task, splits["test"], labels)
-    if curve is None:
-        _say("no learning curve for this estimator family")
-    else:
-        figures["learning_curve"] = learning_curve_plot(curve)
-    relative = {name: f"plots/{name}.png" for name in figures}
-    for name, figure in figures.items():
-        save(figure, contract.output(relative[name]))
-    return relative
-
-
-def _baseline(contract: ProcessingContract, model: Model, train: Any) -> str:
-    kinds = feature_kinds(train, model.features, model.feature_types)
-    _write_json(contract, BASELINE, build_baseline(train, kinds, model.target))
-    return BASELINE
-
-
-def _shap(
-    contract: ProcessingContract,
-    model: Model,
-    splits: dict[str, Split],
-    config: EvaluationConfig,
-    labels: list[str],
-) -> dict[str, Any] | None:
-    if config.explainability != "shap":
-        return None
-    from training_containers.evaluation.explain import explain
-
-    path = contract.output(SHAP_PLOT)
-    summary = explain(
-        model, splits["train"], splits["test"], labels or None, config.shap_max_rows, config.seed, path
-    )
-    _say(f"shap {summary['explainer']}: {summary['sample_size']} rows in {summary['duration_s']} s")
-    return summary
-
-
-def _fairness(config: EvaluationConfig, test: Split, n_classes: int | None) -> dict[str, Any] | None:
-    if config.fairness is None:
-        return None
-    from training_containers.evaluation.fairness import fairness_report
-
-    return fairness_report(config.fairness, test, config.task, n_classes)
-
-
-def _say(line: str) -> None:
-    """Write one progress line to the job's log (stdout), flushed."""
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def _write_json(contract: ProcessingContract, relative: str, data: dict[str, Any]) -> None:
-    """Write ``output/relative`` atomically (a temporary file, then ``os.replace``)."""
-    path = contract.output(relative)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(to_jsonable(data), indent=2) + "\n")
-    os.replace(temporary, path)
+    write_json(contract, REPORT, report)
+    say(f"evaluation {config.evaluation_id} completed in {report['duration_s']} s")
 
 
 if __name__ == "__main__":

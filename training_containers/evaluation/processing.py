@@ -7,7 +7,9 @@ it writes under ``/opt/ml/processing/output/`` is uploaded when it ends. The eva
 - ``input/{train,validation,test}/data.parquet`` (``validation`` optional);
 - ``input/config/evaluation.json``: the job's configuration (``EvaluationConfig``).
 
-It writes ``output/report.json``, ``output/plots/*.png``, ``output/baseline/baseline.json``
+Control tasks (reinforcement learning) mount no splits: the evaluation plays episodes in the
+Gymnasium environment named by the configuration. It writes ``output/report.json``,
+``output/plots/*.png``, ``output/baseline/baseline.json``
 and, when it fails, ``output/failure`` (first line ``"ExceptionType: message"``; exit status 1).
 ``MLOPS_PROCESSING_ROOT`` moves the root (a local job gets one folder each).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +31,7 @@ from training_containers.common.contract import run_reporting_failures
 #: Default root of the contract inside a SageMaker processing container.
 DEFAULT_ROOT = "/opt/ml/processing"
 #: Tasks the evaluation scores.
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "clustering", "dimensionality_reduction", "control")
 
 
 @dataclass(frozen=True)
@@ -132,15 +135,18 @@ class EvaluationConfig:
 
     Attributes:
         evaluation_id: the job's name, echoed in the report.
-        task: ``classification`` or ``regression``.
+        task: one of ``TASKS``.
         algorithm: e.g. ``xgboost`` (informative; the estimator's type decides the explainer).
-        target: the target column (default: the model's metadata).
+        target: the target column (default: the model's metadata); for clustering and
+            dimensionality reduction an optional label column that only colours the plots.
         metrics: metric names that must be computable on the test split.
         class_labels: label of each class code 0..K-1, or None.
         explainability: ``shap`` or None.
         fairness: the fairness check, or None.
         seed: random seed of any sampling (SHAP background, learning-curve refits).
         shap_max_rows: most test rows SHAP explains.
+        environment: control only: the spec's ``environment`` section (``name``,
+            ``evaluation_episodes``, ...).
     """
 
     evaluation_id: str
@@ -153,6 +159,7 @@ class EvaluationConfig:
     fairness: FairnessConfig | None = None
     seed: int = 0
     shap_max_rows: int = 500
+    environment: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, path: Path) -> EvaluationConfig:
@@ -170,6 +177,8 @@ class EvaluationConfig:
             raise ValueError(f"unknown keys {unknown} in {path}; allowed: {sorted(cls.__dataclass_fields__)}")
         if raw.get("task") not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {raw.get('task')!r}")
+        if raw.get("task") == "control" and not (raw.get("environment") or {}).get("name"):
+            raise ValueError("a control evaluation needs environment.name (a Gymnasium id)")
         if raw.get("explainability") not in (None, "shap"):
             raise ValueError(f"explainability must be 'shap' or null, got {raw['explainability']!r}")
         fairness = raw.get("fairness")
@@ -198,3 +207,20 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return value
+
+
+def say(line: str) -> None:
+    """Write one progress line to the job's log (stdout), flushed."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def write_json(contract: ProcessingContract, relative: str, data: dict[str, Any]) -> None:
+    """Write ``output/relative`` as JSON atomically (a temporary file, then ``os.replace``).
+
+    numpy values are converted first (``to_jsonable``).
+    """
+    path = contract.output(relative)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(to_jsonable(data), indent=2) + "\n")
+    os.replace(temporary, path)

@@ -52,6 +52,7 @@ PRELOAD = [
     "training_containers.common.program",
     "training_containers.common.preprocessing",
     "training_containers.evaluation.processing",
+    "training_containers.evaluation.supervised",
     "training_containers.evaluation.scoring",
     "training_containers.evaluation.learning",
     "training_containers.evaluation.plots",
