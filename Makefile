@@ -34,6 +34,7 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/webhook_latency.py
 	$(BIN)/python benchmarks/pipeline_latency.py
+	$(BIN)/python benchmarks/tuning.py
 
 clean:
 	rm -rf .mlops cdk.out .pytest_cache

@@ -25,6 +25,7 @@ def evaluate(state: dict[str, Any]) -> dict[str, Any]:
         "tracking_run_id": training.get("tracking_run_id"),
         "explainability": spec.evaluation.explainability,
         "fairness": fairness.model_dump(mode="json") if fairness else None,
+        "environment": spec.environment.model_dump(mode="json") if spec.environment else None,
         "max_runtime_s": spec.compute.max_runtime_s,
     }
     return call_tool("evaluate_model", {"request": request})

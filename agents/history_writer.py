@@ -46,11 +46,16 @@ def error_of(state: dict[str, Any]) -> dict[str, str] | None:
 
 
 def _timings(state: dict[str, Any]) -> dict[str, float]:
-    """Seconds per state's agent, plus the training job's own run time (waits included)."""
+    """Seconds per state's agent, plus the training job's own run time (waits included).
+
+    For a hyperparameter tuning job it is the whole search's wall time, not the best trial's.
+    """
     timings = dict(state.get("timings") or {})
-    duration = (state.get("training") or {}).get("duration_s")
+    training = state.get("training") or {}
+    tuning = training.get("tuning")
+    duration = (tuning or training).get("duration_s")
     if duration is not None:
-        timings["training job"] = round(float(duration), 3)
+        timings["hyperparameter tuning job" if tuning else "training job"] = round(float(duration), 3)
     return timings
 
 

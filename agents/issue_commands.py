@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from mcp_server.core.operator_commands import Command, merge_patch, parse_command, spec_diff
 
 from agents.runtime import call_tool, logger
+from mcp_server.backends.environments import registered_environments
 from mcp_server.core.comments import (
     approved_comment,
     cancelled_comment,
@@ -30,6 +30,7 @@ from mcp_server.core.comments import (
     unauthorised_command_comment,
 )
 from mcp_server.core.models import WaitingRun
+from mcp_server.core.operator_commands import Command, merge_patch, parse_command, spec_diff
 from mcp_server.core.spec import SpecValidationError, validate_spec
 
 CommentPoster = Callable[[int, str, str], None]
@@ -139,7 +140,7 @@ class IssueCommands:
         self, run: WaitingRun, patch: dict[str, Any], decision: dict[str, Any]
     ) -> tuple[dict[str, Any], str]:
         old_spec = run.state["spec"]
-        spec = validate_spec(merge_patch(old_spec, patch))
+        spec = validate_spec(merge_patch(old_spec, patch), registered_environments)
         new_spec = spec.model_dump(mode="json")
         diff = spec_diff(
             old_spec, new_spec, f"spec (attempt {run.attempt})", f"spec (attempt {run.attempt + 1})"

@@ -28,6 +28,7 @@ import yaml
 
 from agents.issue_commands import IssueCommands, RunUnavailable
 from agents.runtime import call_tool, logger
+from mcp_server.backends.environments import registered_environments
 from mcp_server.core.comments import spec_errors_comment, unauthorised_comment
 from mcp_server.core.issue_form import extract_spec
 from mcp_server.core.spec import SpecValidationError, validate_spec
@@ -192,7 +193,9 @@ class IssueDetector:
             )
             return _response(200, {"status": "refused", "message": f"{author} is {association}"})
         try:
-            spec = validate_spec(extract_spec(issue.get("body") or "", self.template))
+            spec = validate_spec(
+                extract_spec(issue.get("body") or "", self.template), registered_environments
+            )
         except SpecValidationError as err:
             self.post_comment(number, spec_errors_comment(err.errors), f"spec-errors:{delivery}")
             return _response(200, {"status": "invalid_spec", "errors": [str(e) for e in err.errors]})

@@ -6,6 +6,7 @@ from typing import Any
 
 from agents.runtime import call_tool, report_status, step
 from mcp_server.core.spec import TrainingSpec
+from mcp_server.core.tuning_jobs import tuned_hyperparameters
 
 
 def register(state: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def register(state: dict[str, Any]) -> dict[str, Any]:
                 "model_type": spec.model_type,
                 "algorithm": spec.algorithm,
                 "feature_names": dataset["feature_names"],
-                "hyperparameters": spec.hyperparameters,
+                "hyperparameters": tuned_hyperparameters(spec.hyperparameters, training),
                 "preprocessing": spec.preprocessing.model_dump(mode="json"),
                 "baseline_uri": state["evaluation"].get("baseline_uri"),
             }

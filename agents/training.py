@@ -6,6 +6,8 @@ from typing import Any
 
 from agents.runtime import call_tool, report_status, step
 from mcp_server.core.jobs import job_name
+from mcp_server.core.models import TrainingJob, TuningJob
+from mcp_server.core.tuning_jobs import as_training_job
 
 
 def lineage_tags(state: dict[str, Any]) -> dict[str, str]:
@@ -20,7 +22,12 @@ def lineage_tags(state: dict[str, Any]) -> dict[str, str]:
 
 
 def start(state: dict[str, Any]) -> dict[str, Any]:
-    """Start the training job for this run and attempt (idempotent by job name)."""
+    """Start the training job for this run and attempt (idempotent by job name).
+
+    With a ``tuning`` section it starts the hyperparameter tuning job instead (see ``start_tuning``).
+    """
+    if state["spec"].get("tuning"):
+        return start_tuning(state)
     report_status(state, "training")
     arguments = {
         "job_name": job_name(state["run_id"], state.get("attempt", 1)),
@@ -35,7 +42,47 @@ def start(state: dict[str, Any]) -> dict[str, Any]:
 def describe(state: dict[str, Any]) -> dict[str, Any]:
     """Read the training job's status, long-polling up to ``config.describe_wait_s`` seconds."""
     wait_s = float((state.get("config") or {}).get("describe_wait_s", 0))
+    if state["training"].get("tuning"):
+        return describe_tuning(state, wait_s)
     return call_tool("describe_training_job", {"job_name": state["training"]["job_name"], "wait_s": wait_s})
+
+
+def start_tuning(state: dict[str, Any]) -> dict[str, Any]:
+    """Start the hyperparameter tuning job for this run and attempt (idempotent by name).
+
+    Returns:
+        A TrainingJob (as a dict) named after the tuning job, InProgress, with ``tuning`` set:
+        the workflow's polling loop then describes the search through ``describe_tuning``.
+    """
+    report_status(state, "tuning hyperparameters")
+    arguments = {
+        "tuning_job_name": job_name(state["run_id"], state.get("attempt", 1), kind="tune", max_length=32),
+        "spec": state["spec"],
+        "dataset": state["dataset"],
+        "experiment": f"issue-{state['issue']['number']}",
+        "tags": lineage_tags(state),
+    }
+    tuning = TuningJob.model_validate(call_tool("start_tuning_job", arguments))
+    return as_training_job(tuning, None).model_dump(mode="json")
+
+
+def describe_tuning(state: dict[str, Any], wait_s: float) -> dict[str, Any]:
+    """Read the search's status, long-polling up to ``wait_s`` seconds.
+
+    Returns:
+        While the search runs (or once it failed): a TrainingJob named after it with its status.
+        Once it completed: the best trial's TrainingJob (model, tracking run, metrics) with the
+        search in ``tuning``, so Evaluate, Judge and RegisterModel use the best model.
+    """
+    name = state["training"]["tuning"]["name"]
+    tuning = TuningJob.model_validate(
+        call_tool("describe_tuning_job", {"tuning_job_name": name, "wait_s": wait_s})
+    )
+    best = tuning.best() if tuning.status == "Completed" else None
+    job = None
+    if best is not None:
+        job = TrainingJob.model_validate(call_tool("describe_training_job", {"job_name": best.job_name}))
+    return as_training_job(tuning, job).model_dump(mode="json")
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

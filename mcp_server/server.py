@@ -17,15 +17,27 @@ from mcp.server import MCPServer
 
 from mcp_server.backends.base import Backends
 from mcp_server.settings import Settings
-from mcp_server.tools import data, evaluation, github, history, notification, registry, retrain, training
+from mcp_server.tools import (
+    data,
+    evaluation,
+    github,
+    history,
+    notification,
+    registry,
+    retrain,
+    training,
+    tuning,
+)
 
-CAPABILITIES = (github, data, training, evaluation, registry, retrain, notification, history)
+CAPABILITIES = (github, data, training, tuning, evaluation, registry, retrain, notification, history)
 
 INSTRUCTIONS = (
     "issue-mlops: drives the ML lifecycle of a training request from a GitHub issue. "
     "prepare_dataset, then start_training_job and poll describe_training_job until it is not "
-    "InProgress, then evaluate_model, register_model, record_training_history, post_comment and "
-    "notify. Tools that change the world need a server started with --allow-write."
+    "InProgress (with a tuning section: start_tuning_job and describe_tuning_job, then "
+    "describe_training_job of the best trial), then evaluate_model, register_model, "
+    "record_training_history, post_comment and notify. Tools that change the world need a "
+    "server started with --allow-write."
 )
 
 

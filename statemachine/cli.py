@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mcp_server.backends.environments import registered_environments
 from mcp_server.core.issue_form import extract_spec, parse_issue_form
 from mcp_server.core.spec import SpecValidationError, validate_spec
 from mcp_server.settings import Settings
@@ -55,7 +56,9 @@ def validate(
 ) -> None:
     """Print the normalised spec as YAML, or every error (field path, value, allowed) and exit 1."""
     try:
-        spec = validate_spec(extract_spec(body.read_text(), yaml.safe_load(template.read_text())))
+        spec = validate_spec(
+            extract_spec(body.read_text(), yaml.safe_load(template.read_text())), registered_environments
+        )
     except SpecValidationError as err:
         console.print(f"[red]{len(err.errors)} error(s)[/] in {body}:", highlight=False)
         for error in err.errors:

@@ -22,6 +22,8 @@ from mcp_server.core.models import (
     RegistrationRequest,
     TrainingJob,
     TrainingJobRequest,
+    TuningJob,
+    TuningJobRequest,
     WaitingRun,
 )
 from mcp_server.core.spec import TrainingSpec
@@ -59,6 +61,36 @@ class TrainingBackend(ABC):
 
         Raises:
             NotFoundError: no job has that name.
+        """
+
+
+class TuningBackend(ABC):
+    """Runs hyperparameter tuning jobs: a search whose every trial is a training job."""
+
+    @abstractmethod
+    def start_tuning_job(self, request: TuningJobRequest) -> TuningJob:
+        """Start the search and return at once; starting an existing name returns that job unchanged.
+
+        Args:
+            request: the search (``tuning``: strategy, objective, direction, max_trials,
+                parallel_trials, search_space) and the template training job of every trial.
+
+        Returns:
+            The tuning job as ``describe_tuning_job`` reports it (``InProgress`` when started).
+
+        Raises:
+            TrainingJobError: the search cannot be started (no training program for the
+                algorithm, missing channel, a backend that refuses the job).
+            TransientError: the backend is throttling or unreachable; retry.
+        """
+
+    @abstractmethod
+    def describe_tuning_job(self, name: str) -> TuningJob:
+        """Return the search's status, every trial (hyperparameters, status, objective) and the best.
+
+        Raises:
+            NotFoundError: no tuning job has that name.
+            TransientError: the backend is throttling or unreachable; retry.
         """
 
 
@@ -184,6 +216,7 @@ class Backends:
 
     data: DatasetBackend
     training: TrainingBackend
+    tuning: TuningBackend
     evaluation: EvaluationBackend
     registry: RegistryBackend
     issues: IssueBackend

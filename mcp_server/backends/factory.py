@@ -47,11 +47,14 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
     from mcp_server.backends.local.notification import LocalNotificationBackend
     from mcp_server.backends.local.registry import LocalRegistryBackend
     from mcp_server.backends.local.training import LocalTrainingBackend
+    from mcp_server.backends.local.tuning import LocalTuningBackend
     from mcp_server.backends.local.waiting import LocalWaitingRunStore
 
+    training = LocalTrainingBackend(settings)
     return Backends(
         data=LocalDatasetBackend(settings, base_dir),
-        training=LocalTrainingBackend(settings),
+        training=training,
+        tuning=LocalTuningBackend(settings, training),
         evaluation=LocalEvaluationBackend(settings),
         registry=LocalRegistryBackend(settings),
         issues=build_issue_backend(settings),

@@ -96,12 +96,13 @@ LOWER_IS_BETTER: frozenset[str] = frozenset(
     {"log_loss", "rmse", "mae", "mape", "davies_bouldin", "std_return"}
 )
 
-#: The metrics reported when the spec lists none.
+#: The metrics reported when the spec lists none (trustworthiness for dimensionality reduction:
+#: PCA and t-SNE both produce it; t-SNE has no explained variance ratio).
 DEFAULT_METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "f1", "roc_auc"),
     "regression": ("rmse", "mae", "r2"),
     "clustering": ("silhouette",),
-    "dimensionality_reduction": ("explained_variance_ratio",),
+    "dimensionality_reduction": ("trustworthiness",),
     "control": ("mean_return",),
 }
 

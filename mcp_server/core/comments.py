@@ -15,9 +15,14 @@ import re
 from collections.abc import Iterable
 
 from mcp_server.core.judge import ThresholdCheck
-from mcp_server.core.loop_comments import ALLOWED_ASSOCIATIONS, attempts_exhausted_comment, retry_comment
-from mcp_server.core.markdown_text import errors_table, marker
-from mcp_server.core.models import HistoryCommit, HistoryRecord
+from mcp_server.core.loop_comments import (
+    ALLOWED_ASSOCIATIONS,
+    attempts_exhausted_comment,
+    retry_comment,
+    trained_on,
+)
+from mcp_server.core.markdown_text import errors_table, marker, number, yaml_scalar
+from mcp_server.core.models import HistoryCommit, HistoryRecord, TuningJob
 from mcp_server.core.reply_comments import (
     approved_comment,
     cancelled_comment,
@@ -147,7 +152,7 @@ def run_comment(record: HistoryRecord, commit: HistoryCommit | None) -> str:
         verdict's reasons, the model version or the error, the record's link and what to do next.
     """
     spec = record.spec
-    what = f"**{spec.get('algorithm')}** on **{(spec.get('dataset') or {}).get('name', '?')}**"
+    what = trained_on(spec)
     lines = [marker(f"run:{record.record_id}"), *_headline(record)]
     lines += [
         "",
@@ -170,12 +175,32 @@ def run_comment(record: HistoryRecord, commit: HistoryCommit | None) -> str:
     if record.training:
         duration = f" ({record.training.duration_s:.1f} s)" if record.training.duration_s else ""
         lines.append(f"- Training job: `{record.training.job_name}`{duration}")
+        if record.training.tuning:
+            lines.append(tuning_line(record.training.tuning))
     lines.append(f"- History record: {record_link(commit)}")
     hint = _next_step(record)
     if hint:
         lines += ["", hint]
     lines += ["", f"<sub>spec hash `{record.spec_hash}`</sub>"]
     return "\n".join(lines)
+
+
+def tuning_line(tuning: TuningJob) -> str:
+    """One line on a hyperparameter tuning job: trials, failures and the best trial's values."""
+    failed = sum(t.status != "Completed" for t in tuning.trials)
+    head = f"- Hyperparameter tuning: {tuning.strategy} search over {len(tuning.trials)} trials"
+    head += f" ({failed} failed)" if failed else ""
+    best = tuning.best()
+    if best is None:
+        return head + ", no trial completed"
+    values = ", ".join(
+        f"{name}: {format(value, '.4g') if isinstance(value, float) else yaml_scalar(value)}"
+        for name, value in best.hyperparameters.items()
+    )
+    return (
+        f"{head}; best trial {best.number} with {tuning.objective_metric} "
+        f"{number(best.objective)} (`{values[:200]}`)"
+    )
 
 
 def operator_of(record: HistoryRecord) -> tuple[str, str, str]:

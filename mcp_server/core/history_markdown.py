@@ -27,10 +27,12 @@ from mcp_server.core.history_sections import (
     judge_section,
     num,
     operator_section,
+    outputs_section,
     plot_stem,
     shap_section,
     splits_section,
     timings_section,
+    tuning_section,
 )
 from mcp_server.core.models import HistoryRecord
 
@@ -178,6 +180,8 @@ def render_record(record: HistoryRecord, plot_links: dict[str, str]) -> str:
         _summary(record),
         _metrics_section(record),
         splits_section(record),
+        outputs_section(record),
+        tuning_section(record),
         judge_section(record),
         operator_section(record),
         shap_section(record, plot_links),

@@ -30,7 +30,9 @@ def splits_section(record: HistoryRecord) -> str:
         return ""
     names = list(dict.fromkeys([*record.thresholds, *report.metrics, *report.train_metrics]))
     rows = [_split_row(name, report) for name in names]
-    header = "| Metric | Train | Validation | Test | Gap (train − test) |\n|---|---|---|---|---|"
+    held_out = "Greedy evaluation" if record.spec.get("task") == "control" else "Test"
+    header = f"| Metric | Train | Validation | {held_out} | Gap (train − {held_out.lower()}) |"
+    header += "\n|---|---|---|---|---|"
     return "## Metrics by split\n\n" + header + "\n" + "\n".join(rows)
 
 
@@ -45,6 +47,45 @@ def _split_row(name: str, report: EvaluationReport) -> str:
 
 def _maybe(value: float | None) -> str:
     return num(value) if value is not None else NONE
+
+
+def outputs_section(record: HistoryRecord) -> str:
+    """What the evaluation says beyond metrics: notes, cluster sizes and family figures."""
+    report = record.evaluation
+    if report is None or not (report.notes or report.cluster_sizes or report.details):
+        return ""
+    parts = ["## Model outputs"]
+    if report.notes:
+        parts.append("\n".join(f"- {inline(note)}" for note in report.notes))
+    if report.cluster_sizes:
+        total = sum(report.cluster_sizes.values()) or 1
+        rows = [
+            f"| {'noise' if label == '-1' else cell(label)} | {count} | {count / total:.1%} |"
+            for label, count in sorted(report.cluster_sizes.items(), key=lambda kv: _label_order(kv[0]))
+        ]
+        parts.append("| Cluster | Training rows | Share |\n|---|---|---|\n" + "\n".join(rows))
+    if report.details:
+        rows = [f"| {cell(name)} | {cell(_detail(value))} |" for name, value in report.details.items()]
+        parts.append("| Figure | Value |\n|---|---|\n" + "\n".join(rows))
+    return "\n\n".join(parts)
+
+
+def _label_order(label: str) -> tuple[int, str]:
+    try:
+        return (0, f"{int(label):012d}") if int(label) >= 0 else (1, label)
+    except ValueError:
+        return (0, label)
+
+
+def _detail(value: Any, shown: int = 10) -> str:
+    """A figure for a table cell: numbers formatted, long lists cut to their first ``shown``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | list | tuple):
+        return str(value)
+    if isinstance(value, int | float):
+        return num(float(value)) if isinstance(value, float) else str(value)
+    items = [_detail(v) for v in value[:shown]]
+    more = f", … ({len(value)} in all)" if len(value) > shown else ""
+    return "[" + ", ".join(items) + more + "]"
 
 
 def judge_section(record: HistoryRecord) -> str:
@@ -176,13 +217,70 @@ def failure_section(record: HistoryRecord) -> str:
     )
 
 
+def tuning_section(record: HistoryRecord) -> str:
+    """The hyperparameter tuning job: strategy, objective, every trial, the best one, the failures."""
+    tuning = record.training.tuning if record.training else None
+    if tuning is None:
+        return ""
+    done = sum(t.status == "Completed" for t in tuning.trials)
+    failed = sum(t.status in ("Failed", "Stopped") for t in tuning.trials)
+    took = f", {tuning.duration_s:.1f} s" if tuning.duration_s is not None else ""
+    lines = [
+        "## Hyperparameter tuning",
+        "",
+        f"Tuning job `{tuning.name}` ({tuning.status}{took}): {tuning.strategy} search, objective "
+        f"`{tuning.objective_metric}` ({tuning.direction}), {len(tuning.trials)} of {tuning.max_trials} "
+        f"trials run, {tuning.parallel_trials} at a time: {done} completed, {failed} failed.",
+    ]
+    best = tuning.best()
+    if best is not None and best.objective is not None:
+        figure = f"{tuning.objective_metric} {num(best.objective)}"
+        lines += ["", f"Best: trial {best.number} (`{best.job_name}`), {figure}."]
+    lines += [
+        "",
+        f"| Trial | Hyperparameters | {cell(tuning.objective_metric)} | Status | Seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for trial in tuning.trials:
+        values = ", ".join(f"`{name}: {_hyperparameter(v)}`" for name, v in trial.hyperparameters.items())
+        mark = trial.number == tuning.best_trial
+        number = f"**{trial.number} (best)**" if mark else str(trial.number)
+        objective = _maybe(trial.objective)
+        seconds = f"{trial.duration_s:.1f}" if trial.duration_s is not None else NONE
+        lines.append(
+            f"| {number} | {cell(values) or NONE} | {f'**{objective}**' if mark else objective} | "
+            f"{trial.status} | {seconds} |"
+        )
+    failures = [t for t in tuning.trials if t.status != "Completed" and t.failure_reason]
+    if failures:
+        lines += ["", "### Failed trials", ""]
+        lines += [f"- Trial {t.number} (`{t.job_name}`): {_first_line(t.failure_reason)}" for t in failures]
+    return "\n".join(lines)
+
+
+def _hyperparameter(value: Any) -> str:
+    return num(value) if isinstance(value, float) else yaml_scalar(value)
+
+
+def _first_line(text: str | None, limit: int = 300) -> str:
+    line = next((part.strip() for part in (text or "").splitlines() if part.strip()), NONE)
+    return inline(line if len(line) <= limit else line[: limit - 1] + "…")
+
+
 def timings_section(record: HistoryRecord) -> str:
-    """Seconds per state, with the total."""
+    """Seconds per state, with the total of the states.
+
+    The job rows (``training job``, ``hyperparameter tuning job``: the job's own run time) overlap
+    the states that waited for them, so they are shown after the total and not added to it.
+    """
     if not record.timings:
         return ""
-    rows = "\n".join(f"| {cell(state)} | {seconds:.1f} |" for state, seconds in record.timings.items())
-    total = sum(record.timings.values())
-    return f"## Timings\n\n| State | Seconds |\n|---|---|\n{rows}\n| **Total** | **{total:.1f}** |"
+    states = {name: s for name, s in record.timings.items() if not name.endswith(" job")}
+    jobs = {name: s for name, s in record.timings.items() if name.endswith(" job")}
+    rows = "\n".join(f"| {cell(state)} | {seconds:.1f} |" for state, seconds in states.items())
+    total = f"| **Total** | **{sum(states.values()):.1f}** |"
+    within = "".join(f"\n| {cell(name)} (within the states above) | {s:.1f} |" for name, s in jobs.items())
+    return f"## Timings\n\n| State | Seconds |\n|---|---|\n{rows}\n{total}{within}"
 
 
 def plot_stem(name: str) -> str:

@@ -13,13 +13,15 @@ from mcp_server.core.spec import TrainingSpec
 _NAME = re.compile(r"[^a-zA-Z0-9-]+")
 
 
-def job_name(execution_name: str, attempt: int, kind: str = "train") -> str:
+def job_name(execution_name: str, attempt: int, kind: str = "train", max_length: int = 63) -> str:
     """Return a SageMaker-valid job name (at most 63 characters) unique per execution and attempt.
 
     Args:
         execution_name: the workflow execution's name.
         attempt: the attempt number, 1-based.
-        kind: a short job kind (``train``, ``eval``).
+        kind: a short job kind (``train``, ``eval``, ``tune``).
+        max_length: the longest name allowed: 63 for training and processing jobs, 32 for
+            hyperparameter tuning jobs (SageMaker API reference, ``HyperParameterTuningJobName``).
 
     Returns:
         ``{execution}-{kind}-a{attempt}``; a long execution name is shortened and suffixed with an
@@ -27,9 +29,9 @@ def job_name(execution_name: str, attempt: int, kind: str = "train") -> str:
     """
     suffix = f"-{kind}-a{attempt}"
     base = _NAME.sub("-", execution_name).strip("-")
-    if len(base) + len(suffix) > 63:
+    if len(base) + len(suffix) > max_length:
         digest = hashlib.sha256(execution_name.encode()).hexdigest()[:8]
-        base = f"{base[: 63 - len(suffix) - 9].rstrip('-')}-{digest}"
+        base = f"{base[: max_length - len(suffix) - 9].rstrip('-')}-{digest}"
     return f"{base}{suffix}"
 
 

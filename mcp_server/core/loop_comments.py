@@ -64,7 +64,7 @@ def retry_comment(
         f"### 🔁 Attempt {verdict.attempt} of {verdict.max_attempts} missed its thresholds: "
         f"{left} attempt{'s' if left != 1 else ''} left",
         "",
-        f"Run `{record.record_id}` trained {_what(record.spec)}. The run now waits for a decision.",
+        f"Run `{record.record_id}` trained {trained_on(record.spec)}. The run now waits for a decision.",
         "",
         *metrics_table(record.evaluation, verdict.checks),
         *_fairness_line(verdict),
@@ -106,8 +106,10 @@ def metrics_table(evaluation: EvaluationReport | None, checks: list[ThresholdChe
     return rows
 
 
-def _what(spec: dict[str, Any]) -> str:
-    return f"**{spec.get('algorithm')}** on **{(spec.get('dataset') or {}).get('name', '?')}**"
+def trained_on(spec: dict[str, Any]) -> str:
+    """``**xgboost** on **breast_cancer**``: the algorithm and its dataset (or environment) name."""
+    data = spec.get("dataset") or spec.get("environment") or {}
+    return f"**{spec.get('algorithm')}** on **{data.get('name', '?')}**"
 
 
 def _fairness_line(verdict: Verdict) -> list[str]:
@@ -132,6 +134,9 @@ def _suggestion_lines(suggestions: list[Suggestion]) -> list[str]:
         if suggestion.patch:
             changes = ", ".join(f"`{k}: {yaml_scalar(v)}`" for k, v in suggestion.patch.items())
             lines.append(f"   - Patch (hyperparameters): {changes}")
+        for section, values in suggestion.section_patch.items():
+            changes = ", ".join(f"`{k}: {yaml_scalar(v)}`" for k, v in values.items())
+            lines.append(f"   - Patch ({section}): {changes}")
     return lines
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_server.core.spec import ComputeSpec, EnvironmentSpec, FairnessSpec, PreprocessingSpec
+from mcp_server.core.spec import ComputeSpec, EnvironmentSpec, FairnessSpec, PreprocessingSpec, TuningSpec
 
 
 class _Record(BaseModel):
@@ -84,6 +84,69 @@ class TrainingJobRequest(_Record):
 TrainingStatus = Literal["InProgress", "Completed", "Failed", "Stopped"]
 
 
+class TuningJobRequest(_Record):
+    """A hyperparameter tuning job: a search over ``tuning.search_space``, one training job per trial.
+
+    Every trial is ``training`` with the sampled hyperparameters laid over its static ones.
+    """
+
+    tuning_job_name: str = Field(
+        pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$",
+        description="1 to 32 characters (SageMaker's HyperParameterTuningJobName); trials are named after it",
+    )
+    tuning: TuningSpec
+    training: TrainingJobRequest = Field(
+        description="the template of every trial: static hyperparameters, channels, limits, experiment, tags"
+    )
+
+
+class TuningTrial(_Record):
+    """One trial of a hyperparameter tuning job: a training job with hyperparameters from the search."""
+
+    number: int = Field(ge=1, description="1-based, in the order the trials started")
+    job_name: str = Field(description="the trial's training job")
+    hyperparameters: dict[str, Any] = Field(description="the values the search chose (the others are static)")
+    status: TrainingStatus
+    objective: float | None = Field(
+        None, description="the objective metric's final value; None unless Completed"
+    )
+    failure_reason: str | None = Field(None, description="why the trial failed (shortened to 200 characters)")
+    duration_s: float | None = Field(None, description="the training job's run time, seconds")
+    tracking_run_id: str | None = Field(
+        None, description="the trial's tracking run (a child of the search's)"
+    )
+
+
+class TuningJob(_Record):
+    """A hyperparameter tuning job as ``describe_tuning_job`` reports it, with every trial."""
+
+    name: str
+    status: Literal["InProgress", "Completed", "Failed"]
+    algorithm: str
+    strategy: Literal["grid", "random", "bayesian"]
+    objective_metric: str = Field(
+        description="the printed metric each trial is scored on, e.g. validation_f1"
+    )
+    direction: Literal["maximize", "minimize"]
+    max_trials: int = Field(description="trials the search runs (a grid search runs its whole grid)")
+    parallel_trials: int
+    trials: list[TuningTrial] = Field(default_factory=list, description="in trial-number order")
+    best_trial: int | None = Field(None, description="number of the best completed trial")
+    failure_reason: str | None = Field(
+        None, description="Failed: every trial failed (the first one's reason)"
+    )
+    tracking_run_id: str | None = Field(
+        None, description="the search's tracking run; trials are its children"
+    )
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_s: float | None = Field(None, description="wall time of the search, seconds")
+
+    def best(self) -> TuningTrial | None:
+        """Return the best completed trial, or None while no trial has completed."""
+        return next((t for t in self.trials if t.number == self.best_trial), None)
+
+
 class TrainingJob(_Record):
     """A training job as ``describe_training_job`` reports it."""
 
@@ -103,6 +166,9 @@ class TrainingJob(_Record):
     ended_at: str | None = None
     duration_s: float | None = None
     tracking_run_id: str | None = Field(None, description="MLflow run of this job")
+    tuning: TuningJob | None = Field(
+        None, description="set when this job is the best trial of a hyperparameter tuning job: the search"
+    )
 
 
 class EvaluationRequest(_Record):
@@ -117,6 +183,9 @@ class EvaluationRequest(_Record):
     tracking_run_id: str | None = Field(None, description="MLflow run to log the results into")
     explainability: Literal["shap"] | None = None
     fairness: FairnessSpec | None = None
+    environment: EnvironmentSpec | None = Field(
+        None, description="control tasks: the Gymnasium environment the greedy episodes are played in"
+    )
     max_runtime_s: int = Field(1800, ge=1, description="time limit of the processing job, seconds")
 
 
@@ -150,18 +219,31 @@ class FairnessReport(_Record):
 
 
 class EvaluationReport(_Record):
-    """What one evaluation found: metrics per split, plots, explanations, fairness, baseline."""
+    """What one evaluation found: metrics per split, plots, explanations, fairness, baseline.
+
+    ``metrics`` are the held-out figures the judge compares with the thresholds: the test split
+    for supervised models, k-means, DBSCAN and PCA; the training rows for t-SNE (it cannot
+    embed new rows; ``notes`` says so); greedy evaluation episodes for reinforcement learning.
+    """
 
     evaluation_id: str
-    metrics: dict[str, float] = Field(description="test split")
+    metrics: dict[str, float] = Field(description="held-out figures (see the class docstring)")
     validation_metrics: dict[str, float] = Field(default_factory=dict)
     train_metrics: dict[str, float] = Field(default_factory=dict)
     gaps: dict[str, float] = Field(
         default_factory=dict, description="metric -> train value minus test value (overfitting when large)"
     )
-    n_test: int
+    n_test: int = Field(description="test rows, or greedy evaluation episodes for control tasks")
     n_validation: int = 0
     class_counts: dict[str, int] | None = Field(None, description="classification: training rows per class")
+    cluster_sizes: dict[str, int] | None = Field(
+        None, description="clustering: training rows per cluster label ('-1' is DBSCAN's noise)"
+    )
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="family figures: variance per component, noise fraction, episode returns, ...",
+    )
+    notes: list[str] = Field(default_factory=list, description="what the reader should know, in sentences")
     plots: dict[str, str] = Field(default_factory=dict, description="plot name -> PNG URI")
     shap: ShapSummary | None = None
     fairness: FairnessReport | None = None

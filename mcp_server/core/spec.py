@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Collection
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -21,7 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mcp_server.core import catalog
 from mcp_server.core.catalog import Algorithm, ModelType, Task
 from mcp_server.core.hyperparameters import HYPERPARAMETER_MODELS
-from mcp_server.core.spec_errors import MISSING, SpecError, SpecValidationError, dedupe, from_pydantic
+from mcp_server.core.spec_errors import (
+    MISSING,
+    SpecError,
+    SpecValidationError,
+    dedupe,
+    from_pydantic,
+    hint,
+)
 from mcp_server.core.spec_rules import cross_field_errors
 
 __all__ = ["MISSING", "SpecError", "SpecValidationError", "TrainingSpec", "validate_spec"]
@@ -242,7 +250,7 @@ class TrainingSpec(_Section):
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def validate_spec(data: Any) -> TrainingSpec:
+def validate_spec(data: Any, environments: Callable[[], Collection[str]] | None = None) -> TrainingSpec:
     """Validate a raw spec mapping and return the normalised ``TrainingSpec``.
 
     Normalisation fills every default (including the algorithm's hyperparameter defaults) and
@@ -250,6 +258,9 @@ def validate_spec(data: Any) -> TrainingSpec:
 
     Args:
         data: the spec as plain data (a mapping, as parsed from YAML or an issue form).
+        environments: returns the registered Gymnasium ids; called only when the spec names an
+            environment, whose name must then be one of them. None skips that check (this module
+            does no I/O; callers pass ``backends.environments.registered_environments``).
 
     Returns:
         The validated spec.
@@ -269,12 +280,33 @@ def validate_spec(data: Any) -> TrainingSpec:
     errors.extend(e for e in cross_field_errors(data) if e.path not in errored)
     hyperparameters, hp_errors = _validate_hyperparameters(data)
     errors.extend(e for e in hp_errors if e.path not in errored)
+    errors.extend(e for e in _environment_errors(data, environments) if e.path not in errored)
     if errors or spec is None:
         raise SpecValidationError(dedupe(errors))
     updates: dict[str, Any] = {"hyperparameters": hyperparameters}
     if spec.dataset is not None and spec.dataset.name is None:
         updates["dataset"] = spec.dataset.model_copy(update={"name": _name_from_source(spec.dataset.source)})
     return spec.model_copy(update=updates)
+
+
+def _environment_errors(
+    data: dict[str, Any], environments: Callable[[], Collection[str]] | None
+) -> list[SpecError]:
+    name = data["environment"].get("name") if isinstance(data.get("environment"), dict) else None
+    if environments is None or not isinstance(name, str) or not name:
+        return []
+    registered = environments()
+    if name in registered:
+        return []
+    return [SpecError("environment.name", name, unknown_environment_reason(name, registered))]
+
+
+def unknown_environment_reason(name: str, registered: Collection[str]) -> str:
+    """Why ``name`` is refused: not registered, what ids look like, and the closest one."""
+    return (
+        "not a registered Gymnasium environment (use an id of gymnasium.registry, e.g. CartPole-v1)"
+        + hint(name, registered)
+    )
 
 
 def _name_from_source(source: str) -> str:

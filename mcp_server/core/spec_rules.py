@@ -11,6 +11,7 @@ from typing import Any
 
 from mcp_server.core import catalog
 from mcp_server.core.spec_errors import MISSING, SpecError, hint, or_list
+from mcp_server.core.tuning import tuning_errors
 
 
 def get_path(data: Any, *keys: str) -> Any:
@@ -84,6 +85,8 @@ def cross_field_errors(data: dict[str, Any]) -> list[SpecError]:  # noqa: C901
     errors.extend(_deployment_errors(data))
     errors.extend(_early_stopping_errors(data))
     errors.extend(_fairness_errors(data, task))
+    errors.extend(_unsupervised_errors(data, task))
+    errors.extend(tuning_errors(data))
     compute = data.get("compute")
     if isinstance(compute, dict) and compute.get("use_spot") and isinstance(compute.get("max_wait_s"), int):
         runtime = compute.get("max_runtime_s", 3600)
@@ -277,3 +280,61 @@ def _fairness_errors(data: dict[str, Any], task: str) -> list[SpecError]:
     if isinstance(metric, str) and metric not in allowed:
         return [SpecError("evaluation.fairness.metric", metric, f"for {task} use {or_list(allowed)}")]
     return []
+
+
+def _unsupervised_errors(data: dict[str, Any], task: str) -> list[SpecError]:
+    """Clustering and dimensionality reduction have no target to predict.
+
+    Target encoding and feature selection are fitted against that target, so they are refused
+    (``dataset.target`` there only names a label column that colours the plots). t-SNE is no
+    linear projection and reports no explained variance ratio.
+    """
+    if task not in ("clustering", "dimensionality_reduction"):
+        return []
+    errors = []
+    encoding = get_path(data, "preprocessing", "encoding")
+    if encoding == "target":
+        errors.append(
+            SpecError(
+                "preprocessing.encoding",
+                encoding,
+                f"target encoding needs a target to predict and {task} has none; use onehot or label",
+            )
+        )
+    selection = get_path(data, "preprocessing", "feature_selection")
+    if selection not in (MISSING, None):
+        errors.append(
+            SpecError(
+                "preprocessing.feature_selection",
+                selection,
+                f"feature selection ranks features against a target to predict and {task} has none; "
+                "remove it (dimensionality reduction itself reduces the features)",
+            )
+        )
+    if data.get("algorithm") == "tsne":
+        errors.extend(_tsne_metric_errors(data))
+    return errors
+
+
+def _tsne_metric_errors(data: dict[str, Any]) -> list[SpecError]:
+    message = "t-SNE is no linear projection and has no explained variance ratio; use trustworthiness"
+    errors = []
+    metrics = get_path(data, "evaluation", "metrics")
+    if isinstance(metrics, list):
+        errors += [
+            SpecError(f"evaluation.metrics[{i}]", m, message)
+            for i, m in enumerate(metrics)
+            if m == "explained_variance_ratio"
+        ]
+    thresholds = get_path(data, "evaluation", "thresholds")
+    if isinstance(thresholds, dict) and "explained_variance_ratio" in thresholds:
+        errors.append(
+            SpecError(
+                "evaluation.thresholds.explained_variance_ratio",
+                thresholds["explained_variance_ratio"],
+                message,
+            )
+        )
+    if get_path(data, "tuning", "objective") == "explained_variance_ratio":
+        errors.append(SpecError("tuning.objective", "explained_variance_ratio", message))
+    return errors

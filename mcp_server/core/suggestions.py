@@ -15,6 +15,8 @@ statistical tests:
 * **Class imbalance** (``IMBALANCE_RATIO``): smallest over largest training class count below
   0.5, i.e. the majority class has more than twice the rows of the minority class.
 * **Fairness**: the fairness report failed its ``max_difference``; no automatic patch.
+* **Clustering, dimensionality reduction, control**: one suggestion per family from
+  ``core.family_suggestions`` (cluster structure, kept variance, training budget).
 
 Patches are concrete hyperparameter changes for the run's algorithm, computed by
 ``core.remedies`` from its current hyperparameters and kept within the ranges declared in
@@ -41,7 +43,17 @@ IMBALANCE_RATIO = 0.5
 #: Metrics bounded by 1 on which an absolute gap is meaningful.
 FRACTION_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "r2"})
 
-SuggestionKind = Literal["overfitting", "underfitting", "imbalance", "fairness"]
+SuggestionKind = Literal[
+    "overfitting",
+    "underfitting",
+    "imbalance",
+    "fairness",
+    "cluster_structure",
+    "embedding",
+    "training_budget",
+]
+#: Tasks whose suggestion comes from ``core.family_suggestions``.
+FAMILY_TASKS = ("clustering", "dimensionality_reduction", "control")
 
 
 class Suggestion(BaseModel):
@@ -56,6 +68,8 @@ class Suggestion(BaseModel):
         value: the triggering number (a gap, a ratio, a train score or a group difference).
         patch: hyperparameter name -> new value for this algorithm; ``{}`` when there is no
             automatic change. Wrap it as ``{"hyperparameters": patch}`` for a spec merge patch.
+        section_patch: a merge patch of other spec sections, e.g.
+            ``{"environment": {"total_timesteps": 200000}}``; ``{}`` when none.
     """
 
     kind: SuggestionKind
@@ -64,6 +78,7 @@ class Suggestion(BaseModel):
     metric: str | None = None
     value: float | None = None
     patch: dict[str, Any] = Field(default_factory=dict)
+    section_patch: dict[str, Any] = Field(default_factory=dict)
 
 
 def suggest(
@@ -92,6 +107,11 @@ def suggest(
     if report is None:
         return []
     current = current_hyperparameters(algorithm, hyperparameters)
+    if task in FAMILY_TASKS:
+        from mcp_server.core.family_suggestions import family_suggestion  # imports Suggestion
+
+        found_one = family_suggestion(task, failed, thresholds, report, algorithm, current)
+        return [found_one] if found_one is not None else []
     found = [_fit_suggestion(failed, thresholds, report, algorithm, current)]
     if task in (None, "classification") and report.class_counts:
         found.append(_imbalance(report.class_counts, algorithm, current))
@@ -104,13 +124,16 @@ def suggested_patch(suggestions: list[Suggestion]) -> dict[str, Any]:
     """Combine the suggestions' patches into one spec merge patch.
 
     Returns:
-        ``{"hyperparameters": {name: value, ...}}`` (a later suggestion wins on the same name),
-        or ``{}`` when no suggestion has a patch.
+        ``{"hyperparameters": {name: value, ...}}`` plus any section patches (a later suggestion
+        wins on the same name), or ``{}`` when no suggestion has a patch.
     """
     changes: dict[str, Any] = {}
+    sections: dict[str, Any] = {}
     for suggestion in suggestions:
         changes.update(suggestion.patch)
-    return {"hyperparameters": changes} if changes else {}
+        for section, values in suggestion.section_patch.items():
+            sections.setdefault(section, {}).update(values)
+    return ({"hyperparameters": changes} if changes else {}) | sections
 
 
 def train_value(report: EvaluationReport, metric: str) -> float | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 from mcp.server import MCPServer
 from pydantic import Field
@@ -25,8 +25,16 @@ JobName = Annotated[
 ]
 
 
-def long_poll(describe: Callable[[], TrainingJob], wait_s: float) -> TrainingJob:
-    """Describe until the job is not InProgress or ``wait_s`` seconds passed.
+class _Job(Protocol):
+    @property
+    def status(self) -> str: ...
+
+
+J = TypeVar("J", bound=_Job)
+
+
+def long_poll(describe: Callable[[], J], wait_s: float) -> J:
+    """Describe until the job (training or tuning) is not InProgress or ``wait_s`` seconds passed.
 
     Polls every 0.1 s for the first 5 s (most local jobs end by then), then backs off by 1.5x
     up to 5 s between polls, so a long wait costs few backend calls.

@@ -31,3 +31,12 @@ def test_pipeline_latency_prints_the_pipeline_and_bare_times():
     assert figures["pipeline_s"] > 0
     assert figures["bare_s"] > 0
     assert figures["ratio"] == pytest.approx(figures["pipeline_s"] / figures["bare_s"], abs=0.01)
+
+
+@pytest.mark.slow
+def test_tuning_prints_the_sequential_and_parallel_wall_times():
+    figures = run_benchmark("benchmarks/tuning.py", "--trials", "1")
+    assert figures["trials"] == 1
+    assert figures["sequential_s"] > 0 and figures["parallel_s"] > 0
+    # the script rounds the times and the speed-up separately
+    assert figures["speedup"] == pytest.approx(figures["sequential_s"] / figures["parallel_s"], rel=0.05)

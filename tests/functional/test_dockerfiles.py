@@ -20,7 +20,7 @@ HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadol
 
 
 def test_every_training_family_has_a_dockerfile():
-    assert {p.parent.name for p in DOCKERFILES} == {"sklearn", "xgboost", "pytorch", "evaluation"}
+    assert {p.parent.name for p in DOCKERFILES} == {"sklearn", "xgboost", "pytorch", "rl", "evaluation"}
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)

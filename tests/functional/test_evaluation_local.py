@@ -542,14 +542,14 @@ def test_unreadable_model(world: dict[str, Any], tmp_path: Path) -> None:
     assert not (world["settings"].home / "evaluations" / "eval-no-model" / "evaluation.log").exists()
 
 
-def test_unsupported_task(world: dict[str, Any]) -> None:
+def test_a_control_evaluation_without_an_environment_is_refused(world: dict[str, Any]) -> None:
     ref, folder = world["xgb"]
     request = EvaluationRequest(
-        evaluation_id="eval-cluster",
-        task="clustering",
+        evaluation_id="eval-control",
+        task="control",
         model_uri=folder.as_uri(),
         dataset=ref,
-        metrics=["silhouette"],
+        metrics=["mean_return"],
     )
-    with pytest.raises(EvaluationError, match="classification and regression models only"):
+    with pytest.raises(EvaluationError, match="needs the environment to play episodes in"):
         LocalEvaluationBackend(world["settings"]).evaluate_model(request)

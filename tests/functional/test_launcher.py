@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,16 @@ def test_a_job_gets_its_environment_folder_and_log(tmp_path, mode):
     assert out[2] == str(job.pid)  # its own process group (killpg reaches it)
     assert "printed to stdout" in (tmp_path / "job.log").read_text()
     assert "printed to stderr" in (tmp_path / "job.log").read_text()
+
+
+def test_a_warm_job_does_not_run_the_servers_entry_script_again(tmp_path):
+    runs = tmp_path / "runs.txt"
+    env = {**os.environ, "MLOPS_WARM_JOBS": "1", "ENTRY_RUNS": str(runs), "REPO_ROOT": str(REPO_ROOT)}
+    script = Path(__file__).with_name("entry_script.py")
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    assert (tmp_path / "job" / "out.txt").read_text().startswith("report")  # the job ran
+    assert len(runs.read_text().splitlines()) == 1  # only the server itself ran the script
 
 
 def test_a_failing_job_exits_non_zero_with_its_traceback_in_the_log(tmp_path, mode):

@@ -25,6 +25,8 @@ EXPECTED_TOOLS = {
     "prepare_dataset",
     "start_training_job",
     "describe_training_job",
+    "start_tuning_job",
+    "describe_tuning_job",
     "evaluate_model",
     "register_model",
     "post_comment",

@@ -3,55 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from mcp_server.backends.aws.training import SageMakerTrainingBackend
 from mcp_server.core.models import TrainingJobRequest
 from mcp_server.core.spec import ComputeSpec, FeatureSelectionSpec, PreprocessingSpec
 from mcp_server.errors import NotFoundError, TrainingJobError
 from mcp_server.settings import Settings
-
-IMAGES = {
-    "xgboost": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-train-xgboost:1",
-    "sklearn": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-train-sklearn:1",
-}
-ROLE = "arn:aws:iam::123456789012:role/mlops-sagemaker"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            patch.setenv(key, value)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
-
-
-@pytest.fixture(scope="module")
-def settings(moto_endpoint):
-    return Settings(
-        home=Path("/nonexistent"),
-        backend="aws",
-        allow_write=True,
-        s3_bucket="mlops-bucket",
-        sagemaker_role_arn=ROLE,
-        training_images=IMAGES,
-        aws_endpoint_url=moto_endpoint,
-    )
+from tests.functional.conftest import SAGEMAKER_IMAGES, SAGEMAKER_ROLE
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +74,9 @@ def test_create_training_job_sends_the_sagemaker_definition(backend, sent_reques
     assert json.loads(hyperparameters["_feature_types"]) == {"a": "numeric", "b": "categorical"}
     preprocessing = json.loads(hyperparameters["_preprocessing"])
     assert preprocessing["feature_selection"] == {"method": "importance", "k": 5}
-    assert described["AlgorithmSpecification"]["TrainingImage"] == IMAGES["xgboost"]
+    assert described["AlgorithmSpecification"]["TrainingImage"] == SAGEMAKER_IMAGES["xgboost"]
     assert described["AlgorithmSpecification"]["TrainingInputMode"] == "File"
-    assert described["RoleArn"] == ROLE
+    assert described["RoleArn"] == SAGEMAKER_ROLE
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in described["InputDataConfig"]}
     assert channels["train"] == {
         "S3DataType": "S3Prefix",
@@ -168,7 +129,7 @@ def test_on_demand_job_has_no_spot_settings(backend, sent_requests):
     assert described["StoppingCondition"] == {"MaxRuntimeInSeconds": 600}
     assert described["EnableManagedSpotTraining"] is False
     assert "CheckpointConfig" not in sent[-1]
-    assert described["AlgorithmSpecification"]["TrainingImage"] == IMAGES["sklearn"]
+    assert described["AlgorithmSpecification"]["TrainingImage"] == SAGEMAKER_IMAGES["sklearn"]
     names = {d["Name"] for d in sent[-1]["AlgorithmSpecification"]["MetricDefinitions"]}
     assert names == {f"{s}_{m}" for s in ("train", "validation") for m in ("rmse", "mae", "r2", "mape")}
 
@@ -207,7 +168,7 @@ def test_refuses_jobs_it_cannot_define(backend, settings):
         Settings(
             home=settings.home,
             s3_bucket="b",
-            sagemaker_role_arn=ROLE,
+            sagemaker_role_arn=SAGEMAKER_ROLE,
             aws_endpoint_url=settings.aws_endpoint_url,
         )
     )

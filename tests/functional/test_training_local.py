@@ -331,8 +331,10 @@ def test_start_refuses_bad_channels(workspace, backend, tmp_path):
         backend.start_training_job(
             make_request("s3-train", "xgboost", "classification", {"train": "s3://bucket/train/"}, columns)
         )
-    with pytest.raises(TrainingJobError, match="no training program for algorithm 'kmeans'"):
-        backend.start_training_job(make_request("kmeans", "kmeans", "clustering", channels, columns))
+    with pytest.raises(
+        TrainingJobError, match="control tasks train in their environment and take no channels"
+    ):
+        backend.start_training_job(make_request("ppo-with-data", "ppo", "control", channels, columns))
     assert not (workspace["settings"].home / "jobs" / "s3-train").exists()
 
 

@@ -490,3 +490,35 @@ def test_records_without_the_new_fields_have_none_of_the_new_sections() -> None:
         assert f"## {title}" not in markdown
     assert "### Suggestions" not in markdown
     assert front_matter(markdown)["operator_action"] is None
+
+
+def test_model_outputs_show_notes_cluster_sizes_with_noise_and_family_figures() -> None:
+    evaluation = EvaluationReport(
+        evaluation_id="eval-7",
+        metrics={"silhouette": 0.41},
+        n_test=27,
+        cluster_sizes={"1": 40, "-1": 10, "0": 50},
+        details={"noise_fraction": 0.1, "component_variance": [0.5, 0.2, 0.1] * 5},
+        notes=["DBSCAN labels new rows by their nearest core sample."],
+        report_uri="file:///ws/report.json",
+        duration_s=1.0,
+    )
+    text = section(render_record(make_record(evaluation=evaluation), {}), "Model outputs")
+
+    assert "- DBSCAN labels new rows by their nearest core sample." in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "%" in line]
+    assert rows == ["| 0 | 50 | 50.0% |", "| 1 | 40 | 40.0% |", "| noise | 10 | 10.0% |"]
+    assert "| noise_fraction | 0.1 |" in text
+    assert "… (15 in all)]" in text
+
+
+def test_no_model_outputs_section_for_a_plain_supervised_report() -> None:
+    assert "## Model outputs" not in render_record(make_record(), {})
+
+
+def test_the_training_jobs_own_time_is_shown_but_not_added_to_the_total() -> None:
+    record = make_record(timings={"DescribeTraining": 20.0, "Evaluate": 4.0, "training job": 19.5})
+    timings = section(render_record(record, {}), "Timings")
+
+    assert "| **Total** | **24.0** |" in timings
+    assert timings.rstrip().endswith("| training job (within the states above) | 19.5 |")

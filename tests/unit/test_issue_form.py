@@ -402,5 +402,30 @@ def test_train_form_dropdowns_offer_exactly_the_spec_values() -> None:
 def test_train_form_required_fields() -> None:
     template = train_template()
     required = {e["id"] for e in template["body"] if e.get("validations", {}).get("required")}
-    assert required == {"model_type", "task", "algorithm", "dataset__source"}
+    # the dataset is optional in the form: reinforcement learning names an environment instead
+    assert required == {"model_type", "task", "algorithm"}
     assert {f.key for f in form_fields(template) if f.required_options} == {"data_use"}
+
+
+def test_train_form_with_an_environment_and_no_dataset_validates_as_control() -> None:
+    from mcp_server.core.spec import validate_spec
+
+    fields = {
+        "model_type": "reinforcement_learning",
+        "task": "control",
+        "algorithm": "a3c",
+        "dataset__source": "_No response_",
+        "dataset__target": "_No response_",
+        "environment__name": "CartPole-v1",
+    }
+    body = "\n\n".join(f"### {_label(key)}\n\n{value}" for key, value in fields.items())
+    confirmation = next(e for e in train_template()["body"] if e.get("id") == "data_use")
+    box = confirmation["attributes"]["options"][0]["label"]
+    body += f"\n\n### {confirmation['attributes']['label']}\n\n- [X] {box}"
+    spec = validate_spec(extract_spec(body, train_template()), lambda: {"CartPole-v1"})
+    assert spec.environment is not None and spec.environment.name == "CartPole-v1"
+    assert spec.dataset is None
+
+
+def _label(key: str) -> str:
+    return next(e["attributes"]["label"] for e in train_template()["body"] if e.get("id") == key)

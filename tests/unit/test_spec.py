@@ -536,3 +536,22 @@ def test_a_normalised_spec_validates_again_unchanged(example: str) -> None:
     again = validate_spec(spec.model_dump(mode="json"))
     assert again == spec
     assert again.spec_hash() == spec.spec_hash()
+
+
+def test_an_unregistered_environment_is_a_spec_error_with_the_closest_id() -> None:
+    data = spec_with(
+        model_type="reinforcement_learning",
+        task="control",
+        algorithm="ppo",
+        dataset=DELETE,
+        environment={"name": "CartPol-v1"},
+    )
+    with pytest.raises(SpecValidationError) as caught:
+        validate_spec(data, lambda: {"CartPole-v1", "Acrobot-v1"})
+    (error,) = caught.value.errors
+    assert error.path == "environment.name"
+    assert error.value == "CartPol-v1"
+    assert "not a registered Gymnasium environment" in error.message
+    assert "did you mean 'CartPole-v1'?" in error.message
+    data["environment"]["name"] = "CartPole-v1"
+    assert validate_spec(data, lambda: {"CartPole-v1"}).environment.name == "CartPole-v1"

@@ -40,6 +40,9 @@ RESERVED_KEYS = (
     "_feature_types",
     "_seed",
     "_environment",
+    # added to every trial by SageMaker automatic model tuning (Developer Guide, "Define
+    # Hyperparameter Ranges"): it names the objective, it is not an estimator's hyperparameter
+    "_tuning_objective_metric",
 )
 #: Every task a training program may be given; the first two need a target column.
 TASKS = ("classification", "regression", "clustering", "dimensionality_reduction", "control")

@@ -114,15 +114,6 @@ def report_metrics(model: Any, data: Dataset) -> dict[str, dict[str, float]]:
 
 def build_metadata(data: Dataset, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """Describe the model for ``metadata.json``: schema, task, versions, hyperparameters used."""
-    versions = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "scikit-learn": sklearn.__version__,
-        "joblib": joblib.__version__,
-    }
-    if "xgboost" in sys.modules:
-        versions["xgboost"] = sys.modules["xgboost"].__version__
     return {
         "algorithm": data.config.algorithm,
         "task": data.config.task,
@@ -135,9 +126,26 @@ def build_metadata(data: Dataset, params: dict[str, Any], **extra: Any) -> dict[
         "hyperparameters": params,
         "preprocessing": data.config.preprocessing,
         "seed": data.config.seed,
-        "library_versions": versions,
+        "library_versions": library_versions(),
         **extra,
     }
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions a saved model depends on: python, numpy, pandas, scikit-learn, joblib.
+
+    XGBoost is added when the program imported it.
+    """
+    versions = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "scikit-learn": sklearn.__version__,
+        "joblib": joblib.__version__,
+    }
+    if "xgboost" in sys.modules:
+        versions["xgboost"] = sys.modules["xgboost"].__version__
+    return versions
 
 
 def _class_codes(y: np.ndarray) -> np.ndarray:

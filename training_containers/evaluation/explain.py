@@ -18,6 +18,7 @@ positive class (code 1).
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,11 @@ def explain(
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     kind = _explainer_kind(model.estimator)
+    if kind == "permutation" and "torch" in sys.modules:
+        # thousands of small-batch forward passes: thread hand-offs cost more than they give,
+        # and on a busy machine spinning OpenMP threads slow them several-fold (PyTorch's CPU
+        # performance guide: small inference batches run best single-threaded)
+        sys.modules["torch"].set_num_threads(1)
     limit = max_rows if kind != "permutation" else min(max_rows, MODEL_AGNOSTIC_ROWS)
     rows = _sample(test.Xt, limit, rng)
     values, background_size = _shap_values(shap, kind, model.estimator, train.Xt, rows, rng)

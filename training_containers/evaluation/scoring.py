@@ -75,6 +75,25 @@ def load_model(model_dir: Path, config: EvaluationConfig) -> Model:
         FileNotFoundError: either file is missing.
         ValueError: no target or no feature names in the config or the metadata.
     """
+    metadata, pipeline, preprocessor, estimator = read_model_folder(model_dir)
+    features = list(metadata.get("feature_names") or [])
+    target = config.target or metadata.get("target")
+    if not features or not target:
+        raise ValueError("metadata.json must name the model's feature_names and target")
+    types = dict(metadata.get("feature_types") or {})
+    return Model(pipeline, preprocessor, estimator, features, types, str(target), metadata)
+
+
+def read_model_folder(model_dir: Path) -> tuple[dict[str, Any], Any, Any, Any]:
+    """Read a model folder: its metadata, the saved pipeline, its preprocessing and estimator.
+
+    Returns:
+        ``(metadata, pipeline, preprocessor, estimator)``: the preprocessor is every step but
+        the last (None when there is none), the estimator the last step (or the bare object).
+
+    Raises:
+        FileNotFoundError: ``model.joblib`` or ``metadata.json`` is missing.
+    """
     for name in ("model.joblib", "metadata.json"):
         if not (model_dir / name).is_file():
             raise FileNotFoundError(
@@ -86,12 +105,7 @@ def load_model(model_dir: Path, config: EvaluationConfig) -> Model:
     steps = getattr(pipeline, "steps", None)
     preprocessor = pipeline[:-1] if steps and len(steps) > 1 else None
     estimator = steps[-1][1] if steps else pipeline
-    features = list(metadata.get("feature_names") or [])
-    target = config.target or metadata.get("target")
-    if not features or not target:
-        raise ValueError("metadata.json must name the model's feature_names and target")
-    types = dict(metadata.get("feature_types") or {})
-    return Model(pipeline, preprocessor, estimator, features, types, str(target), metadata)
+    return metadata, pipeline, preprocessor, estimator
 
 
 def count_classes(config: EvaluationConfig, model: Model, frames: list[pd.DataFrame]) -> int | None:

@@ -1,10 +1,13 @@
-"""scikit-learn training program: random forest, logistic regression and linear regression.
+"""scikit-learn training program: random forest, logistic and linear regression, k-means, DBSCAN, PCA, t-SNE.
 
 Follows the SageMaker training contract (``training_containers.common.contract``): reads the
 hyperparameters and the ``train`` (required) and ``validation`` (optional) channels, fits
 ``Pipeline([("preprocess", ...), ("model", estimator)])``, prints ``train_*`` and
 ``validation_*`` metrics to stdout, and writes ``model.joblib`` and ``metadata.json`` to the
-model folder. Run it as ``python -m training_containers.sklearn.train``.
+model folder. Classification and regression are trained here; clustering and dimensionality
+reduction (``_task``) by ``training_containers.sklearn.unsupervised``, which also writes the
+training rows' ``labels.parquet`` or ``embedding.parquet``. Run it as
+``python -m training_containers.sklearn.train``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from training_containers.common.program import (
     report_metrics,
     resolve_hyperparameters,
 )
+from training_containers.common.unsupervised import TASKS as UNSUPERVISED_TASKS
+from training_containers.sklearn import unsupervised
 
 #: Each algorithm's hyperparameters and defaults (mirrors mcp_server/core/hyperparameters.py;
 #: the container does not import the server).
@@ -68,6 +73,10 @@ def build_estimator(config: JobConfig, params: dict[str, Any]) -> Any:
 def main() -> None:
     """Train, report and save one scikit-learn model under the training contract."""
     contract = TrainingContract.from_env()
+    config = JobConfig.from_hyperparameters(contract.read_hyperparameters())
+    if config.task in UNSUPERVISED_TASKS:
+        unsupervised.train(contract, config)
+        return
     data = load_dataset(contract)
     algorithm = data.config.algorithm
     if algorithm not in DEFAULTS:

@@ -141,7 +141,7 @@ def training_job_definition(request: TrainingJobRequest, settings: Settings) -> 
         },
         "RoleArn": settings.sagemaker_role_arn,
         "HyperParameters": sagemaker_hyperparameters(request),
-        "InputDataConfig": _input_channels(request.channels),
+        "InputDataConfig": _input_channels(request.channels, request.task),
         "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models/{name}/"},
         "ResourceConfig": {
             "InstanceType": compute.instance_type,
@@ -187,12 +187,14 @@ def metric_definitions(task: str) -> list[dict[str, str]]:
     """Return one definition per split (train, validation) and metric of the task.
 
     Each captures the program's ``{split}_{metric}=value`` line, e.g. name ``validation_f1``,
-    regex ``validation_f1=([-+0-9.eE]+)``.
+    regex ``validation_f1=([-+0-9.eE]+)``. Control tasks also report their progress
+    (``train_env_steps``, ``train_episodes``).
     """
+    progress = ("env_steps", "episodes") if task == "control" else ()
     return [
         {"Name": f"{split}_{metric}", "Regex": f"{split}_{metric}=([-+0-9.eE]+)"}
         for split in ("train", "validation")
-        for metric in METRICS_BY_TASK.get(task, ())
+        for metric in (*METRICS_BY_TASK.get(task, ()), *progress)
     ]
 
 
@@ -221,7 +223,9 @@ def to_training_job(described: dict[str, Any], region: str) -> TrainingJob:
     )
 
 
-def _input_channels(channels: dict[str, str]) -> list[dict[str, Any]]:
+def _input_channels(channels: dict[str, str], task: str = "classification") -> list[dict[str, Any]]:
+    if task == "control" and not channels:
+        return []  # reinforcement learning trains in its environment: no data channels
     if "train" not in channels:
         raise TrainingJobError(f"the train channel is required; got channels {sorted(channels)}")
     bad = {name: uri for name, uri in channels.items() if not uri.startswith("s3://")}

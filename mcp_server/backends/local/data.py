@@ -35,6 +35,7 @@ from sklearn import datasets as skdatasets
 from sklearn.model_selection import train_test_split
 
 from mcp_server.backends.base import DatasetBackend
+from mcp_server.backends.environments import environment_ref
 from mcp_server.core.catalog import SKLEARN_DATASETS
 from mcp_server.core.models import DatasetRef
 from mcp_server.core.spec import DatasetSpec, OutlierSpec, PreprocessingSpec, TrainingSpec
@@ -79,12 +80,16 @@ class LocalDatasetBackend(DatasetBackend):
 
         Returns:
             The DatasetRef; ``splits`` maps ``train``, ``test`` (and ``validation`` when its
-            fraction is above 0) to file:// URIs of folders holding ``data.parquet``.
+            fraction is above 0) to file:// URIs of folders holding ``data.parquet``. For a
+            control task the "dataset" is the Gymnasium environment, checked and versioned by
+            ``environments.environment_ref`` (no splits).
 
         Raises:
             DatasetError: no dataset section, an unreadable or unknown source, a missing target
                 column, too few rows or class members for the split.
         """
+        if spec.task == "control" and spec.environment is not None:
+            return environment_ref(spec.environment)
         ds = spec.dataset
         if ds is None:
             raise DatasetError(f"the {spec.task} spec has no dataset section; add dataset.source")

@@ -49,7 +49,8 @@ _REASON_MAX_CHARS = 2048
 _MEMORY_SIGNS = ("MemoryError", "failed to map segment", "Cannot allocate memory", "bad_alloc", "libllvmlite")
 #: Fields of report.json copied into the EvaluationReport as they are.
 _COPIED_FIELDS = (
-    "metrics validation_metrics train_metrics gaps n_test n_validation class_counts shap fairness"
+    "metrics validation_metrics train_metrics gaps n_test n_validation class_counts shap fairness "
+    "cluster_sizes details notes"
 )
 #: Random seed of the program's sampling (SHAP rows and background, learning-curve subsets).
 SEED = 0
@@ -167,6 +168,7 @@ def program_config(request: EvaluationRequest) -> dict[str, Any]:
         "explainability": request.explainability,
         "fairness": fairness,
         "seed": SEED,
+        "environment": request.environment.model_dump(mode="json") if request.environment else None,
     }
 
 
@@ -195,10 +197,10 @@ def read_report(job_dir: Path) -> EvaluationReport:
 
 
 def _check_request(request: EvaluationRequest) -> None:
-    if request.task not in ("classification", "regression"):
-        raise EvaluationError(
-            f"task {request.task!r}: the local evaluation scores classification and regression models only"
-        )
+    if request.task not in METRICS_BY_TASK:
+        raise EvaluationError(f"task {request.task!r}: expected one of {', '.join(METRICS_BY_TASK)}")
+    if request.task == "control" and request.environment is None:
+        raise EvaluationError("a control task's evaluation needs the environment to play episodes in")
     if not _ID.match(request.evaluation_id):
         raise EvaluationError(
             f"evaluation_id {request.evaluation_id!r} must be a folder name: letters, "
@@ -214,20 +216,25 @@ def _check_request(request: EvaluationRequest) -> None:
 def _input_folders(request: EvaluationRequest) -> dict[str, Path]:
     """Input name (model, train, validation, test) -> the local folder to mount.
 
+    Control tasks mount the model only (a policy folder with metadata.json): their data is the
+    environment.
+
     Raises:
-        EvaluationError: the model folder lacks model.joblib or metadata.json, or the dataset
-            lacks its train or test split.
+        EvaluationError: the model folder lacks model.joblib (except for control) or
+            metadata.json, or the dataset lacks its train or test split.
     """
     try:
         model = path_from_uri(request.model_uri)
     except ValueError as err:
         raise EvaluationError(f"cannot load the model at {request.model_uri}: {err}") from err
-    if not (model / "model.joblib").is_file() or not (model / "metadata.json").is_file():
+    needed = ["metadata.json"] if request.task == "control" else ["model.joblib", "metadata.json"]
+    if not all((model / name).is_file() for name in needed):
         raise EvaluationError(
-            f"cannot load the model at {request.model_uri}: expected a folder holding model.joblib "
-            "and metadata.json"
+            f"cannot load the model at {request.model_uri}: expected a folder holding {' and '.join(needed)}"
         )
     folders = {"model": model}
+    if request.task == "control":
+        return folders
     for name in ("train", "validation", "test"):
         uri = request.dataset.splits.get(name)
         if uri is None and name != "validation":

@@ -49,13 +49,23 @@ def parse_metrics(log_text: str) -> dict[str, float]:
     return {m.group(1): float(m.group(2)) for m in matches if m}
 
 
-def channel_folders(channels: dict[str, str]) -> dict[str, Path]:
+def channel_folders(channels: dict[str, str], task: str = "classification") -> dict[str, Path]:
     """Resolve channel URIs to local folders.
 
+    Args:
+        channels: channel name -> ``file://`` URI.
+        task: the job's task; control tasks (reinforcement learning) take no channels.
+
     Raises:
-        TrainingJobError: no ``train`` channel, a bad channel name, or a URI that is not
-            ``file://`` of an existing folder.
+        TrainingJobError: no ``train`` channel (or any channel for a control task), a bad
+            channel name, or a URI that is not ``file://`` of an existing folder.
     """
+    if task == "control":
+        if channels:
+            raise TrainingJobError(
+                f"control tasks train in their environment and take no channels; got {sorted(channels)}"
+            )
+        return {}
     if "train" not in channels:
         raise TrainingJobError(f"the train channel is required; got channels {sorted(channels)}")
     folders = {}
@@ -99,20 +109,24 @@ def kill_group(process: Any) -> int:
 
 
 def final_status(job_dir: Path, exit_code: int, timed_out: bool, max_runtime_s: int) -> Status:
-    """The status of an ended job: Completed, or Failed with the reason (failure file, else log tail)."""
+    """The status of an ended job: Completed, or Failed with the reason (failure file, else log tail).
+
+    A job completed when it exited with 0 and wrote ``model/metadata.json``, which every training
+    program writes last, beside ``model.joblib`` or a reinforcement-learning policy.
+    """
     if timed_out:
         reason = (
             f"MaxRuntimeExceeded: the job ran longer than its max_runtime_s of {max_runtime_s} "
             "seconds and was stopped; raise compute.max_runtime_s or make training cheaper"
         )
         return {"status": "Failed", "secondary_status": "MaxRuntimeExceeded", "failure_reason": reason}
-    if exit_code == 0 and (job_dir / "model" / "model.joblib").is_file():
+    if exit_code == 0 and (job_dir / "model" / "metadata.json").is_file():
         return {"status": "Completed", "secondary_status": "Completed", "failure_reason": None}
     failure = job_dir / "output" / "failure"
     if failure.is_file() and failure.read_text().strip():
         reason = failure.read_text().strip()
     elif exit_code == 0:
-        reason = "the program exited with code 0 but wrote no model/model.joblib"
+        reason = "the program exited with code 0 but wrote no model (model/metadata.json is missing)"
     else:
         killed = f" (killed by signal {-exit_code})" if exit_code < 0 else ""
         tail = log_tail(job_dir / "training.log")

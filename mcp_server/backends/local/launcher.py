@@ -13,6 +13,7 @@ libraries. Set ``MLOPS_WARM_JOBS=0`` to start every job cold.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
 import os
@@ -21,6 +22,7 @@ import runpy
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,7 +30,6 @@ import training_containers
 
 #: Modules the job programs import: the fork server loads them once, and every job starts with them.
 PRELOAD = [
-    "__main__",  # imported once in the fork server, so jobs do not import the entry point again
     "numpy",
     "pandas",
     "pyarrow.parquet",
@@ -48,6 +49,9 @@ PRELOAD = [
     "matplotlib",
     "matplotlib.pyplot",
     "sklearn.metrics._plot.confusion_matrix",
+    "sklearn.cluster",
+    "sklearn.decomposition",
+    "sklearn.manifold",
     # The programs' shared modules: a change to them needs a server restart to reach warm jobs.
     "training_containers.common.program",
     "training_containers.common.preprocessing",
@@ -57,6 +61,9 @@ PRELOAD = [
     "training_containers.evaluation.learning",
     "training_containers.evaluation.plots",
     "training_containers.evaluation.baseline",
+    "training_containers.sklearn.unsupervised",
+    "training_containers.evaluation.clustering",
+    "training_containers.evaluation.embedding",
 ]
 
 #: The folder holding the ``training_containers`` package: every job's working directory.
@@ -119,6 +126,33 @@ def _run_forked(module: str, env: dict[str, str], cwd: str, log_path: str, limit
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
+@contextlib.contextmanager
+def _entry_script_hidden() -> Iterator[None]:
+    """Start a forked job without it running the server's entry script again.
+
+    ``multiprocessing`` hands every child the parent's ``__main__`` (its ``__spec__`` name or
+    its ``__file__``, ``spawn.get_preparation_data``), and the child imports it before the
+    target runs; with the ``mlops`` console script that imports the whole CLI (MLflow
+    included), about 1.7 s per job. The fork server's own ``"__main__"`` preload does not help
+    on Python 3.11: it reads a ``main_path`` key that ``get_preparation_data`` no longer
+    writes. The job's target lives in this module, so the child needs nothing from
+    ``__main__``: both attributes are hidden while the process starts (under the module lock).
+    """
+    main = sys.modules["__main__"]
+    missing = object()
+    with _lock:
+        saved = {name: main.__dict__.pop(name, missing) for name in ("__spec__", "__file__")}
+        main.__spec__ = None
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is missing:
+                    main.__dict__.pop(name, None)
+                else:
+                    main.__dict__[name] = value
+
+
 def _forkserver() -> Any:
     global _context
     with _lock:
@@ -178,7 +212,8 @@ def launch(module: str, env: dict[str, str], cwd: Path, log_path: Path, memory_l
         process = _forkserver().Process(
             target=_run_forked, args=(module, env, str(cwd), str(log_path), limit), name=module
         )
-        process.start()
+        with _entry_script_hidden():
+            process.start()
         return ForkedJob(process, [module])
     with open(log_path, "wb") as log:
         return subprocess.Popen(

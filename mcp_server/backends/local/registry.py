@@ -2,7 +2,9 @@
 
 A registration logs the trained Pipeline as an MLflow scikit-learn model into the training
 job's run (cloudpickle format, explicit pip requirements: inferring them takes seconds and adds
-packages the model does not use), creates a model version of the registered model
+packages the model does not use) — or, for a reinforcement-learning policy (a model folder
+without ``model.joblib``), as an MLflow pyfunc model (``training_containers.rl.policy``'s
+``PolicyModel``: observations in, greedy actions out) — creates a model version of the registered model
 ``request.model_name`` whose tags carry the lineage, the metrics (``metric.<name>``), the
 semantic version and the fingerprint it was computed from (``core.versioning``), and points the
 ``challenger`` alias at it. The model files are also copied to
@@ -31,6 +33,7 @@ from typing import Any
 
 import joblib
 import mlflow
+import mlflow.pyfunc
 import mlflow.sklearn
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
@@ -159,7 +162,11 @@ class LocalRegistryBackend(RegistryBackend):
         return client.create_run(experiment_id, tags=tags).info.run_id
 
     def _log_model(self, client: MlflowClient, pipeline: Any, run_id: str, request: RegistrationRequest):
-        """Log the Pipeline as a LoggedModel of the run's experiment; return MLflow's ModelInfo."""
+        """Log the model as a LoggedModel of the run's experiment; return MLflow's ModelInfo.
+
+        ``pipeline`` is the unpickled ``model.joblib``, or None for a policy folder (logged as a
+        pyfunc model with the folder as its artifact).
+        """
         experiment_id = client.get_run(run_id).info.experiment_id
         logged = client.create_logged_model(
             experiment_id,
@@ -168,6 +175,8 @@ class LocalRegistryBackend(RegistryBackend):
             model_type=request.model_type,
             params={k: str(v) for k, v in request.hyperparameters.items()},
         )
+        if pipeline is None:
+            return _log_policy(logged.model_id, run_id, request)
         return mlflow.sklearn.log_model(
             pipeline,
             name="model",
@@ -176,6 +185,7 @@ class LocalRegistryBackend(RegistryBackend):
             serialization_format="cloudpickle",
             pip_requirements=_pip_requirements(pipeline, request),
             signature=self._signature(pipeline, request),
+            code_paths=_code_paths(pipeline),
             await_registration_for=0,
         )
 
@@ -190,12 +200,14 @@ class LocalRegistryBackend(RegistryBackend):
                 "processed/*/test/data.parquet"
             )
         )
-        if not found:
+        # predict (supervised, clustering) or transform (PCA); t-SNE has neither
+        output = getattr(pipeline, "predict", None) or getattr(pipeline, "transform", None)
+        if not found or output is None:
             return None
         try:
             rows = pd.read_parquet(found[0])[request.feature_names].head(5)
             rows = rows.astype({c: "float64" for c in rows.columns if rows[c].dtype.kind in "iu"})
-            return infer_signature(rows, pipeline.predict(rows))
+            return infer_signature(rows, output(rows))
         except Exception as err:  # missing columns, a model that refuses the rows, ...
             _log.warning("no signature for %s: %s", request.model_name, err)
             return None
@@ -233,13 +245,57 @@ def _tracking_uri(uri: str) -> Iterator[None]:
 
 
 def _load_pipeline(model_uri: str) -> tuple[Path, Any]:
+    """Return the model folder and its unpickled ``model.joblib`` (None for a policy folder).
+
+    Raises:
+        RegistryError: not a file:// URI, no such folder, or a model that cannot be loaded.
+    """
     try:
         folder = path_from_uri(model_uri)
+        if not (folder / "model.joblib").is_file() and (folder / "metadata.json").is_file():
+            return folder, None  # a reinforcement-learning policy (training_containers.rl)
         return folder, joblib.load(folder / "model.joblib")
     except Exception as err:  # ValueError (URI), OSError, unpickling errors
         raise RegistryError(
-            f"cannot load the model at {model_uri} ({err}); expected a folder holding model.joblib"
+            f"cannot load the model at {model_uri} ({err}); expected a folder holding model.joblib "
+            "(or metadata.json and a policy for reinforcement learning)"
         ) from err
+
+
+def _code_paths(model: Any) -> list[str] | None:
+    """The ``training_containers`` package when the pickled model refers to its classes.
+
+    A DBSCAN model with its nearest-core-sample ``predict`` or a skorch net's module is pickled
+    by reference to its class; shipping the package in the MLflow model lets it load anywhere.
+    """
+    import cloudpickle
+
+    import training_containers
+
+    if b"training_containers" not in cloudpickle.dumps(model):
+        return None
+    return [str(Path(training_containers.__file__).parent)]
+
+
+def _log_policy(model_id: str, run_id: str, request: RegistrationRequest) -> Any:
+    """Log a policy folder as an MLflow pyfunc model (observations in, greedy actions out)."""
+    from training_containers.rl.policy import PolicyModel
+
+    folder = path_from_uri(request.model_uri)
+    requirements = [
+        f"{dist}=={version(dist).split('+')[0]}"
+        for dist in ("numpy", "pandas", "torch", "gymnasium", "ray", "cloudpickle")
+    ]
+    with mlflow.start_run(run_id=run_id):  # pyfunc's log_model links the model to the active run
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=PolicyModel(),
+            artifacts={"model_dir": str(folder)},
+            code_paths=_code_paths(PolicyModel()),
+            model_id=model_id,
+            pip_requirements=requirements,
+            await_registration_for=0,
+        )
 
 
 def _baseline_path(uri: str | None) -> Path | None:

@@ -95,7 +95,7 @@ class LocalTrainingBackend(TrainingBackend):
                 f"no training program for algorithm {request.algorithm!r}; "
                 f"available: {', '.join(sorted(FAMILY_BY_ALGORITHM))}"
             )
-        channels = channel_folders(request.channels)
+        channels = channel_folders(request.channels, request.task)
         with self._lock:
             self._root.mkdir(parents=True, exist_ok=True)
             job_dir = self._root / request.job_name
