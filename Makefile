@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python benchmarks/webhook_latency.py
 	$(BIN)/python benchmarks/pipeline_latency.py
 	$(BIN)/python benchmarks/tuning.py
+	$(BIN)/python benchmarks/rl_cartpole.py
 
 clean:
 	rm -rf .mlops cdk.out .pytest_cache

@@ -40,3 +40,12 @@ def test_tuning_prints_the_sequential_and_parallel_wall_times():
     assert figures["sequential_s"] > 0 and figures["parallel_s"] > 0
     # the script rounds the times and the speed-up separately
     assert figures["speedup"] == pytest.approx(figures["sequential_s"] / figures["parallel_s"], rel=0.05)
+
+
+@pytest.mark.slow
+def test_rl_cartpole_prints_pipeline_and_bare_figures_for_a3c():
+    figures = run_benchmark("benchmarks/rl_cartpole.py", "--algorithms", "a3c")
+    a3c = figures["a3c"]
+    assert a3c["pipeline"]["status"] == "SUCCEEDED"
+    assert a3c["pipeline"]["env_steps"] > 0 and a3c["bare"]["env_steps"] > 0
+    assert a3c["ratio"] == pytest.approx(a3c["pipeline"]["pipeline_s"] / a3c["bare"]["bare_s"], rel=0.05)
