@@ -39,7 +39,9 @@ def splits_section(record: HistoryRecord) -> str:
 def _split_row(name: str, report: EvaluationReport) -> str:
     train, test = report.train_metrics.get(name), report.metrics.get(name)
     gap = report.gaps.get(name)
-    if gap is None and train is not None and test is not None:
+    # without reported gaps, the difference; with them, only the metrics the evaluation compares
+    # (a count such as calinski_harabasz grows with the rows, so its gap would mean nothing)
+    if gap is None and not report.gaps and train is not None and test is not None:
         gap = train - test
     cells = [train, report.validation_metrics.get(name), test, gap]
     return f"| {name} | " + " | ".join(_maybe(v) for v in cells) + " |"

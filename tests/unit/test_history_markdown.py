@@ -522,3 +522,19 @@ def test_the_training_jobs_own_time_is_shown_but_not_added_to_the_total() -> Non
 
     assert "| **Total** | **24.0** |" in timings
     assert timings.rstrip().endswith("| training job (within the states above) | 19.5 |")
+
+
+def test_a_split_row_shows_a_gap_only_for_the_metrics_the_evaluation_compares() -> None:
+    evaluation = EvaluationReport(
+        evaluation_id="eval-3",
+        metrics={"silhouette": 0.29, "calinski_harabasz": 9.3},
+        train_metrics={"silhouette": 0.34, "calinski_harabasz": 46.8},
+        gaps={"silhouette": 0.05},
+        n_test=27,
+        report_uri="file:///ws/report.json",
+        duration_s=1.0,
+    )
+    text = section(render_record(make_record(evaluation=evaluation, thresholds={}), {}), "Metrics by split")
+
+    assert "| silhouette | 0.34 | — | 0.29 | 0.05 |" in text
+    assert "| calinski_harabasz | 46.8 | — | 9.3 | — |" in text
