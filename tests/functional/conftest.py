@@ -39,7 +39,7 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def settings(moto_endpoint: str) -> Settings:
+def sagemaker_settings(moto_endpoint: str) -> Settings:
     """AWS settings whose SageMaker calls go to the moto server."""
     return Settings(
         home=Path("/nonexistent"),

@@ -16,9 +16,11 @@ from tests.functional.conftest import SAGEMAKER_IMAGES, SAGEMAKER_ROLE
 
 
 @pytest.fixture(scope="module")
-def sent_requests(settings):
+def sent_requests(sagemaker_settings):
     """A client that records the parameters of every CreateTrainingJob call it sends."""
-    client = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=settings.aws_endpoint_url)
+    client = boto3.client(
+        "sagemaker", region_name="us-east-1", endpoint_url=sagemaker_settings.aws_endpoint_url
+    )
     sent: list[dict] = []
     client.meta.events.register(
         "provide-client-params.sagemaker.CreateTrainingJob",
@@ -28,8 +30,8 @@ def sent_requests(settings):
 
 
 @pytest.fixture(scope="module")
-def backend(settings, sent_requests):
-    return SageMakerTrainingBackend(settings, sagemaker_client=sent_requests[0])
+def backend(sagemaker_settings, sent_requests):
+    return SageMakerTrainingBackend(sagemaker_settings, sagemaker_client=sent_requests[0])
 
 
 def make_request(job_name: str, **extra) -> TrainingJobRequest:
@@ -60,7 +62,7 @@ def make_request(job_name: str, **extra) -> TrainingJobRequest:
     return TrainingJobRequest(**values)
 
 
-def test_create_training_job_sends_the_sagemaker_definition(backend, sent_requests, settings):
+def test_create_training_job_sends_the_sagemaker_definition(backend, sent_requests, sagemaker_settings):
     job = backend.start_training_job(make_request("xgb-spot"))
     client, sent = sent_requests
     described = client.describe_training_job(TrainingJobName="xgb-spot")
@@ -156,20 +158,20 @@ def test_unknown_job_raises_not_found(backend):
         backend.describe_training_job("no-such-job")
 
 
-def test_default_client_uses_the_endpoint_from_settings(settings):
-    backend = SageMakerTrainingBackend(settings)
+def test_default_client_uses_the_endpoint_from_settings(sagemaker_settings):
+    backend = SageMakerTrainingBackend(sagemaker_settings)
     assert backend.start_training_job(make_request("own-client")).status == "Completed"
 
 
-def test_refuses_jobs_it_cannot_define(backend, settings):
+def test_refuses_jobs_it_cannot_define(backend, sagemaker_settings):
     with pytest.raises(TrainingJobError, match="s3:// prefixes"):
         backend.start_training_job(make_request("local-channel", channels={"train": "file:///tmp/train"}))
     no_images = SageMakerTrainingBackend(
         Settings(
-            home=settings.home,
+            home=sagemaker_settings.home,
             s3_bucket="b",
             sagemaker_role_arn=SAGEMAKER_ROLE,
-            aws_endpoint_url=settings.aws_endpoint_url,
+            aws_endpoint_url=sagemaker_settings.aws_endpoint_url,
         )
     )
     with pytest.raises(TrainingJobError, match="MLOPS_TRAINING_IMAGE_SKLEARN"):

@@ -27,8 +27,10 @@ from tests.functional.conftest import SAGEMAKER_IMAGES
 
 
 @pytest.fixture(scope="module")
-def client(settings):
-    return boto3.client("sagemaker", region_name="us-east-1", endpoint_url=settings.aws_endpoint_url)
+def client(sagemaker_settings):
+    return boto3.client(
+        "sagemaker", region_name="us-east-1", endpoint_url=sagemaker_settings.aws_endpoint_url
+    )
 
 
 SPACE = {
@@ -62,8 +64,8 @@ def make_request(name: str, use_spot: bool = True, **tuning) -> TuningJobRequest
     return TuningJobRequest(tuning_job_name=name, tuning=spec, training=training)
 
 
-def test_the_tuning_section_maps_onto_create_hyper_parameter_tuning_job(settings, client):
-    definition = tuning_job_definition(make_request("issue-3-tune-a1"), settings)
+def test_the_tuning_section_maps_onto_create_hyper_parameter_tuning_job(sagemaker_settings, client):
+    definition = tuning_job_definition(make_request("issue-3-tune-a1"), sagemaker_settings)
     client.create_hyper_parameter_tuning_job(**definition)  # botocore validates against the API model
     described = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="issue-3-tune-a1")
 
@@ -96,10 +98,10 @@ def test_the_tuning_section_maps_onto_create_hyper_parameter_tuning_job(settings
     assert {"Key": "tuning_job", "Value": "issue-3-tune-a1"} in definition["Tags"]
 
 
-def test_grid_search_runs_its_whole_grid(settings, client):
+def test_grid_search_runs_its_whole_grid(sagemaker_settings, client):
     grid = {"n_estimators": {"type": "categorical", "values": [100, 200, 400]}}
     request = make_request("issue-3-grid-a1", strategy="grid", max_trials=20, search_space=grid)
-    definition = tuning_job_definition(request, settings)
+    definition = tuning_job_definition(request, sagemaker_settings)
     client.create_hyper_parameter_tuning_job(**definition)
     config = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="issue-3-grid-a1")[
         "HyperParameterTuningJobConfig"
@@ -112,16 +114,16 @@ def test_grid_search_runs_its_whole_grid(settings, client):
     ]
 
 
-def test_a_minimised_objective_and_an_uncaptured_one(settings):
+def test_a_minimised_objective_and_an_uncaptured_one(sagemaker_settings):
     request = make_request("issue-3-min-a1", objective="log_loss", use_spot=False)
-    definition = tuning_job_definition(request, settings)
+    definition = tuning_job_definition(request, sagemaker_settings)
     assert definition["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] == {
         "Type": "Minimize",
         "MetricName": "validation_log_loss",
     }
     assert definition["TrainingJobDefinition"]["EnableManagedSpotTraining"] is False
     with pytest.raises(TrainingJobError, match="objective validation_silhouette is not a metric"):
-        tuning_job_definition(make_request("issue-3-bad-a1", objective="silhouette"), settings)
+        tuning_job_definition(make_request("issue-3-bad-a1", objective="silhouette"), sagemaker_settings)
 
 
 def summary(name: str, minute: int, status: str, value: float | None = None, **extra) -> dict:
@@ -147,9 +149,9 @@ def summary(name: str, minute: int, status: str, value: float | None = None, **e
     return item
 
 
-def test_describe_maps_the_search_and_its_trials(settings, client):
+def test_describe_maps_the_search_and_its_trials(sagemaker_settings, client):
     client.create_hyper_parameter_tuning_job(
-        **tuning_job_definition(make_request("issue-3-map-a1"), settings)
+        **tuning_job_definition(make_request("issue-3-map-a1"), sagemaker_settings)
     )
     described = client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="issue-3-map-a1")
     summaries = [
@@ -177,7 +179,7 @@ def test_describe_maps_the_search_and_its_trials(settings, client):
     assert all_failed.status == "Failed" and all_failed.failure_reason.endswith("AlgorithmError: boom")
 
 
-def test_unknown_tuning_job_raises_not_found(settings, client):
-    backend = SageMakerTuningBackend(settings, sagemaker_client=client)
+def test_unknown_tuning_job_raises_not_found(sagemaker_settings, client):
+    backend = SageMakerTuningBackend(sagemaker_settings, sagemaker_client=client)
     with pytest.raises(NotFoundError, match="no-such-search"):
         backend.describe_tuning_job("no-such-search")
