@@ -59,7 +59,7 @@ def family_suggestion(
         return _clustering(metric, value, figure, report, algorithm, current)
     if task == "dimensionality_reduction":
         return _embedding(metric, value, threshold, figure, algorithm, current)
-    return _control(metric, value, threshold, figure, report, current)
+    return _control(metric, value, threshold, figure, report)
 
 
 def _clustering(
@@ -127,7 +127,6 @@ def _control(
     threshold: float,
     figure: str,
     report: EvaluationReport,
-    current: Hyperparameters,
 ) -> Suggestion:
     trained = train_value(report, metric)
     steps = report.details.get("env_steps")
