@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from agents.runtime import call_tool, report_status, step
-from mcp_server.core.jobs import job_name
-from mcp_server.core.spec import TrainingSpec
+from mcp_server.core.jobs.requests import job_name
+from mcp_server.core.spec.schema import TrainingSpec
 
 
 def evaluate(state: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from botocore.exceptions import ClientError
 
 from agents.runtime import call_tool, logger
 from mcp_server.backends.environments import registered_environments
-from mcp_server.core.comments import (
+from mcp_server.core.models import WaitingRun
+from mcp_server.core.rendering.comments import (
     approved_comment,
     cancelled_comment,
     not_waiting_comment,
@@ -29,9 +30,8 @@ from mcp_server.core.comments import (
     status_reply,
     unauthorised_command_comment,
 )
-from mcp_server.core.models import WaitingRun
-from mcp_server.core.operator_commands import Command, merge_patch, parse_command, spec_diff
-from mcp_server.core.spec import SpecValidationError, validate_spec
+from mcp_server.core.spec.operator_commands import Command, merge_patch, parse_command, spec_diff
+from mcp_server.core.spec.schema import SpecValidationError, validate_spec
 
 CommentPoster = Callable[[int, str, str], None]
 

@@ -29,9 +29,9 @@ import yaml
 from agents.issue_commands import IssueCommands, RunUnavailable
 from agents.runtime import call_tool, logger
 from mcp_server.backends.environments import registered_environments
-from mcp_server.core.comments import spec_errors_comment, unauthorised_comment
-from mcp_server.core.issue_form import extract_spec
-from mcp_server.core.spec import SpecValidationError, validate_spec
+from mcp_server.core.rendering.comments import spec_errors_comment, unauthorised_comment
+from mcp_server.core.spec.issue_form import extract_spec
+from mcp_server.core.spec.schema import SpecValidationError, validate_spec
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "issue_templates" / "train.yml"
 DEFAULT_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from agents.runtime import step
-from mcp_server.core.judge import Verdict, judge
+from mcp_server.core.judge.verdict import Verdict, judge
 from mcp_server.core.models import EvaluationReport
-from mcp_server.core.spec import TrainingSpec
+from mcp_server.core.spec.schema import TrainingSpec
 
 
 def decide(state: dict[str, Any]) -> Verdict:

@@ -6,8 +6,13 @@ from typing import Any
 
 from agents.history_writer import build_record
 from agents.runtime import call_tool, report_status, step
-from mcp_server.core.comments import attempts_exhausted_comment, record_link, run_comment, timeout_comment
 from mcp_server.core.models import HistoryCommit, HistoryRecord
+from mcp_server.core.rendering.comments import (
+    attempts_exhausted_comment,
+    record_link,
+    run_comment,
+    timeout_comment,
+)
 from mcp_server.errors import NotFoundError
 
 

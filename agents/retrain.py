@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agents.runtime import call_tool, logger, report_status
-from mcp_server.core.comments import retry_comment
-from mcp_server.core.judge import Verdict
+from mcp_server.core.judge.verdict import Verdict
 from mcp_server.core.models import HistoryRecord, WaitingRun
+from mcp_server.core.rendering.comments import retry_comment
 
 DEFAULT_TIMEOUT_S = 7 * 24 * 3600
 

@@ -166,7 +166,7 @@ def report_status(state: dict[str, Any], label: str, waiting: bool = False) -> N
     """
     from datetime import UTC, datetime
 
-    from mcp_server.core.comments import status_comment
+    from mcp_server.core.rendering.comments import status_comment
 
     now = datetime.now(UTC)
     started = state.get("run_started_at")

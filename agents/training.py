@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from agents.runtime import call_tool, report_status, step
-from mcp_server.core.jobs import job_name
+from mcp_server.core.jobs.requests import job_name
+from mcp_server.core.jobs.tuning import as_training_job
 from mcp_server.core.models import TrainingJob, TuningJob
-from mcp_server.core.tuning_jobs import as_training_job
 
 
 def lineage_tags(state: dict[str, Any]) -> dict[str, str]:

@@ -39,8 +39,8 @@ SEED = 0  # the seed the pipeline gives control jobs (no dataset split seed)
 
 def example(algorithm: str) -> tuple[str, str, Any]:
     """The example issue's title, body and validated spec."""
-    from mcp_server.core.issue_form import extract_spec
-    from mcp_server.core.spec import validate_spec
+    from mcp_server.core.spec.issue_form import extract_spec
+    from mcp_server.core.spec.schema import validate_spec
     from statemachine.webhooks import read_issue_file
 
     title, body = read_issue_file(ROOT / "examples" / "issues" / f"cartpole-{algorithm}.md")

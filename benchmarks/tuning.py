@@ -80,7 +80,7 @@ def main() -> None:
     from mcp_server.backends.local.training import LocalTrainingBackend
     from mcp_server.backends.local.tuning import LocalTuningBackend
     from mcp_server.core.models import TrainingJobRequest
-    from mcp_server.core.spec import ComputeSpec, PreprocessingSpec, TuningSpec
+    from mcp_server.core.spec.schema import ComputeSpec, PreprocessingSpec, TuningSpec
     from mcp_server.settings import Settings
     from statemachine.local_runtime import quiet_libraries
 

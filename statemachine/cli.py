@@ -22,8 +22,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mcp_server.backends.environments import registered_environments
-from mcp_server.core.issue_form import extract_spec, parse_issue_form
-from mcp_server.core.spec import SpecValidationError, validate_spec
+from mcp_server.core.spec.issue_form import extract_spec, parse_issue_form
+from mcp_server.core.spec.schema import SpecValidationError, validate_spec
 from mcp_server.settings import Settings
 
 app = typer.Typer(
@@ -247,7 +247,7 @@ def history(
     issue: Annotated[int | None, typer.Option(help="only this issue's runs, with its comments")] = None,
 ) -> None:
     """Show the committed training history (and an issue's comments with --issue)."""
-    from mcp_server.core.history_markdown import front_matter
+    from mcp_server.core.rendering.history_markdown import front_matter
 
     settings = Settings.from_env()
     folder = settings.history_repo_path / "training_history"

@@ -26,7 +26,7 @@ from mcp_server.core.models import (
     TuningJobRequest,
     WaitingRun,
 )
-from mcp_server.core.spec import TrainingSpec
+from mcp_server.core.spec.schema import TrainingSpec
 
 
 class DatasetBackend(ABC):

@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from mcp_server.core.models import DatasetRef
-from mcp_server.core.spec import EnvironmentSpec, unknown_environment_reason
+from mcp_server.core.spec.schema import EnvironmentSpec, unknown_environment_reason
 from mcp_server.errors import DatasetError
 
 SCHEME = "gymnasium://"

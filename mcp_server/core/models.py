@@ -11,7 +11,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_server.core.spec import ComputeSpec, EnvironmentSpec, FairnessSpec, PreprocessingSpec, TuningSpec
+from mcp_server.core.spec.schema import (
+    ComputeSpec,
+    EnvironmentSpec,
+    FairnessSpec,
+    PreprocessingSpec,
+    TuningSpec,
+)
 
 
 class _Record(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from mcp_server.backends.base import Backends
 from mcp_server.core.models import DatasetRef
-from mcp_server.core.spec import TrainingSpec
+from mcp_server.core.spec.schema import TrainingSpec
 from mcp_server.settings import Settings
 from mcp_server.tools.guard import WRITE, guarded
 

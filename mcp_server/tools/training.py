@@ -10,9 +10,9 @@ from mcp.server import MCPServer
 from pydantic import Field
 
 from mcp_server.backends.base import Backends
-from mcp_server.core.jobs import training_request
+from mcp_server.core.jobs.requests import training_request
 from mcp_server.core.models import DatasetRef, TrainingJob
-from mcp_server.core.spec import TrainingSpec
+from mcp_server.core.spec.schema import TrainingSpec
 from mcp_server.settings import Settings
 from mcp_server.tools.guard import READ_ONLY, WRITE, guarded
 

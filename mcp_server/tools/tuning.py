@@ -8,9 +8,9 @@ from mcp.server import MCPServer
 from pydantic import Field
 
 from mcp_server.backends.base import Backends
+from mcp_server.core.jobs.tuning import tuning_request
 from mcp_server.core.models import DatasetRef, TuningJob
-from mcp_server.core.spec import TrainingSpec
-from mcp_server.core.tuning_jobs import tuning_request
+from mcp_server.core.spec.schema import TrainingSpec
 from mcp_server.errors import TrainingJobError
 from mcp_server.settings import Settings
 from mcp_server.tools.guard import READ_ONLY, WRITE, guarded

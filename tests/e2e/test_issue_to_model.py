@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from mcp_server.backends.local.mlflow_store import open_client
-from mcp_server.core.history_markdown import front_matter
+from mcp_server.core.rendering.history_markdown import front_matter
 from statemachine.webhooks import issue_payload, read_issue_file
 from tests.conftest import EXAMPLES
 

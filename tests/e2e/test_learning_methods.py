@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from mcp_server.backends.local.mlflow_store import open_client
-from mcp_server.core.history_markdown import front_matter
-from mcp_server.core.history_sections import num
+from mcp_server.core.rendering.history_markdown import front_matter
+from mcp_server.core.rendering.history_sections import num
 from statemachine.webhooks import issue_payload, read_issue_file
 from tests.conftest import EXAMPLES
 from tests.e2e.test_issue_to_model import closing_comment, git, run_issue

@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from mcp_server.core.history_markdown import front_matter
+from mcp_server.core.rendering.history_markdown import front_matter
 from statemachine.webhooks import comment_payload, issue_payload
 
 pytestmark = pytest.mark.slow

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from mcp_server.backends.local.mlflow_store import open_client
-from mcp_server.core.history_markdown import front_matter
+from mcp_server.core.jobs.tuning import PARENT_RUN_TAG
 from mcp_server.core.models import TrainingJob
-from mcp_server.core.tuning_jobs import PARENT_RUN_TAG
+from mcp_server.core.rendering.history_markdown import front_matter
 from statemachine.webhooks import issue_payload, read_issue_file
 from tests.conftest import EXAMPLES
 

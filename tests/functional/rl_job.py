@@ -15,7 +15,7 @@ from typing import Any
 
 from mcp_server.backends.local import launcher
 from mcp_server.backends.local.job_folder import parse_metrics
-from mcp_server.core.jobs import encode_hyperparameters
+from mcp_server.core.jobs.requests import encode_hyperparameters
 from mcp_server.settings import Settings
 
 PROGRAM = "training_containers.rl.train"

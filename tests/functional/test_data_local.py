@@ -16,7 +16,7 @@ from mcp_server.backends.local.data import (
     path_from_uri,
 )
 from mcp_server.core.models import DatasetRef
-from mcp_server.core.spec import TrainingSpec, validate_spec
+from mcp_server.core.spec.schema import TrainingSpec, validate_spec
 from mcp_server.errors import DatasetError
 from mcp_server.settings import Settings
 

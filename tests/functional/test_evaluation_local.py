@@ -26,7 +26,7 @@ from xgboost import XGBClassifier
 from mcp_server.backends.local.data import LocalDatasetBackend, path_from_uri
 from mcp_server.backends.local.evaluation import LocalEvaluationBackend
 from mcp_server.core.models import DatasetRef, EvaluationReport, EvaluationRequest
-from mcp_server.core.spec import FairnessSpec, validate_spec
+from mcp_server.core.spec.schema import FairnessSpec, validate_spec
 from mcp_server.errors import EvaluationError
 from mcp_server.settings import Settings
 from tests.conftest import REPO_ROOT, make_model_folder

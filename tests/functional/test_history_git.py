@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mcp_server.backends.local.history import INDEX_PATH, GitHistoryBackend
-from mcp_server.core.history_markdown import front_matter
 from mcp_server.core.models import EvaluationReport, HistoryRecord, IssueRef
+from mcp_server.core.rendering.history_markdown import front_matter
 from mcp_server.errors import HistoryError
 from mcp_server.settings import Settings
 

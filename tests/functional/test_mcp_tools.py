@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from mcp_server.core.spec import validate_spec
+from mcp_server.core.spec.schema import validate_spec
 from mcp_server.server import build_server
 from mcp_server.settings import Settings
 from tests.conftest import REPO_ROOT

@@ -17,7 +17,7 @@ from mcp_server.backends.local.data import LocalDatasetBackend, path_from_uri
 from mcp_server.backends.local.mlflow_store import ensure_experiment, open_client
 from mcp_server.backends.local.registry import LocalRegistryBackend
 from mcp_server.core.models import DatasetRef, Lineage, RegisteredModel, RegistrationRequest
-from mcp_server.core.spec import validate_spec
+from mcp_server.core.spec.schema import validate_spec
 from mcp_server.errors import RegistryError
 from mcp_server.settings import Settings
 from tests.conftest import make_model_folder

@@ -172,7 +172,7 @@ def test_the_policy_round_trips_through_mlflow(trained, tmp_path):
 def test_the_local_training_backend_runs_a3c(tmp_path):
     from mcp_server.backends.local.training import LocalTrainingBackend
     from mcp_server.core.models import TrainingJobRequest
-    from mcp_server.core.spec import ComputeSpec, EnvironmentSpec, PreprocessingSpec
+    from mcp_server.core.spec.schema import ComputeSpec, EnvironmentSpec, PreprocessingSpec
     from mcp_server.settings import Settings
 
     backend = LocalTrainingBackend(Settings(home=tmp_path, allow_write=True))

@@ -9,7 +9,7 @@ import pytest
 
 from mcp_server.backends.aws.training import SageMakerTrainingBackend
 from mcp_server.core.models import TrainingJobRequest
-from mcp_server.core.spec import ComputeSpec, FeatureSelectionSpec, PreprocessingSpec
+from mcp_server.core.spec.schema import ComputeSpec, FeatureSelectionSpec, PreprocessingSpec
 from mcp_server.errors import NotFoundError, TrainingJobError
 from mcp_server.settings import Settings
 from tests.functional.conftest import SAGEMAKER_IMAGES, SAGEMAKER_ROLE

@@ -26,7 +26,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from mcp_server.backends.local.job_folder import parse_metrics
 from mcp_server.backends.local.training import LocalTrainingBackend
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
-from mcp_server.core.spec import ComputeSpec, FeatureSelectionSpec, PreprocessingSpec
+from mcp_server.core.spec.schema import ComputeSpec, FeatureSelectionSpec, PreprocessingSpec
 from mcp_server.errors import NotFoundError, TrainingJobError
 from mcp_server.settings import Settings
 from tests.conftest import write_channels

@@ -21,7 +21,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from mcp_server.backends.local.training import LocalTrainingBackend
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
-from mcp_server.core.spec import ComputeSpec, PreprocessingSpec
+from mcp_server.core.spec.schema import ComputeSpec, PreprocessingSpec
 from mcp_server.settings import Settings
 from tests.conftest import write_channels
 

@@ -21,7 +21,7 @@ import pytest
 
 from mcp_server.backends.aws.tuning import SageMakerTuningBackend, to_tuning_job, tuning_job_definition
 from mcp_server.core.models import TrainingJobRequest, TuningJobRequest
-from mcp_server.core.spec import ComputeSpec, PreprocessingSpec, TuningSpec
+from mcp_server.core.spec.schema import ComputeSpec, PreprocessingSpec, TuningSpec
 from mcp_server.errors import NotFoundError, TrainingJobError
 from tests.functional.conftest import SAGEMAKER_IMAGES
 

@@ -27,9 +27,9 @@ from mcp_server.backends.local.tuning import (
     make_sampler,
     search_distributions,
 )
+from mcp_server.core.jobs.tuning import PARENT_RUN_TAG
 from mcp_server.core.models import TrainingJobRequest, TuningJob, TuningJobRequest
-from mcp_server.core.spec import ComputeSpec, PreprocessingSpec, TuningSpec, validate_spec
-from mcp_server.core.tuning_jobs import PARENT_RUN_TAG
+from mcp_server.core.spec.schema import ComputeSpec, PreprocessingSpec, TuningSpec, validate_spec
 from mcp_server.errors import NotFoundError, TrainingJobError
 from mcp_server.server import build_server
 from mcp_server.settings import Settings

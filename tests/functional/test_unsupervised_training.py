@@ -30,8 +30,8 @@ from sklearn.model_selection import train_test_split
 
 from mcp_server.backends.local.job_folder import parse_metrics
 from mcp_server.backends.local.launcher import job_environment
-from mcp_server.core.jobs import encode_hyperparameters
-from mcp_server.core.spec import TrainingSpec, validate_spec
+from mcp_server.core.jobs.requests import encode_hyperparameters
+from mcp_server.core.spec.schema import TrainingSpec, validate_spec
 from tests.conftest import EXAMPLES, REPO_ROOT
 from training_containers.common.dbscan import InductiveDBSCAN
 

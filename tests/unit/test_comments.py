@@ -7,8 +7,17 @@ from typing import Any
 
 import pytest
 
-from mcp_server.core import comments
-from mcp_server.core.comments import (
+from mcp_server.core.judge.verdict import Verdict, judge
+from mcp_server.core.models import (
+    EvaluationReport,
+    FairnessReport,
+    HistoryCommit,
+    HistoryRecord,
+    IssueRef,
+    RegisteredModel,
+)
+from mcp_server.core.rendering import comments
+from mcp_server.core.rendering.comments import (
     approved_comment,
     attempts_exhausted_comment,
     cancelled_comment,
@@ -22,17 +31,8 @@ from mcp_server.core.comments import (
     timeout_comment,
     unauthorised_command_comment,
 )
-from mcp_server.core.judge import Verdict, judge
-from mcp_server.core.models import (
-    EvaluationReport,
-    FairnessReport,
-    HistoryCommit,
-    HistoryRecord,
-    IssueRef,
-    RegisteredModel,
-)
-from mcp_server.core.operator_commands import merge_patch, parse_command
-from mcp_server.core.spec import SpecError, validate_spec
+from mcp_server.core.spec.operator_commands import merge_patch, parse_command
+from mcp_server.core.spec.schema import SpecError, validate_spec
 
 #: A spec as written in an issue.
 SPEC: dict[str, Any] = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp_server.core.hyperparameters import HYPERPARAMETER_MODELS
-from mcp_server.core.judge import judge, suggested_patch
+from mcp_server.core.judge.verdict import judge, suggested_patch
 from mcp_server.core.models import EvaluationReport
+from mcp_server.core.spec.hyperparameters import HYPERPARAMETER_MODELS
 
 
 def report(**values: Any) -> EvaluationReport:

@@ -7,15 +7,7 @@ import json
 import pytest
 import yaml
 
-from mcp_server.core.history_markdown import (
-    front_matter,
-    record_front_matter,
-    record_stem,
-    render_index,
-    render_record,
-    safe_name,
-)
-from mcp_server.core.judge import judge
+from mcp_server.core.judge.verdict import judge
 from mcp_server.core.models import (
     DatasetRef,
     EvaluationReport,
@@ -26,6 +18,14 @@ from mcp_server.core.models import (
     RegisteredModel,
     ShapSummary,
     TrainingJob,
+)
+from mcp_server.core.rendering.history_markdown import (
+    front_matter,
+    record_front_matter,
+    record_stem,
+    render_index,
+    render_record,
+    safe_name,
 )
 
 SPEC = {

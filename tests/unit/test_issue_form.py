@@ -10,8 +10,8 @@ from typing import get_args
 import pytest
 import yaml
 
-from mcp_server.core import catalog
-from mcp_server.core.issue_form import (
+from mcp_server.core.spec import catalog
+from mcp_server.core.spec.issue_form import (
     extract_spec,
     form_fields,
     matches_form,
@@ -20,7 +20,7 @@ from mcp_server.core.issue_form import (
     spec_from_form,
     yaml_blocks,
 )
-from mcp_server.core.spec import DeploymentSpec, SpecValidationError
+from mcp_server.core.spec.schema import DeploymentSpec, SpecValidationError
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "issue_forms"
@@ -408,7 +408,7 @@ def test_train_form_required_fields() -> None:
 
 
 def test_train_form_with_an_environment_and_no_dataset_validates_as_control() -> None:
-    from mcp_server.core.spec import validate_spec
+    from mcp_server.core.spec.schema import validate_spec
 
     fields = {
         "model_type": "reinforcement_learning",

@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from mcp_server.core.hyperparameters import HYPERPARAMETER_MODELS
-from mcp_server.core.judge import Verdict, judge, suggested_patch
+from mcp_server.core.judge.verdict import Verdict, judge, suggested_patch
 from mcp_server.core.models import (
     EvaluationReport,
     FairnessReport,
     FeatureImportance,
     ShapSummary,
 )
+from mcp_server.core.spec.hyperparameters import HYPERPARAMETER_MODELS
 
 
 def report(**values: Any) -> EvaluationReport:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from mcp_server.core.operator_commands import PATCH_PATH, Command, merge_patch, parse_command, spec_diff
-from mcp_server.core.spec import SpecValidationError
+from mcp_server.core.spec.operator_commands import PATCH_PATH, Command, merge_patch, parse_command, spec_diff
+from mcp_server.core.spec.schema import SpecValidationError
 
 
 def patch_error(body: str) -> str:

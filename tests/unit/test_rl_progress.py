@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from mcp_server.core.hyperparameters import A3CHyperparameters, DQNHyperparameters, PPOHyperparameters
-from mcp_server.core.spec import EnvironmentSpec
+from mcp_server.core.spec.hyperparameters import A3CHyperparameters, DQNHyperparameters, PPOHyperparameters
+from mcp_server.core.spec.schema import EnvironmentSpec
 from training_containers.rl.a3c import ActorCritic, SharedAdam
 from training_containers.rl.progress import CheckpointStore, EpisodeWindow, Progress, stop_reason
 from training_containers.rl.train import DEFAULTS, ENVIRONMENT_DEFAULTS, resolve_environment

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mcp_server.core import catalog
-from mcp_server.core.issue_form import extract_spec
-from mcp_server.core.spec import SpecError, SpecValidationError, TrainingSpec, validate_spec
+from mcp_server.core.spec import catalog
+from mcp_server.core.spec.issue_form import extract_spec
+from mcp_server.core.spec.schema import SpecError, SpecValidationError, TrainingSpec, validate_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "issues"

@@ -6,27 +6,8 @@ import json
 
 import pytest
 
-from mcp_server.core.comments import tuning_line
-from mcp_server.core.history_markdown import render_record
-from mcp_server.core.jobs import job_name
-from mcp_server.core.models import (
-    HistoryRecord,
-    IssueRef,
-    TrainingJob,
-    TrainingJobRequest,
-    TuningJob,
-    TuningJobRequest,
-    TuningTrial,
-)
-from mcp_server.core.spec import (
-    ComputeSpec,
-    PreprocessingSpec,
-    SpecValidationError,
-    TuningSpec,
-    validate_spec,
-)
-from mcp_server.core.tuning import MAX_TRIALS, grid_size, objective_metric, trial_count
-from mcp_server.core.tuning_jobs import (
+from mcp_server.core.jobs.requests import job_name
+from mcp_server.core.jobs.tuning import (
     PARENT_RUN_TAG,
     as_training_job,
     best_trial,
@@ -36,6 +17,25 @@ from mcp_server.core.tuning_jobs import (
     trial_request,
     tuned_hyperparameters,
 )
+from mcp_server.core.models import (
+    HistoryRecord,
+    IssueRef,
+    TrainingJob,
+    TrainingJobRequest,
+    TuningJob,
+    TuningJobRequest,
+    TuningTrial,
+)
+from mcp_server.core.rendering.comments import tuning_line
+from mcp_server.core.rendering.history_markdown import render_record
+from mcp_server.core.spec.schema import (
+    ComputeSpec,
+    PreprocessingSpec,
+    SpecValidationError,
+    TuningSpec,
+    validate_spec,
+)
+from mcp_server.core.spec.tuning import MAX_TRIALS, grid_size, objective_metric, trial_count
 from training_containers.common.contract import JobConfig
 
 BASE = {

@@ -9,7 +9,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import trustworthiness
 from sklearn.metrics import davies_bouldin_score, silhouette_score
 
-from mcp_server.core.spec import SpecValidationError, validate_spec
+from mcp_server.core.spec.schema import SpecValidationError, validate_spec
 from training_containers.common.metrics import (
     clustering_metrics,
     embedding_metrics,

@@ -36,7 +36,7 @@ from training_containers.rl.greedy import POLICY_DIR, save_a3c_network
 from training_containers.rl.progress import CheckpointStore, Progress
 
 #: Each algorithm's hyperparameters and defaults (mirrors PPOHyperparameters, DQNHyperparameters
-#: and A3CHyperparameters in mcp_server/core/hyperparameters.py; the container does not import
+#: and A3CHyperparameters in mcp_server/core/spec/hyperparameters.py; the container does not import
 #: the server). They solve CartPole-v1 (mean training return 450) in 56k (PPO, seed 0), 30k to
 #: 45k (A3C) and 73k (DQN, one run) environment steps.
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -78,7 +78,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "hidden_layers": [128],
     },
 }
-#: The environment section's defaults (mirrors EnvironmentSpec in mcp_server/core/spec.py).
+#: The environment section's defaults (mirrors EnvironmentSpec in mcp_server/core/spec/schema.py).
 ENVIRONMENT_DEFAULTS: dict[str, Any] = {
     "total_timesteps": 100_000,
     "stop_mean_return": None,

@@ -29,7 +29,7 @@ from training_containers.common.program import (
 from training_containers.common.unsupervised import TASKS as UNSUPERVISED_TASKS
 from training_containers.sklearn import unsupervised
 
-#: Each algorithm's hyperparameters and defaults (mirrors mcp_server/core/hyperparameters.py;
+#: Each algorithm's hyperparameters and defaults (mirrors mcp_server/core/spec/hyperparameters.py;
 #: the container does not import the server).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "random_forest": {

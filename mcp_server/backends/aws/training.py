@@ -17,9 +17,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mcp_server.backends.base import TrainingBackend
-from mcp_server.core import jobs
-from mcp_server.core.catalog import FAMILY_BY_ALGORITHM, METRICS_BY_TASK
+from mcp_server.core.jobs import requests as jobs
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
+from mcp_server.core.spec.catalog import FAMILY_BY_ALGORITHM, METRICS_BY_TASK
 from mcp_server.errors import NotFoundError, TrainingJobError, TransientError
 from mcp_server.settings import Settings
 

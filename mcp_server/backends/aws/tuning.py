@@ -32,9 +32,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mcp_server.backends.aws.training import _code, _decode, _iso, _translate, training_job_definition
 from mcp_server.backends.base import TuningBackend
+from mcp_server.core.jobs.tuning import best_trial, every_trial_failed_reason, objective_of, short_reason
 from mcp_server.core.models import TuningJob, TuningJobRequest, TuningTrial
-from mcp_server.core.tuning import trial_count
-from mcp_server.core.tuning_jobs import best_trial, every_trial_failed_reason, objective_of, short_reason
+from mcp_server.core.spec.tuning import trial_count
 from mcp_server.errors import NotFoundError, TrainingJobError, TransientError
 from mcp_server.settings import Settings
 

@@ -36,9 +36,9 @@ from sklearn.model_selection import train_test_split
 
 from mcp_server.backends.base import DatasetBackend
 from mcp_server.backends.environments import environment_ref
-from mcp_server.core.catalog import SKLEARN_DATASETS
 from mcp_server.core.models import DatasetRef
-from mcp_server.core.spec import DatasetSpec, OutlierSpec, PreprocessingSpec, TrainingSpec
+from mcp_server.core.spec.catalog import SKLEARN_DATASETS
+from mcp_server.core.spec.schema import DatasetSpec, OutlierSpec, PreprocessingSpec, TrainingSpec
 from mcp_server.errors import DatasetError
 from mcp_server.settings import Settings
 

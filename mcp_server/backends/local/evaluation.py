@@ -35,8 +35,8 @@ from mcp_server.backends.local.data import path_from_uri
 from mcp_server.backends.local.files import exclusive, write_json_atomic
 from mcp_server.backends.local.job_folder import iso, kill_group, log_tail
 from mcp_server.backends.local.launcher import REPOSITORY_ROOT, JobProcess, job_environment, launch
-from mcp_server.core.catalog import METRICS_BY_TASK
 from mcp_server.core.models import EvaluationReport, EvaluationRequest
+from mcp_server.core.spec.catalog import METRICS_BY_TASK
 from mcp_server.errors import EvaluationError
 from mcp_server.settings import Settings
 

@@ -26,8 +26,14 @@ from urllib.request import url2pathname
 
 from mcp_server.backends.base import HistoryBackend
 from mcp_server.backends.local.files import exclusive, write_text_atomic
-from mcp_server.core.history_markdown import front_matter, record_stem, render_index, render_record, safe_name
 from mcp_server.core.models import HistoryCommit, HistoryRecord
+from mcp_server.core.rendering.history_markdown import (
+    front_matter,
+    record_stem,
+    render_index,
+    render_record,
+    safe_name,
+)
 from mcp_server.errors import HistoryError
 from mcp_server.settings import Settings
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_server.backends.local.files import write_json_atomic
-from mcp_server.core.jobs import container_hyperparameters, encode_hyperparameters
+from mcp_server.core.jobs.requests import container_hyperparameters, encode_hyperparameters
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
 from mcp_server.errors import TrainingJobError
 

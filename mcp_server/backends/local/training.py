@@ -54,8 +54,8 @@ from mcp_server.backends.local.launcher import (
     start_ticks,
 )
 from mcp_server.backends.local.mlflow_store import ensure_experiment, open_client
-from mcp_server.core.catalog import FAMILY_BY_ALGORITHM
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
+from mcp_server.core.spec.catalog import FAMILY_BY_ALGORITHM
 from mcp_server.errors import NotFoundError, TrainingJobError
 from mcp_server.settings import Settings
 

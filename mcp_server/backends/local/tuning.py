@@ -52,16 +52,16 @@ from mcp_server.backends.base import TrainingBackend, TuningBackend
 from mcp_server.backends.local.files import write_json_atomic
 from mcp_server.backends.local.job_folder import iso, watched
 from mcp_server.backends.local.mlflow_store import ensure_experiment, open_client
-from mcp_server.core.models import TrainingJob, TuningJob, TuningJobRequest, TuningTrial
-from mcp_server.core.spec import TuningSpec
-from mcp_server.core.tuning import trial_count
-from mcp_server.core.tuning_jobs import (
+from mcp_server.core.jobs.tuning import (
     best_trial,
     every_trial_failed_reason,
     objective_of,
     short_reason,
     trial_request,
 )
+from mcp_server.core.models import TrainingJob, TuningJob, TuningJobRequest, TuningTrial
+from mcp_server.core.spec.schema import TuningSpec
+from mcp_server.core.spec.tuning import trial_count
 from mcp_server.errors import MlopsError, NotFoundError, TrainingJobError
 from mcp_server.settings import Settings
 

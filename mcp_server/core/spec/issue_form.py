@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from mcp_server.core.spec import MISSING, SpecError, SpecValidationError
+from mcp_server.core.spec.schema import MISSING, SpecError, SpecValidationError
 
 #: The form field holding YAML for the rest of the spec (the base mapping of ``spec_from_form``).
 SPEC_FIELD = "spec"

@@ -4,21 +4,21 @@ Replies to ``/retrain`` (accepted, or its patch errors), ``/approve``, ``/cancel
 and to commands that cannot apply (nobody waits, or the author may not steer runs); the one
 status comment per run that is edited in place; the comment that ends an unanswered wait. Every
 comment starts with a hidden ``<!-- issue-mlops:KIND -->`` marker. Re-exported by
-``core.comments``.
+``core.rendering.comments``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mcp_server.core.markdown_text import (
+from mcp_server.core.rendering.markdown_text import (
     cell,
     errors_table,
     fence,
     human_duration,
     marker,
 )
-from mcp_server.core.spec_errors import SpecError
+from mcp_server.core.spec.errors import SpecError
 
 
 def retrain_accepted_comment(login: str, attempt: int, diff: str) -> str:

@@ -2,7 +2,7 @@
 
 Each function takes the hyperparameters in effect (``current_hyperparameters``) and returns only
 the names it changes, with values clamped into the ranges declared in
-``core.hyperparameters`` and checked against the algorithm's model; a value that cannot move
+``core.spec.hyperparameters`` and checked against the algorithm's model; a value that cannot move
 further is left out. The steps are conventional starting points, not tuned values:
 
 * regularise (overfitting): xgboost ``max_depth`` × 2/3 (6 → 4), ``min_child_weight`` × 2, at
@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mcp_server.core.hyperparameters import (
+from mcp_server.core.spec.hyperparameters import (
     HYPERPARAMETER_MODELS,
     RandomForestHyperparameters,
     XGBoostHyperparameters,

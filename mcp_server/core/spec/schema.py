@@ -19,10 +19,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mcp_server.core import catalog
-from mcp_server.core.catalog import Algorithm, ModelType, Task
-from mcp_server.core.hyperparameters import HYPERPARAMETER_MODELS
-from mcp_server.core.spec_errors import (
+from mcp_server.core.spec import catalog
+from mcp_server.core.spec.catalog import Algorithm, ModelType, Task
+from mcp_server.core.spec.errors import (
     MISSING,
     SpecError,
     SpecValidationError,
@@ -30,7 +29,8 @@ from mcp_server.core.spec_errors import (
     from_pydantic,
     hint,
 )
-from mcp_server.core.spec_rules import cross_field_errors
+from mcp_server.core.spec.hyperparameters import HYPERPARAMETER_MODELS
+from mcp_server.core.spec.rules import cross_field_errors
 
 __all__ = ["MISSING", "SpecError", "SpecValidationError", "TrainingSpec", "validate_spec"]
 

@@ -4,7 +4,7 @@ When a model misses its thresholds with attempts left, ``retry_comment`` explain
 the judge's suggestions and a ready-to-paste ``/retrain`` reply, and says who may answer and
 until when. ``attempts_exhausted_comment`` closes a run whose every attempt missed. Every
 comment starts with a hidden ``<!-- issue-mlops:KIND -->`` marker. Re-exported by
-``core.comments``; the replies to commands are in ``reply_comments``.
+``core.rendering.comments``; the replies to commands are in ``reply_comments``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
-from mcp_server.core.catalog import metric_direction
-from mcp_server.core.history_markdown import main_metric, record_metrics
-from mcp_server.core.judge import Suggestion, ThresholdCheck, Verdict, suggested_patch
-from mcp_server.core.markdown_text import (
+from mcp_server.core.judge.verdict import Suggestion, ThresholdCheck, Verdict, suggested_patch
+from mcp_server.core.models import EvaluationReport, HistoryRecord
+from mcp_server.core.rendering.history_markdown import main_metric, record_metrics
+from mcp_server.core.rendering.markdown_text import (
     cell,
     fence,
     marker,
@@ -25,7 +25,7 @@ from mcp_server.core.markdown_text import (
     operator_summary,
     yaml_scalar,
 )
-from mcp_server.core.models import EvaluationReport, HistoryRecord
+from mcp_server.core.spec.catalog import metric_direction
 
 #: The ``author_association`` values that may start and steer runs by default.
 ALLOWED_ASSOCIATIONS: tuple[str, ...] = ("OWNER", "MEMBER", "COLLABORATOR")

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp_server.core import catalog
-from mcp_server.core.jobs import training_request
+from mcp_server.core.jobs.requests import training_request
 from mcp_server.core.models import (
     DatasetRef,
     TrainingJob,
@@ -21,8 +20,9 @@ from mcp_server.core.models import (
     TuningJobRequest,
     TuningTrial,
 )
-from mcp_server.core.spec import TrainingSpec
-from mcp_server.core.tuning import objective_metric
+from mcp_server.core.spec import catalog
+from mcp_server.core.spec.schema import TrainingSpec
+from mcp_server.core.spec.tuning import objective_metric
 
 #: The tag that makes a tracking run the child of another (MLflow's ``mlflow.parentRunId``).
 PARENT_RUN_TAG = "mlflow.parentRunId"

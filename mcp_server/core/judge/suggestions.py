@@ -16,23 +16,29 @@ statistical tests:
   0.5, i.e. the majority class has more than twice the rows of the minority class.
 * **Fairness**: the fairness report failed its ``max_difference``; no automatic patch.
 * **Clustering, dimensionality reduction, control**: one suggestion per family from
-  ``core.family_suggestions`` (cluster structure, kept variance, training budget).
+  ``core.judge.family_suggestions`` (cluster structure, kept variance, training budget).
 
 Patches are concrete hyperparameter changes for the run's algorithm, computed by
-``core.remedies`` from its current hyperparameters and kept within the ranges declared in
-``core.hyperparameters``.
+``core.judge.remedies`` from its current hyperparameters and kept within the ranges declared in
+``core.spec.hyperparameters``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from mcp_server.core.catalog import LOWER_IS_BETTER
+from mcp_server.core.judge.family_suggestions import family_suggestion
+from mcp_server.core.judge.remedies import (
+    Hyperparameters,
+    class_weights,
+    current_hyperparameters,
+    grow,
+    regularise,
+)
+from mcp_server.core.judge.suggestion import Suggestion, fmt, train_value
 from mcp_server.core.models import EvaluationReport, FairnessReport
-from mcp_server.core.remedies import Hyperparameters, class_weights, current_hyperparameters, grow, regularise
+from mcp_server.core.spec.catalog import LOWER_IS_BETTER
 
 #: Train-minus-test gap above which a fraction metric is called overfitted (heuristic).
 OVERFIT_GAP = 0.05
@@ -43,42 +49,8 @@ IMBALANCE_RATIO = 0.5
 #: Metrics bounded by 1 on which an absolute gap is meaningful.
 FRACTION_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "r2"})
 
-SuggestionKind = Literal[
-    "overfitting",
-    "underfitting",
-    "imbalance",
-    "fairness",
-    "cluster_structure",
-    "embedding",
-    "training_budget",
-]
-#: Tasks whose suggestion comes from ``core.family_suggestions``.
+#: Tasks whose suggestion comes from ``core.judge.family_suggestions``.
 FAMILY_TASKS = ("clustering", "dimensionality_reduction", "control")
-
-
-class Suggestion(BaseModel):
-    """One diagnosed cause of a miss and what to change.
-
-    Attributes:
-        kind: overfitting, underfitting, imbalance or fairness.
-        message: plain English: what was found and what to do.
-        figure: the numbers that triggered it, e.g.
-            ``train f1 1.000 vs test f1 0.912: gap 0.088 (> 0.05)``.
-        metric: the metric the figure is about (``None`` for class imbalance).
-        value: the triggering number (a gap, a ratio, a train score or a group difference).
-        patch: hyperparameter name -> new value for this algorithm; ``{}`` when there is no
-            automatic change. Wrap it as ``{"hyperparameters": patch}`` for a spec merge patch.
-        section_patch: a merge patch of other spec sections, e.g.
-            ``{"environment": {"total_timesteps": 200000}}``; ``{}`` when none.
-    """
-
-    kind: SuggestionKind
-    message: str
-    figure: str
-    metric: str | None = None
-    value: float | None = None
-    patch: dict[str, Any] = Field(default_factory=dict)
-    section_patch: dict[str, Any] = Field(default_factory=dict)
 
 
 def suggest(
@@ -108,8 +80,6 @@ def suggest(
         return []
     current = current_hyperparameters(algorithm, hyperparameters)
     if task in FAMILY_TASKS:
-        from mcp_server.core.family_suggestions import family_suggestion  # imports Suggestion
-
         found_one = family_suggestion(task, failed, thresholds, report, algorithm, current)
         return [found_one] if found_one is not None else []
     found = [_fit_suggestion(failed, thresholds, report, algorithm, current)]
@@ -134,20 +104,6 @@ def suggested_patch(suggestions: list[Suggestion]) -> dict[str, Any]:
         for section, values in suggestion.section_patch.items():
             sections.setdefault(section, {}).update(values)
     return ({"hyperparameters": changes} if changes else {}) | sections
-
-
-def train_value(report: EvaluationReport, metric: str) -> float | None:
-    """Return ``metric`` on the training split: ``train_metrics``, else test value plus gap."""
-    if metric in report.train_metrics:
-        return report.train_metrics[metric]
-    if metric in report.gaps and metric in report.metrics:
-        return report.metrics[metric] + report.gaps[metric]
-    return None
-
-
-def fmt(value: float) -> str:
-    """Format a figure: three decimals, or four significant digits for large values."""
-    return f"{value:.3f}" if abs(value) < 1e4 else f"{value:.4g}"
 
 
 # ---------------------------------------------------------------------------------------------

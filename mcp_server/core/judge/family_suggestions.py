@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp_server.core.catalog import LOWER_IS_BETTER
+from mcp_server.core.judge.remedies import Hyperparameters, within_range
+from mcp_server.core.judge.suggestion import Suggestion, fmt, train_value
 from mcp_server.core.models import EvaluationReport
-from mcp_server.core.remedies import Hyperparameters, within_range
-from mcp_server.core.suggestions import Suggestion, fmt, train_value
+from mcp_server.core.spec.catalog import LOWER_IS_BETTER
 
 #: DBSCAN noise fraction above which ``eps`` is raised rather than lowered (heuristic).
 NOISE_FRACTION_HIGH = 0.2

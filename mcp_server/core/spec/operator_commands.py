@@ -17,8 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel
 
-from mcp_server.core.issue_form import load_yaml_mapping, yaml_blocks
-from mcp_server.core.spec_errors import MISSING, SpecError, SpecValidationError
+from mcp_server.core.spec.errors import MISSING, SpecError, SpecValidationError
+from mcp_server.core.spec.issue_form import load_yaml_mapping, yaml_blocks
 
 CommandKind = Literal["retrain", "approve", "cancel", "status"]
 #: The pseudo-path of errors in a ``/retrain`` patch.

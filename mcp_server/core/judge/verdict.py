@@ -7,7 +7,7 @@ fairness report that failed its ``max_difference`` fails the gate too.
 
 A miss is ``retry`` while attempts are left (the operator may adjust the spec and retrain),
 ``fail`` on the last attempt. The suggestions explaining a miss are made in
-``core.suggestions`` (its docstring lists the heuristics and their sources).
+``core.judge.suggestions`` (its docstring lists the heuristics and their sources).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mcp_server.core.catalog import metric_direction
+from mcp_server.core.judge.suggestions import Suggestion, suggest, suggested_patch, train_value
 from mcp_server.core.models import EvaluationReport, FairnessReport
-from mcp_server.core.suggestions import Suggestion, suggest, suggested_patch, train_value
+from mcp_server.core.spec.catalog import metric_direction
 
 __all__ = ["ThresholdCheck", "Verdict", "Suggestion", "judge", "suggested_patch"]
 

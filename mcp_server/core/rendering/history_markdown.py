@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from mcp_server.core.catalog import LOWER_IS_BETTER
-from mcp_server.core.history_sections import (
+from mcp_server.core.models import HistoryRecord
+from mcp_server.core.rendering.history_sections import (
     NONE,
     SHAP_PLOT,
     baseline_section,
@@ -34,7 +34,7 @@ from mcp_server.core.history_sections import (
     timings_section,
     tuning_section,
 )
-from mcp_server.core.models import HistoryRecord
+from mcp_server.core.spec.catalog import LOWER_IS_BETTER
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

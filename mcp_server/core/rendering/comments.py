@@ -14,16 +14,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from mcp_server.core.judge import ThresholdCheck
-from mcp_server.core.loop_comments import (
+from mcp_server.core.judge.verdict import ThresholdCheck
+from mcp_server.core.models import HistoryCommit, HistoryRecord, TuningJob
+from mcp_server.core.rendering.loop_comments import (
     ALLOWED_ASSOCIATIONS,
     attempts_exhausted_comment,
     retry_comment,
     trained_on,
 )
-from mcp_server.core.markdown_text import errors_table, marker, number, yaml_scalar
-from mcp_server.core.models import HistoryCommit, HistoryRecord, TuningJob
-from mcp_server.core.reply_comments import (
+from mcp_server.core.rendering.markdown_text import errors_table, marker, number, yaml_scalar
+from mcp_server.core.rendering.reply_comments import (
     approved_comment,
     cancelled_comment,
     not_waiting_comment,
@@ -34,7 +34,7 @@ from mcp_server.core.reply_comments import (
     timeout_comment,
     unauthorised_command_comment,
 )
-from mcp_server.core.spec import SpecError
+from mcp_server.core.spec.schema import SpecError
 
 __all__ = [
     "ALLOWED_ASSOCIATIONS",

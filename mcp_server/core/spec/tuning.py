@@ -35,9 +35,9 @@ from typing import Any
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ValidationError
 
-from mcp_server.core import catalog
-from mcp_server.core.hyperparameters import HYPERPARAMETER_MODELS
-from mcp_server.core.spec_errors import MISSING, SpecError, hint
+from mcp_server.core.spec import catalog
+from mcp_server.core.spec.errors import MISSING, SpecError, hint
+from mcp_server.core.spec.hyperparameters import HYPERPARAMETER_MODELS
 
 #: Most trials one search may run (the trial list travels in the workflow state: 256 KiB cap).
 MAX_TRIALS = 100

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from mcp_server.core.spec_errors import MISSING, SpecError
+from mcp_server.core.spec.errors import MISSING, SpecError
 
 
 def marker(kind: str) -> str:

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from mcp_server.core.markdown_text import yaml_scalar
 from mcp_server.core.models import EvaluationReport, HistoryRecord
+from mcp_server.core.rendering.markdown_text import yaml_scalar
 
 NONE = "—"
 #: The plot the SHAP section embeds (``EvaluationReport.plots`` name).

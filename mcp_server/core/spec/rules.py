@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mcp_server.core import catalog
-from mcp_server.core.spec_errors import MISSING, SpecError, hint, or_list
-from mcp_server.core.tuning import tuning_errors
+from mcp_server.core.spec import catalog
+from mcp_server.core.spec.errors import MISSING, SpecError, hint, or_list
+from mcp_server.core.spec.tuning import tuning_errors
 
 
 def get_path(data: Any, *keys: str) -> Any:

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from mcp_server.core.models import DatasetRef, TrainingJobRequest
-from mcp_server.core.spec import TrainingSpec
+from mcp_server.core.spec.schema import TrainingSpec
 
 _NAME = re.compile(r"[^a-zA-Z0-9-]+")
 
