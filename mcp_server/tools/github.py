@@ -9,10 +9,16 @@ from pydantic import Field
 
 from mcp_server.backends.base import Backends
 from mcp_server.core.models import Comment
+from mcp_server.core.rendering.markdown_text import fit_comment
 from mcp_server.settings import Settings
 from mcp_server.tools.guard import READ_ONLY, WRITE, guarded
 
-IssueNumber = Annotated[int, Field(ge=1, description="issue number")]
+IssueNumber = Annotated[int, Field(ge=1, le=2**31 - 1, description="issue number")]
+#: Markdown of a comment; longer than GitHub's 65,536 characters, it is cut (and says so).
+CommentBody = Annotated[
+    str,
+    Field(min_length=1, max_length=1_048_576, description="Markdown text, cut to 65,536 characters"),
+]
 
 
 def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
@@ -22,7 +28,7 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
     @guarded(settings, writes=True)
     def post_comment(
         issue_number: IssueNumber,
-        body: Annotated[str, Field(min_length=1, max_length=65536, description="Markdown text")],
+        body: CommentBody,
         idempotency_key: Annotated[
             str | None,
             Field(
@@ -33,7 +39,8 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
     ) -> Comment:
         """Post a Markdown comment on an issue (GitHub, or the local issue store).
 
-        GitHub caps a comment at 65,536 characters.
+        GitHub caps a comment at 65,536 characters: a longer body is cut there, with a note
+        saying how much was left out.
 
         Returns:
             Comment: id, issue_number, body, author, url, created_at.
@@ -42,7 +49,7 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
             NotFoundError: the issue does not exist.
             TransientError: GitHub is unavailable or rate-limited; retry later.
         """
-        return backends.issues.post_comment(issue_number, body, idempotency_key)
+        return backends.issues.post_comment(issue_number, fit_comment(body), idempotency_key)
 
     @server.tool(annotations=WRITE)
     @guarded(settings, writes=True)
@@ -51,11 +58,12 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
         key: Annotated[
             str, Field(min_length=1, max_length=200, description="identifies the comment, e.g. status:RUN")
         ],
-        body: Annotated[str, Field(min_length=1, max_length=65536, description="Markdown text")],
+        body: CommentBody,
     ) -> Comment:
         """Post the issue's comment for ``key``, or edit it in place when it exists.
 
         The run's status comment uses this: one comment per run, updated as states change.
+        A body over GitHub's 65,536 characters is cut there, with a note.
 
         Returns:
             Comment: id, body, url.
@@ -64,6 +72,7 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
             NotFoundError: the issue does not exist.
             TransientError: GitHub is unavailable or rate-limited; retry later.
         """
+        body = fit_comment(body)
         comment = backends.issues.post_comment(issue_number, body, key)
         if comment.body.strip() == body.strip():
             return comment

@@ -53,14 +53,49 @@ def human_duration(seconds: float) -> str:
     return f"{secs} s"
 
 
+#: Rows of an errors table; the rest are counted in one last line.
+MAX_ERROR_ROWS = 50
+#: GitHub refuses a comment (or an issue body) longer than this many characters.
+MAX_COMMENT_CHARS = 65_536
+
+
 def errors_table(errors: Iterable[SpecError]) -> list[str]:
-    """Return the lines of a table of spec errors: field, value received, problem."""
+    """Return the lines of a table of spec errors: field, value received, problem.
+
+    At most ``MAX_ERROR_ROWS`` rows; each value is quoted in at most about 200 characters.
+    """
+    errors = list(errors)
     lines = ["| field | value received | problem and what is allowed |", "| --- | --- | --- |"]
-    for error in errors:
+    for error in errors[:MAX_ERROR_ROWS]:
         missing = error.value is MISSING or error.value is None
-        shown = "—" if missing else f"`{cell(repr(error.value))[:120]}`"
-        lines.append(f"| `{cell(error.path)}` | {shown} | {cell(error.message)} |")
+        shown = "—" if missing else f"`{cell(error.shown_value).replace('`', chr(39))}`"
+        lines.append(f"| `{cell(error.path).replace('`', chr(39))}` | {shown} | {cell(error.message)} |")
+    if len(errors) > MAX_ERROR_ROWS:
+        lines.append(f"| … | | and {len(errors) - MAX_ERROR_ROWS} more errors, not shown |")
     return lines
+
+
+def fit_comment(body: str, limit: int = MAX_COMMENT_CHARS) -> str:
+    """Return ``body`` cut to GitHub's comment limit, saying so at the end when it was cut.
+
+    The cut falls on a line boundary where possible, and an open code fence is closed.
+
+    Args:
+        body: Markdown.
+        limit: characters at most (default 65,536, GitHub's limit).
+
+    Returns:
+        ``body`` unchanged when it fits, else its head and a note of how much was left out.
+    """
+    if len(body) <= limit:
+        return body
+    note = f"\n\n… {{}} characters were left out: GitHub allows {limit:,} per comment."
+    head = body[: limit - len(note) - 40]
+    cut = head.rfind("\n")
+    head = head[:cut] if cut > len(head) // 2 else head
+    if head.count("```") % 2:
+        head += "\n```"
+    return head + note.format(f"{len(body) - len(head):,}")
 
 
 def yaml_scalar(value: Any) -> str:

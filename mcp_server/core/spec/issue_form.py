@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from mcp_server.core.spec.bounds import MAX_BODY_CHARS, InputTooLarge, load_bounded, preview, shorten
 from mcp_server.core.spec.schema import MISSING, SpecError, SpecValidationError
 
 #: The form field holding YAML for the rest of the spec (the base mapping of ``spec_from_form``).
@@ -32,6 +33,8 @@ BODY_PATH = "(issue body)"
 YAML_PATH = "(yaml)"
 
 _NO_RESPONSE = "_No response_"
+#: What GitHub renders for a dropdown left at its implicit "None" option (no answer).
+_DROPDOWN_NONE = "None"
 _FIELD_TYPES = ("input", "textarea", "dropdown", "checkboxes")
 _FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _CHECKBOX = re.compile(r"^\s*[-*+]\s+\[(?P<mark>[ xX])\]\s+(?P<label>.*?)\s*$")
@@ -233,6 +236,7 @@ def parse_issue_form(body: str, template: Mapping[str, Any]) -> dict[str, object
             form"), or a heading twice; paths ``(issue body)``.
         ValueError: the template is malformed (see ``form_fields``).
     """
+    check_body_size(body)
     fields = form_fields(template)
     sections = _sections(body, {f.label for f in fields})
     if not sections:
@@ -248,6 +252,8 @@ def _answer(field: FormField, raw: str) -> object:
     if field.type == "checkboxes":
         return _checked(text)
     if field.type == "dropdown":
+        if text == _DROPDOWN_NONE and _DROPDOWN_NONE not in field.options:
+            return None  # GitHub's implicit "None" option of an optional dropdown: no answer
         return _choices(text, field.options) if field.multiple else text
     if field.render is not None:
         return _unfence(text) or None
@@ -289,30 +295,6 @@ def _unfence(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key twice in one mapping (PyYAML keeps the last silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-            except TypeError:
-                continue  # unhashable: the base class reports it
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"found duplicate key {key!r}",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def load_yaml_mapping(text: str, where: str) -> dict[str, Any]:
     """Parse YAML whose top level must be a mapping.
 
@@ -325,15 +307,19 @@ def load_yaml_mapping(text: str, where: str) -> dict[str, Any]:
 
     Raises:
         SpecValidationError: path ``(yaml)``: invalid YAML (with the line and column, 1-based,
-            counted from the first line of ``text``), a key twice, or a top level that is not a
-            mapping.
+            counted from the first line of ``text``), a key twice, a top level that is not a
+            mapping, or YAML outside the bounds of ``bounds.load_bounded`` (aliases, tags, depth,
+            size).
     """
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        data = load_bounded(text)
+    except InputTooLarge as err:
+        raise _error(YAML_PATH, MISSING, f"{where}: {err}") from err
     except yaml.MarkedYAMLError as err:
         raise _error(YAML_PATH, MISSING, _yaml_message(err, where)) from err
-    except yaml.YAMLError as err:
-        raise _error(YAML_PATH, MISSING, f"invalid YAML in {where}: {err}") from err
+    except (yaml.YAMLError, ValueError, TypeError, ArithmeticError, RecursionError) as err:
+        # PyYAML's own constructors can still fail on odd input; it is the user's YAML either way
+        raise _error(YAML_PATH, MISSING, f"invalid YAML in {where}: {preview(str(err))}") from err
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -349,7 +335,7 @@ def load_yaml_mapping(text: str, where: str) -> dict[str, Any]:
 def _yaml_message(err: yaml.MarkedYAMLError, where: str) -> str:
     mark = err.problem_mark or err.context_mark
     place = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    problem = err.problem or err.context or "cannot parse"
+    problem = shorten(str(err.problem or err.context or "cannot parse"))
     return f"invalid YAML in {where}{place}: {problem}"
 
 
@@ -418,8 +404,8 @@ def _set_path(spec: dict[str, Any], key: str, value: object) -> SpecError | None
         return SpecError(
             path,
             current,
-            f"set twice: form field '{key}' says {value!r} and the "
-            f"'{SPEC_FIELD}' YAML says {current!r}; keep one",
+            f"set twice: form field '{key}' says {preview(value, 80)} and the "
+            f"'{SPEC_FIELD}' YAML says {preview(current, 80)}; keep one",
         )
     node[leaf] = value
     return None
@@ -484,6 +470,7 @@ def extract_spec(body: str, template: Mapping[str, Any] | None) -> dict[str, Any
             required confirmation (the field key), or any ``spec_from_form`` error.
         ValueError: the template is malformed (see ``form_fields``).
     """
+    check_body_size(body)
     if template is not None and matches_form(body, template):
         return _spec_from_form_body(body, template)
     blocks = yaml_blocks(body)
@@ -496,6 +483,21 @@ def extract_spec(body: str, template: Mapping[str, Any] | None) -> dict[str, Any
     if not spec:
         raise _error(YAML_PATH, MISSING, "the yaml block is empty")
     return spec
+
+
+def check_body_size(body: str) -> None:
+    """Refuse a body longer than GitHub allows, before anything reads it.
+
+    Raises:
+        SpecValidationError: path ``(issue body)``, when ``body`` has more than
+            ``MAX_BODY_CHARS`` (65,536) characters.
+    """
+    if len(body or "") > MAX_BODY_CHARS:
+        raise _error(
+            BODY_PATH,
+            MISSING,
+            f"the body has {len(body):,} characters; GitHub allows at most {MAX_BODY_CHARS:,}",
+        )
 
 
 def _spec_from_form_body(body: str, template: Mapping[str, Any]) -> dict[str, Any]:

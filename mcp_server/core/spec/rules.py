@@ -6,6 +6,7 @@ pass reports structural and cross-field errors together. Pure.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -115,7 +116,13 @@ def _split_errors(split: Any) -> list[SpecError]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite real number that fits a float (huge integers and NaN are left to the field checks)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _source_errors(source: str) -> list[SpecError]:

@@ -32,12 +32,18 @@ from mcp_server.core.spec.errors import (
 from mcp_server.core.spec.hyperparameters import HYPERPARAMETER_MODELS
 from mcp_server.core.spec.rules import cross_field_errors
 
+#: Column, feature and environment names: characters at most.
+MAX_NAME_CHARS = 256
+#: The largest seed (numpy and scikit-learn take 32-bit seeds).
+MAX_SEED = 2**32 - 1
+
 __all__ = ["MISSING", "SpecError", "SpecValidationError", "TrainingSpec", "validate_spec"]
 
 
 class _Section(BaseModel):
     # strict: YAML `true` is not an integer and "5" is not a number; ints still count as floats.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # No NaN or infinity: a threshold or a fraction must be a real number.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class SplitSpec(_Section):
@@ -47,15 +53,15 @@ class SplitSpec(_Section):
     validation: float = Field(0.15, ge=0, lt=1)
     test: float = Field(0.15, gt=0, lt=1)
     stratify: bool = Field(True, description="stratify on the target (classification only)")
-    seed: int = Field(42, ge=0)
+    seed: int = Field(42, ge=0, le=MAX_SEED, description="fits in 32 bits, as numpy's seeds")
 
 
 class DatasetSpec(_Section):
     """Where the data comes from and which column is the target."""
 
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-    source: str
-    target: str | None = None
+    source: str = Field(max_length=2048)
+    target: str | None = Field(None, min_length=1, max_length=MAX_NAME_CHARS)
     split: SplitSpec = SplitSpec()
 
     @field_validator("source")
@@ -80,7 +86,7 @@ class FeatureSelectionSpec(_Section):
     """Keep the ``k`` best features by correlation with the target or model importance."""
 
     method: Literal["correlation", "importance"] = "importance"
-    k: int = Field(20, ge=1)
+    k: int = Field(20, ge=1, le=100_000)
 
 
 class PreprocessingSpec(_Section):
@@ -101,7 +107,7 @@ class SearchParameter(_Section):
     low: float | None = None
     high: float | None = None
     log: bool = False
-    values: list[Any] | None = None
+    values: list[Any] | None = Field(None, max_length=1000)
 
 
 class TuningSpec(_Section):
@@ -112,7 +118,7 @@ class TuningSpec(_Section):
     direction: Literal["maximize", "minimize"] | None = None
     max_trials: int = Field(20, ge=1, le=1000)
     parallel_trials: int = Field(1, ge=1, le=64)
-    search_space: dict[str, SearchParameter]
+    search_space: dict[str, SearchParameter] = Field(max_length=50)
 
 
 class EnvironmentSpec(_Section):
@@ -123,7 +129,9 @@ class EnvironmentSpec(_Section):
     ``evaluation_episodes`` greedy episodes.
     """
 
-    name: str = Field(min_length=1, description="a registered Gymnasium id, e.g. CartPole-v1")
+    name: str = Field(
+        min_length=1, max_length=MAX_NAME_CHARS, description="a registered Gymnasium id, e.g. CartPole-v1"
+    )
     total_timesteps: int = Field(100_000, ge=1, le=100_000_000)
     stop_mean_return: float | None = Field(
         None, description="stop once the mean training episode return reaches this"
@@ -139,7 +147,7 @@ class FairnessSpec(_Section):
     classification, ``mae`` for regression.
     """
 
-    sensitive_feature: str = Field(min_length=1)
+    sensitive_feature: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     max_difference: float = Field(0.1, ge=0)
     metric: Literal["selection_rate", "accuracy", "recall", "precision", "f1", "mae", "rmse"] | None = None
 
@@ -147,8 +155,8 @@ class FairnessSpec(_Section):
 class EvaluationSpec(_Section):
     """Which metrics to report and the judge's thresholds."""
 
-    metrics: list[str] | None = None
-    thresholds: dict[str, float] = Field(default_factory=dict)
+    metrics: list[str] | None = Field(None, max_length=50)
+    thresholds: dict[str, float] = Field(default_factory=dict, max_length=50)
     explainability: Literal["shap"] | None = None
     fairness: FairnessSpec | None = None
 
@@ -156,7 +164,7 @@ class EvaluationSpec(_Section):
 class CanarySpec(_Section):
     """Traffic steps (percent of requests to the new variant) and the bake time between them."""
 
-    steps: list[int] = Field(default_factory=lambda: [10, 50, 100])
+    steps: list[int] = Field(default_factory=lambda: [10, 50, 100], max_length=20)
     interval_s: int = Field(60, ge=1, le=86_400)
 
 
@@ -182,16 +190,16 @@ class DeploymentSpec(_Section):
     strategy: Literal["direct", "ab", "canary", "blue_green"] = "direct"
     canary: CanarySpec | None = None
     rollback_on: RollbackSpec = RollbackSpec()
-    instance_type: str = "ml.m5.large"
+    instance_type: str = Field("ml.m5.large", max_length=64)
     auto_scaling: AutoScalingSpec | None = None
 
 
 class TriggersSpec(_Section):
     """What starts a retraining run by itself."""
 
-    schedule: str | None = Field(None, pattern=r"^(rate|cron)\(.+\)$")
+    schedule: str | None = Field(None, max_length=256, pattern=r"^(rate|cron)\(.+\)$")
     drift_psi: float | None = Field(None, gt=0)
-    metric_floor: dict[str, float] = Field(default_factory=dict)
+    metric_floor: dict[str, float] = Field(default_factory=dict, max_length=50)
     data_change: bool = False
 
 
@@ -222,7 +230,7 @@ class TrainingSpec(_Section):
     model_name: str | None = Field(None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     dataset: DatasetSpec | None = None
     preprocessing: PreprocessingSpec = PreprocessingSpec()
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict, max_length=100)
     tuning: TuningSpec | None = None
     environment: EnvironmentSpec | None = None
     evaluation: EvaluationSpec = EvaluationSpec()

@@ -202,10 +202,10 @@ def _categorical_errors(
                 f"{path}.values", values, f"at most {MAX_CATEGORICAL_VALUES} values (SageMaker's limit)"
             )
         )
-    encoded = [json.dumps(v, sort_keys=True) for v in values]
+    encoded = [json.dumps(v, sort_keys=True, default=str) for v in values[:MAX_CATEGORICAL_VALUES]]
     if len(set(encoded)) != len(encoded):
         errors.append(SpecError(f"{path}.values", values, "each value once: the values must be distinct"))
-    for i, value in enumerate(values):
+    for i, value in enumerate(values[:MAX_CATEGORICAL_VALUES]):
         problem = _value_problem(model, name, value)
         if problem is None and len(encoded[i]) > MAX_VALUE_CHARS:
             problem = f"at most {MAX_VALUE_CHARS} characters once JSON-encoded (SageMaker's limit)"
