@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -32,19 +32,14 @@ from mcp_server.core.rendering.comments import (
 )
 from mcp_server.core.spec.operator_commands import Command, merge_patch, parse_command, spec_diff
 from mcp_server.core.spec.schema import SpecValidationError, validate_spec
+from mcp_server.core.workflow.records import next_attempt, now_iso
+from mcp_server.core.workflow.state import OperatorDecision, WorkflowInput, WorkflowState
 
 CommentPoster = Callable[[int, str, str], None]
-
-#: State keys a new attempt keeps; the rest (dataset, training, evaluation, verdict, ...) is redone.
-CARRIED_OVER = ("issue", "run_id", "run_started_at", "config", "delivery_id")
 
 
 class RunUnavailable(Exception):
     """The waiting run's execution cannot be resumed now (its engine restarted): retry later."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _after(created_at: str | None, waiting_since: str) -> bool:
@@ -117,45 +112,45 @@ class IssueCommands:
         return self._decide(run, command, login, comment_id)
 
     def _decide(self, run: WaitingRun, command: Command, login: str, comment_id: Any) -> dict[str, Any]:
-        decision = {"action": command.kind, "by": login, "at": _now(), "comment_id": comment_id}
         number = run.issue_number
+        state = WorkflowState.model_validate(run.state)
+        decision = OperatorDecision(
+            action=command.kind,  # type: ignore[arg-type]
+            by=login,
+            at=now_iso(),
+            comment_id=comment_id if isinstance(comment_id, int) else None,
+        )
+        new_state: WorkflowInput
         if command.kind == "retrain":
             try:
-                new_state, diff = self._retrain_state(run, command.patch or {}, decision)
+                new_state, diff = self._retrain_state(state, command.patch or {}, decision)
             except SpecValidationError as err:
                 self.post_comment(number, patch_errors_comment(err.errors), f"reply:{comment_id}")
-                return {"status": "invalid_patch", "errors": [str(e) for e in err.errors]}
+                return {"status": "invalid_patch", "errors": [str(e) for e in err.errors[:20]]}
             reply = retrain_accepted_comment(login, run.attempt + 1, diff)
         elif command.kind == "approve":
-            new_state, reply = {**run.state, "operator": decision}, approved_comment(login, run.attempt)
+            new_state, reply = (
+                state.model_copy(update={"operator": decision}),
+                approved_comment(login, run.attempt),
+            )
         else:
-            new_state, reply = {**run.state, "operator": decision}, cancelled_comment(login)
-        self._resume(run, new_state)
+            new_state, reply = state.model_copy(update={"operator": decision}), cancelled_comment(login)
+        self._resume(run, new_state.model_dump(mode="json", exclude_none=True))
         call_tool("complete_waiting_run", {"run_id": run.run_id})
         self.post_comment(number, reply, f"reply:{comment_id}")
         logger.info("run resumed", extra={"run_id": run.run_id, "action": command.kind, "by": login})
         return {"status": "resumed", "action": command.kind, "run_id": run.run_id}
 
     def _retrain_state(
-        self, run: WaitingRun, patch: dict[str, Any], decision: dict[str, Any]
-    ) -> tuple[dict[str, Any], str]:
-        old_spec = run.state["spec"]
-        spec = validate_spec(merge_patch(old_spec, patch), registered_environments)
+        self, state: WorkflowState, patch: dict[str, Any], decision: OperatorDecision
+    ) -> tuple[WorkflowInput, str]:
+        spec = validate_spec(merge_patch(state.spec, patch), registered_environments)
         new_spec = spec.model_dump(mode="json")
         diff = spec_diff(
-            old_spec, new_spec, f"spec (attempt {run.attempt})", f"spec (attempt {run.attempt + 1})"
+            state.spec, new_spec, f"spec (attempt {state.attempt})", f"spec (attempt {state.attempt + 1})"
         )
-        state = {k: run.state[k] for k in CARRIED_OVER if k in run.state}
-        previous = [*(run.state.get("attempts") or []), run.state["history"]["record"]]
-        state.update(
-            spec=new_spec,
-            spec_hash=spec.spec_hash(),
-            attempt=run.attempt + 1,
-            attempts=previous,
-            operator={**decision, "patch": patch, "diff": diff},
-            timings={},
-        )
-        return state, diff
+        decision = decision.model_copy(update={"patch": patch, "diff": diff})
+        return next_attempt(state, new_spec, spec.spec_hash(), decision), diff
 
     def _resume(self, run: WaitingRun, new_state: dict[str, Any]) -> None:
         try:

@@ -20,7 +20,8 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,11 @@ import yaml
 from agents.issue_commands import IssueCommands, RunUnavailable
 from agents.runtime import call_tool, logger
 from mcp_server.backends.environments import registered_environments
+from mcp_server.core.models import IssueRef
 from mcp_server.core.rendering.comments import spec_errors_comment, unauthorised_comment
 from mcp_server.core.spec.issue_form import extract_spec
 from mcp_server.core.spec.schema import SpecValidationError, validate_spec
+from mcp_server.core.workflow.state import RunConfig, Trigger, WorkflowInput
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "issue_templates" / "train.yml"
 DEFAULT_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
@@ -65,7 +68,6 @@ class DetectorConfig:
     operator_timeout_s: int = 7 * 24 * 3600
     describe_wait_s: int = 20
     sfn_endpoint_url: str | None = None
-    extra_input: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> DetectorConfig:
@@ -204,26 +206,26 @@ class IssueDetector:
     def _start(self, payload: dict[str, Any], spec: Any, number: int, delivery: str) -> dict[str, Any]:
         issue, repo = payload["issue"], payload.get("repository") or {}
         name = execution_name(number, delivery)
-        execution_input = {
-            "issue": {
-                "number": number,
-                "title": issue.get("title", ""),
-                "url": issue.get("html_url", ""),
-                "author": (issue.get("user") or {}).get("login", ""),
-                "repository": repo.get("full_name", "local/issues"),
-            },
-            "spec": spec.model_dump(mode="json"),
-            "spec_hash": spec.spec_hash(),
-            "attempt": 1,
-            "delivery_id": delivery,
-            "config": {
-                "poll_interval_s": self.config.poll_interval_s,
-                "operator_timeout_s": self.config.operator_timeout_s,
-                "describe_wait_s": self.config.describe_wait_s,
-                **self.config.extra_input,
-            },
-            "timings": {},
-        }
+        author = (issue.get("user") or {}).get("login", "")
+        execution_input = WorkflowInput(
+            issue=IssueRef(
+                number=number,
+                title=str(issue.get("title") or "")[:1000],
+                url=str(issue.get("html_url") or ""),
+                author=author,
+                repository=repo.get("full_name", "local/issues"),
+            ),
+            spec=spec.model_dump(mode="json"),
+            spec_hash=spec.spec_hash(),
+            run_id=name,
+            run_started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            trigger=Trigger(kind="issue", delivery_id=delivery, by=author),
+            config=RunConfig(
+                poll_interval_s=self.config.poll_interval_s,
+                operator_timeout_s=self.config.operator_timeout_s,
+                describe_wait_s=self.config.describe_wait_s,
+            ),
+        )
         if self._exists(name):
             logger.info("redelivery ignored", extra={"execution": name})
             return _response(200, {"status": "duplicate", "execution_name": name})
@@ -231,7 +233,7 @@ class IssueDetector:
             started = self.sfn.start_execution(
                 stateMachineArn=self.config.state_machine_arn,
                 name=name,
-                input=json.dumps(execution_input, sort_keys=True),
+                input=execution_input.model_dump_json(exclude_none=True),
             )
         except self.sfn.exceptions.ExecutionAlreadyExists:
             logger.info("redelivery ignored", extra={"execution": name})

@@ -1,4 +1,4 @@
-"""Agent of the Judge state: pure logic, no MCP call."""
+"""Agent of the Judge state: pure logic, no MCP call (result: ``$.verdict``)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,27 @@ from typing import Any
 
 from agents.runtime import step
 from mcp_server.core.judge.verdict import Verdict, judge
-from mcp_server.core.models import EvaluationReport
 from mcp_server.core.spec.schema import TrainingSpec
+from mcp_server.core.workflow.state import AgentEvent
+from mcp_server.errors import EvaluationError
 
 
-def decide(state: dict[str, Any]) -> Verdict:
-    """Judge the evaluation against the spec's thresholds, fairness limit and retry budget."""
-    spec = TrainingSpec.model_validate(state["spec"])
-    report = EvaluationReport.model_validate(state["evaluation"])
+def decide(event: AgentEvent) -> Verdict:
+    """Judge the evaluation against the spec's thresholds, fairness limit and retry budget.
+
+    Raises:
+        EvaluationError: the state has no evaluation report (a bug upstream).
+    """
+    state = event.state
+    if state.evaluation is None:
+        raise EvaluationError("Judge needs the evaluation report in the state")
+    spec = TrainingSpec.model_validate(state.spec)
     return judge(
-        report.metrics,
+        state.evaluation.metrics,
         spec.evaluation.thresholds,
-        attempt=int(state.get("attempt", 1)),
+        attempt=state.attempt,
         max_attempts=spec.retraining.max_attempts,
-        report=report,
+        report=state.evaluation,
         algorithm=spec.algorithm,
         hyperparameters=spec.hyperparameters,
         task=spec.task,
@@ -27,5 +34,5 @@ def decide(state: dict[str, Any]) -> Verdict:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda handler: the state with ``verdict`` added (``verdict.verdict``: pass, retry or fail)."""
-    return step(event, "verdict", decide)
+    """Lambda handler: the Verdict as JSON (``verdict``: pass, retry or fail)."""
+    return step(event, decide)

@@ -13,37 +13,43 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agents.runtime import call_tool, logger, report_status
-from mcp_server.core.judge.verdict import Verdict
-from mcp_server.core.models import HistoryRecord, WaitingRun
+from mcp_server.core.models import WaitingRun
 from mcp_server.core.rendering.comments import retry_comment
+from mcp_server.core.workflow.records import current_record
+from mcp_server.core.workflow.state import AgentEvent, WorkflowState
+from mcp_server.errors import MlopsError
 
 DEFAULT_TIMEOUT_S = 7 * 24 * 3600
 
 
-def wait_window(state: dict[str, Any], previous: dict[str, Any] | None) -> tuple[str, str]:
+def wait_window(state: WorkflowState, previous: dict[str, Any] | None) -> tuple[str, str]:
     """Return (waiting_since, timeout_at), ISO-8601 UTC: the first wait's, or new ones from now."""
     if previous is not None:
         return previous["waiting_since"], previous["timeout_at"]
     now = datetime.now(UTC)
-    seconds = int((state.get("config") or {}).get("operator_timeout_s", DEFAULT_TIMEOUT_S))
+    seconds = state.config.operator_timeout_s
     return now.isoformat(timespec="seconds"), (now + timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
 
-def ask_operator(event: dict[str, Any]) -> WaitingRun:
+def ask_operator(raw_event: dict[str, Any]) -> WaitingRun:
     """Post the operator's comment once per attempt and record the run as waiting.
 
     Returns:
         The waiting run as stored.
+
+    Raises:
+        MlopsError: the state has no recorded attempt or verdict (a bug upstream), or a tool failed.
     """
-    state = {k: v for k, v in event["state"].items() if k != "resume"}
-    run_id, issue = state["run_id"], state["issue"]["number"]
-    logger.append_keys(issue=issue, execution=event.get("execution"), state=event.get("state_name"))
+    event = AgentEvent.model_validate(raw_event)
+    state = event.state.model_copy(update={"resume": None})
+    run_id, issue = state.run_id, state.issue.number
+    logger.append_keys(issue=issue, execution=event.execution, state=event.state_name)
+    record, verdict = current_record(state), state.verdict
+    if record is None or verdict is None or not event.task_token or not event.execution_arn:
+        raise MlopsError("AskOperator needs the recorded attempt, the verdict and the task token")
     earlier = [r for r in call_tool("list_waiting_runs", {"issue_number": issue}) if r["run_id"] == run_id]
     previous = earlier[0] if earlier else None
     waiting_since, timeout_at = wait_window(state, previous)
-    state["waiting"] = {"since": waiting_since, "timeout_at": timeout_at}
-    record = HistoryRecord.model_validate(state["history"]["record"])
-    verdict = Verdict.model_validate(state["verdict"])
     call_tool(
         "post_comment",
         {
@@ -52,15 +58,15 @@ def ask_operator(event: dict[str, Any]) -> WaitingRun:
             "idempotency_key": f"{run_id}:ask:a{record.attempt}",
         },
     )
-    resumed = previous is not None and previous["execution_arn"] != event["execution_arn"]
+    resumed = previous is not None and previous["execution_arn"] != event.execution_arn
     run = WaitingRun(
         run_id=run_id,
         issue_number=issue,
-        execution_arn=event["execution_arn"],
-        task_token=event["task_token"],
+        execution_arn=event.execution_arn,
+        task_token=event.task_token,
         attempt=record.attempt,
         max_attempts=verdict.max_attempts,
-        state=state,
+        state=state.model_dump(mode="json", exclude_none=True),
         waiting_since=waiting_since,
         timeout_at=timeout_at,
         resumes=(previous or {}).get("resumes", 0) + (1 if resumed else 0),

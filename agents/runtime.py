@@ -1,8 +1,9 @@
 """What every agent shares: settings, the logger, the MCP client call, and the step wrapper.
 
 Agents are thin: a handler parses the state, calls MCP tools through ``call_tool`` and returns
-the state with its own result added under one key. Errors keep their class name across the
-MCP boundary (``[ClassName] message`` in the tool result) so the ASL's Retry/Catch can match them.
+its own result, which the ASL stores under the Task's ``ResultPath``. Errors keep their class
+across the MCP boundary as structured data (``errors.ErrorPayload``), so the ASL's Retry/Catch
+match the same class names the server raised.
 """
 
 from __future__ import annotations
@@ -11,24 +12,28 @@ import asyncio
 import functools
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from aws_lambda_powertools import Logger
 from mcp import Client
+from pydantic import BaseModel
 
-from mcp_server.errors import ERRORS, MlopsError, TransientError
+from mcp_server.core.workflow.state import AgentEvent, WorkflowState
+from mcp_server.errors import (
+    InvalidArgumentError,
+    MlopsError,
+    ToolFailed,
+    TransientError,
+    from_payload,
+)
 
 logger = Logger(service="issue-mlops")
 logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-class ToolFailed(MlopsError):
-    """An MCP tool failed with an error class this agent does not know."""
 
 
 @dataclass(frozen=True)
@@ -58,22 +63,26 @@ def settings() -> AgentSettings:
     return AgentSettings.from_env()
 
 
-_ERROR_PREFIX = re.compile(
-    r"^(?:Error executing tool \w+: )?\[(?P<cls>[A-Za-z_][A-Za-z0-9_]*)\] (?P<msg>.*)$", re.DOTALL
-)
+def error_from_result(result: Any, tool: str) -> MlopsError:
+    """Rebuild the exception a failed tool result reports.
 
-
-def error_from_tool(text: str) -> MlopsError:
-    """Rebuild the exception a tool reported as ``[ClassName] message``.
+    The project's tools put ``{"error": ErrorPayload}`` in the structured content; the SDK's
+    own failures (arguments that do not fit the schema, an unknown tool) carry text only.
 
     Returns:
-        An instance of the named ``mcp_server.errors`` class, else ``ToolFailed``.
+        The named ``mcp_server.errors`` class; ``InvalidArgumentError`` for rejected arguments;
+        else ``ToolFailed`` with the text.
     """
-    match = _ERROR_PREFIX.match(text.strip())
-    if not match:
-        return ToolFailed(text)
-    cls = ERRORS.get(match["cls"], ToolFailed)
-    return cls(match["msg"] if cls is not ToolFailed else f"{match['cls']}: {match['msg']}")
+    content = result.structured_content
+    if isinstance(content, dict) and isinstance(content.get("error"), dict):
+        try:
+            return from_payload(content["error"])
+        except ValueError:
+            pass
+    text = " ".join(getattr(part, "text", "") for part in result.content)[:4000]
+    if "validation error" in text.lower():
+        return InvalidArgumentError(f"{tool} refused its arguments: {text}")
+    return ToolFailed(f"{tool}: {text}")
 
 
 def call_tool(name: str, arguments: dict[str, Any]) -> Any:
@@ -105,8 +114,7 @@ def call_tool(name: str, arguments: dict[str, Any]) -> Any:
             raise TransientError(f"MCP server at {config.mcp_url} unreachable calling {name}: {err}") from err
         raise
     if result.is_error:
-        text = " ".join(getattr(part, "text", "") for part in result.content)
-        raise error_from_tool(text)
+        raise error_from_result(result, name)
     content = result.structured_content
     if isinstance(content, dict) and set(content) == {"result"}:
         return content["result"]
@@ -119,77 +127,62 @@ def _is_transport_failure(err: BaseException) -> bool:
     return any(_is_transport_failure(e) for e in getattr(err, "exceptions", ()))
 
 
-def step(event: dict[str, Any], key: str, work: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
-    """Run one state's work and return the state's output.
+def step(event: dict[str, Any], work: Callable[[AgentEvent], BaseModel]) -> dict[str, Any]:
+    """Run one Task state's work on the typed state and return its result as JSON.
 
     Args:
-        event: the Lambda event: ``state`` (the workflow state), ``execution`` (name),
-            ``execution_start`` and ``state_entered`` (ISO times) and ``state_name``.
-        key: where the result goes in the state (``dataset``, ``training``, ...).
-        work: a function of the state returning a pydantic model or JSON-compatible value.
+        event: the Lambda event (``AgentEvent``: state, execution, state_name, state_entered).
+        work: a function of the parsed event returning the state's result model.
 
     Returns:
-        The state with ``key`` set to the result and ``timings[state_name]`` increased by this
-        step's wall time in seconds.
+        The result, which the ASL stores under the Task's ``ResultPath``.
+
+    Raises:
+        pydantic.ValidationError: the event is not a workflow state (a bug in the ASL or a
+            previous agent; the Catch reports it).
     """
-    state = dict(event["state"])
-    state["execution"] = event.get("execution")
-    state.setdefault("execution_start", event.get("execution_start"))
-    # A run keeps its first execution's name and start across /retrain and restarts.
-    state.setdefault("run_id", event.get("execution"))
-    state.setdefault("run_started_at", event.get("execution_start"))
-    state["state_entered"] = event.get("state_entered")
-    state["state_name"] = event.get("state_name")
-    issue = (state.get("issue") or {}).get("number")
-    logger.append_keys(issue=issue, execution=event.get("execution"), state=event.get("state_name"))
+    parsed = AgentEvent.model_validate(event)
+    logger.append_keys(issue=parsed.state.issue.number, execution=parsed.execution, state=parsed.state_name)
     started = time.perf_counter()
-    result = work(state)
-    elapsed = time.perf_counter() - started
-    state[key] = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
-    timings = dict(state.get("timings") or {})
-    name = event.get("state_name") or key
-    timings[name] = round(timings.get(name, 0.0) + elapsed, 3)
-    state["timings"] = timings
-    logger.info("state done", extra={"seconds": round(elapsed, 3)})
-    return state
+    result = work(parsed)
+    logger.info("state done", extra={"seconds": round(time.perf_counter() - started, 3)})
+    return result.model_dump(mode="json")
 
 
-def report_status(state: dict[str, Any], label: str, waiting: bool = False) -> None:
+def report_status(state: WorkflowState, label: str, waiting: bool = False, final: bool = False) -> None:
     """Edit the run's one status comment in place: state, attempt, elapsed time.
 
     Args:
-        state: the workflow state (issue, run_id, attempt, spec, run_started_at).
+        state: the workflow state.
         label: what the run is doing, e.g. "training" or "waiting for the operator".
         waiting: whether the run waits for a reply on the issue.
+        final: whether the run has ended (the comment then shows no hourglass).
 
     A failure to post or edit the comment is logged, never raised: it must not fail the run.
     """
-    from datetime import UTC, datetime
-
     from mcp_server.core.rendering.comments import status_comment
 
     now = datetime.now(UTC)
-    started = state.get("run_started_at")
-    elapsed = (now - datetime.fromisoformat(started)).total_seconds() if started else 0.0
-    retraining = (state.get("spec") or {}).get("retraining") or {}
+    try:
+        elapsed = (now - datetime.fromisoformat(state.run_started_at)).total_seconds()
+    except ValueError:
+        elapsed = 0.0
+    retraining = state.spec.get("retraining") or {}
     body = status_comment(
-        execution=str(state.get("run_id") or state.get("execution")),
+        execution=state.run_id,
         state=label,
-        attempt=int(state.get("attempt", 1)),
+        attempt=state.attempt,
         max_attempts=int(retraining.get("max_attempts", 1)),
         elapsed_s=max(0.0, elapsed),
-        issue_number=int(state["issue"]["number"]),
+        issue_number=state.issue.number,
         updated_at=now.isoformat(timespec="seconds"),
         waiting=waiting,
+        final=final,
     )
     try:
         call_tool(
             "upsert_comment",
-            {
-                "issue_number": state["issue"]["number"],
-                "key": f"status:{state.get('run_id')}",
-                "body": body,
-            },
+            {"issue_number": state.issue.number, "key": f"status:{state.run_id}", "body": body},
         )
     except MlopsError as err:  # the status comment is a courtesy: it never fails the run
         logger.warning("status comment not updated", extra={"error": str(err)})

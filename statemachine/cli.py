@@ -105,7 +105,7 @@ def run(
 
 def _report(record: dict[str, Any], number: int, started: float, store: Any) -> None:
     """Print the run's summary; exit 0 when it succeeded or waits for a reply, 1 otherwise."""
-    from statemachine.console import comments_panel, run_summary, waiting_summary
+    from statemachine.console import comments_panel, final_state, run_summary, waiting_summary
 
     if record.get("waiting"):
         newest = store.list_comments(number)[-1:]
@@ -114,6 +114,9 @@ def _report(record: dict[str, Any], number: int, started: float, store: Any) -> 
         waiting_summary(console, record, number)
         return
     run_summary(console, record)
+    notification = final_state(record).get("notification") or {}
+    if notification.get("comment_id"):
+        _print_comments(store, number, since=int(notification["comment_id"]) - 1, only=1)
     console.print(f"Wall time: {time.perf_counter() - started:.1f} s")
     if record["status"] != "SUCCEEDED":
         raise typer.Exit(1)
@@ -175,12 +178,12 @@ def _follow(runtime: Any, execution_arn: str, timeout: float) -> dict[str, Any]:
         return runtime.wait(execution_arn, on_update=update, timeout_s=timeout)
 
 
-def _print_comments(store: Any, number: int, since: int = 0) -> None:
+def _print_comments(store: Any, number: int, since: int = 0, only: int | None = None) -> None:
     from statemachine.console import comments_panel
 
     issue = store.get_issue(number)
     issue = issue if isinstance(issue, dict) else issue.model_dump()
-    comments = [c.model_dump() for c in store.list_comments(number) if c.id > since]
+    comments = [c.model_dump() for c in store.list_comments(number) if c.id > since][:only]
     console.print(comments_panel(issue, comments))
 
 

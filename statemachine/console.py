@@ -80,7 +80,7 @@ def run_summary(console: Console, record: dict[str, Any]) -> None:
     notification = state.get("notification")
     if notification:
         console.print(
-            Panel(notification["body"], title=f"Comment posted ({notification['comment_url']})", expand=False)
+            f"[bold]Comment posted[/] {notification.get('comment_url') or notification['comment_id']}"
         )
 
 

@@ -1,9 +1,10 @@
 """What every tool shares: the write guard and error reporting.
 
-Tools raise; the SDK turns a ``ToolError`` into a result with ``isError`` whose text the client
-reads. The text starts with ``[ErrorClass]`` so agents can re-raise the same class (the ASL's
-Retry/Catch match class names). Any other exception would reach the client as an opaque
-"Error executing tool", so it is converted here too.
+A tool that fails returns an ``isError`` result whose structured content is
+``{"error": ErrorPayload}`` (type, code, retryable, message) and whose text is
+``[ErrorClass] message`` for people and models reading it. Agents rebuild the same class from
+the structured payload (``errors.from_payload``), never from the text. An unexpected exception
+is reported the same way as ``InternalError`` (and logged with its traceback).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
 
-from mcp_server.errors import MlopsError, WriteNotAllowedError
+from mcp_server.errors import MlopsError, WriteNotAllowedError, to_payload
 from mcp_server.settings import Settings
 
 logger = logging.getLogger("mcp_server")
@@ -26,9 +26,21 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
 
 
-def tool_error(err: Exception) -> ToolError:
-    """Return the ``ToolError`` reporting ``err`` as ``[ClassName] message``."""
-    return ToolError(f"[{type(err).__name__}] {err}")
+def error_result(err: BaseException) -> CallToolResult:
+    """Return the ``isError`` tool result reporting ``err`` with its structured payload.
+
+    Args:
+        err: the exception; a non-project exception is reported as ``InternalError``.
+
+    Returns:
+        ``CallToolResult(is_error=True, content=[text], structured_content={"error": payload})``.
+    """
+    payload = to_payload(err)
+    return CallToolResult(
+        content=[TextContent(type="text", text=f"[{payload.type}] {payload.message}")],
+        structured_content={"error": payload.model_dump()},
+        is_error=True,
+    )
 
 
 def guarded(settings: Settings, *, writes: bool) -> Callable[[F], F]:
@@ -39,14 +51,15 @@ def guarded(settings: Settings, *, writes: bool) -> Callable[[F], F]:
         writes: whether the tool changes the world (starts jobs, registers, comments, commits).
 
     Returns:
-        A decorator keeping the tool's signature (the SDK reads it through ``__wrapped__``).
+        A decorator keeping the tool's signature (the SDK reads it through ``__wrapped__``); a
+        failure is returned as ``error_result`` instead of the declared model.
     """
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if writes and not settings.allow_write:
-                raise tool_error(
+                return error_result(
                     WriteNotAllowedError(
                         f"{fn.__name__} changes the world and this server is read-only; "
                         "start it with --allow-write (MLOPS_ALLOW_WRITE=1)"
@@ -56,10 +69,10 @@ def guarded(settings: Settings, *, writes: bool) -> Callable[[F], F]:
                 return fn(*args, **kwargs)
             except MlopsError as err:
                 logger.info("tool %s failed: %s", fn.__name__, err)
-                raise tool_error(err) from err
+                return error_result(err)
             except Exception as err:
                 logger.exception("tool %s raised", fn.__name__)
-                raise tool_error(err) from err
+                return error_result(err)
 
         return wrapper  # type: ignore[return-value]
 

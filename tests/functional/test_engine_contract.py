@@ -9,7 +9,8 @@ import time
 import pytest
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from mcp_server.errors import TransientError
+from mcp_server.core.workflow.state import RESUMABLE_STATES
+from mcp_server.errors import RETRYABLE_ERRORS, TransientError
 from statemachine.engine import (
     DEFINITION_PATH,
     UnsupportedDefinitionError,
@@ -117,16 +118,36 @@ def test_the_workflow_definition_is_portable_and_every_task_retries_and_catches(
         "RecordAttempt",
         "AskOperator",
     }
+    results = {
+        "PrepareData": "$.dataset",
+        "StartTraining": "$.training",
+        "DescribeTraining": "$.training",
+        "Evaluate": "$.evaluation",
+        "Judge": "$.verdict",
+        "RegisterModel": "$.model",
+        "RecordHistory": "$.history",
+        "RecordAttempt": "$.history",
+        "RecordFailure": "$.history",
+        "Notify": "$.notification",
+        "NotifyFailure": "$.notification",
+        "AskOperator": "$",
+    }
     for name, task in tasks.items():
-        waits = name == "AskOperator"
-        resource = "arn:aws:states:::lambda:invoke" + (".waitForTaskToken" if waits else "")
-        assert task["Resource"] == resource, name
-        assert task["Retry"][0]["ErrorEquals"][0] == "TransientError", name
+        assert task["ResultPath"] == results[name], name
+        assert "OutputPath" not in task, name
+        assert list(task["Retry"][0]["ErrorEquals"][: len(RETRYABLE_ERRORS)]) == list(RETRYABLE_ERRORS), name
         assert task["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
+        if name == "AskOperator":
+            assert task["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+        else:
+            assert task["Resource"].startswith("arn:aws:lambda:"), name
+        if name not in ("RecordFailure", "NotifyFailure", "AskOperator"):
+            failed = states[task["Catch"][-1]["Next"]]
+            assert failed["Parameters"]["State"] == name, "a caught error names the state that failed"
+            assert failed["Next"] == "RecordFailure"
     ask = states["AskOperator"]
     assert ask["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
     assert ask["TimeoutSecondsPath"] == "$.config.operator_timeout_s"
-    assert ask["ResultPath"] == "$"
     assert ask["Catch"][0] == {
         "ErrorEquals": ["States.Timeout"],
         "ResultPath": "$.error",
@@ -135,8 +156,13 @@ def test_the_workflow_definition_is_portable_and_every_task_retries_and_catches(
     choices = {c["StringEquals"]: c["Next"] for c in states["OperatorDecision"]["Choices"]}
     assert choices == {"retrain": "PrepareData", "approve": "RegisterModel", "cancel": "RecordHistory"}
     assert definition["StartAt"] == "Start"
-    assert states["Start"]["Choices"][0]["Next"] == "AskOperator"
-    functions = {s["Parameters"]["FunctionName"] for s in tasks.values()}
+    assert [c["Next"] for c in states["Start"]["Choices"]] == list(RESUMABLE_STATES)
+    functions = {
+        s["Parameters"]["FunctionName"]
+        if "Parameters" in s and "FunctionName" in s["Parameters"]
+        else s["Resource"]
+        for s in tasks.values()
+    }
     assert functions == {function_arn(name) for name, _ in FUNCTIONS.values()}
     targets = {s.get("Next") for s in states.values()} | {
         c["Next"] for s in states.values() for c in s.get("Choices", []) + s.get("Catch", [])

@@ -13,6 +13,7 @@ import pytest
 from mcp import Client
 
 from mcp_server.core.spec.schema import validate_spec
+from mcp_server.errors import NotFoundError, from_payload
 from mcp_server.server import build_server
 from mcp_server.settings import Settings
 from tests.conftest import REPO_ROOT
@@ -225,12 +226,44 @@ def test_the_tools_take_a_spec_from_data_to_a_committed_record(server, settings)
     assert json.loads(lines[-1])["message_id"] == receipt["message_id"]
 
 
-def test_errors_come_back_as_tool_errors_with_their_class(server):
-    assert "[NotFoundError]" in error_text(call(server, "describe_training_job", {"job_name": "no-such-job"}))
+def test_errors_come_back_as_structured_payloads_with_class_code_and_retryable(server):
+    missing = call(server, "describe_training_job", {"job_name": "no-such-job"})
+    assert missing.is_error and "[NotFoundError]" in error_text(missing)
+    assert missing.structured_content["error"] == {
+        "type": "NotFoundError",
+        "code": "NOT_FOUND",
+        "retryable": False,
+        "message": missing.structured_content["error"]["message"],
+    }
+    assert "no-such-job" in missing.structured_content["error"]["message"]
+    rebuilt = from_payload(missing.structured_content["error"])
+    assert isinstance(rebuilt, NotFoundError) and not rebuilt.retryable
     bad = dict(
         SPEC, dataset={**SPEC["dataset"], "source": "file://examples/data/missing.csv", "name": "missing"}
     )
-    assert "[DatasetError]" in error_text(call(server, "prepare_dataset", {"spec": bad}))
-    assert "[NotFoundError]" in error_text(call(server, "post_comment", {"issue_number": 999, "body": "x"}))
+    dataset = call(server, "prepare_dataset", {"spec": bad})
+    assert dataset.structured_content["error"]["type"] == "DatasetError"
+    assert dataset.structured_content["error"]["code"] == "DATASET"
+    comment = call(server, "post_comment", {"issue_number": 999, "body": "x"})
+    assert comment.structured_content["error"]["type"] == "NotFoundError"
     # Arguments outside the tool's schema are refused by the SDK before the tool runs.
     assert error_text(call(server, "describe_training_job", {"job_name": "bad name!"}))
+
+
+def test_the_agents_rebuild_the_servers_error_class_from_the_payload():
+    from mcp_types import CallToolResult, TextContent
+
+    from agents.runtime import error_from_result
+    from mcp_server.errors import TransientError, to_payload
+    from mcp_server.tools.guard import error_result
+
+    result = error_result(TransientError("throttled"))
+    error = error_from_result(result, "prepare_dataset")
+    assert type(error) is TransientError and error.retryable and str(error) == "throttled"
+    crash = error_from_result(error_result(KeyError("x")), "notify")
+    assert type(crash).__name__ == "InternalError" and "KeyError" in str(crash)
+    text_only = CallToolResult(
+        content=[TextContent(type="text", text="1 validation error for x")], is_error=True
+    )
+    assert type(error_from_result(text_only, "notify")).__name__ == "InvalidArgumentError"
+    assert to_payload(ValueError("v")).type == "InternalError"

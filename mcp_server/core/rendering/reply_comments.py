@@ -143,6 +143,7 @@ def status_comment(
     issue_number: int,
     updated_at: str,
     waiting: bool,
+    final: bool = False,
 ) -> str:
     """Render a run's one status comment, edited in place as the run moves on.
 
@@ -156,10 +157,15 @@ def status_comment(
         issue_number: the issue the run belongs to.
         updated_at: when this status was written, ISO-8601 UTC.
         waiting: whether the run waits for an operator's reply.
+        final: whether the run has ended: the icon says how (✅ succeeded, ❌ rejected, 🛑
+            cancelled, ⚠️ otherwise) instead of ⏳, and the footer says it is the last update.
     """
+    icon = "⏸️" if waiting else "⏳"
+    if final:
+        icon = next((i for word, i in _FINAL_ICONS.items() if word in state), "⚠️")
     lines = [
         marker(f"status:{execution}"),
-        f"### {'⏸️' if waiting else '⏳'} Run `{execution}` on issue #{issue_number}: {state}",
+        f"### {icon} Run `{execution}` on issue #{issue_number}: {state}",
         "",
         "| | |",
         "| --- | --- |",
@@ -170,8 +176,13 @@ def status_comment(
     ]
     if waiting:
         lines += ["", "Waiting for a reply: `/retrain` with a YAML patch, `/approve`, `/cancel`, `/status`."]
-    lines += ["", "<sub>This comment is updated in place while the run lasts.</sub>"]
+    footer = "This run has ended." if final else "This comment is updated in place while the run lasts."
+    lines += ["", f"<sub>{footer}</sub>"]
     return "\n".join(lines)
+
+
+#: The icon of an ended run's status comment, by a word of its state.
+_FINAL_ICONS = {"succeeded": "✅", "rejected": "❌", "cancelled": "🛑", "failed": "⚠️"}
 
 
 def status_reply(
