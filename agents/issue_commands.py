@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from agents.runtime import call_tool, logger
 from mcp_server.backends.environments import registered_environments
+from mcp_server.core.events import IssueCommentEvent
 from mcp_server.core.models import WaitingRun
 from mcp_server.core.rendering.comments import (
     approved_comment,
@@ -43,9 +44,14 @@ class RunUnavailable(Exception):
 
 
 def _after(created_at: str | None, waiting_since: str) -> bool:
+    """Whether a comment was written after the wait began (an unreadable time counts as after)."""
     if not created_at:
         return True
-    return datetime.fromisoformat(created_at.replace("Z", "+00:00")) >= datetime.fromisoformat(waiting_since)
+    try:
+        written = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+        return written >= datetime.fromisoformat(waiting_since)
+    except (ValueError, TypeError):
+        return True
 
 
 class IssueCommands:
@@ -65,8 +71,8 @@ class IssueCommands:
         self.post_comment = post_comment
         self.allowed = allowed_associations
 
-    def handle(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Handle one ``issue_comment`` payload.
+    def handle(self, event: IssueCommentEvent) -> dict[str, Any]:
+        """Handle one ``issue_comment`` event.
 
         Returns:
             ``{"status": ...}``: ignored, refused, invalid_patch, status, not_waiting, stale, or
@@ -75,21 +81,20 @@ class IssueCommands:
         Raises:
             RunUnavailable: the run waits but its execution cannot take the decision now.
         """
-        comment, issue = payload.get("comment") or {}, payload.get("issue") or {}
-        if payload.get("action") != "created":
+        comment, number = event.comment, event.issue.number
+        if event.action != "created":
             return {"status": "ignored", "message": "only new comments are read; edits are ignored"}
-        user = comment.get("user") or {}
-        if user.get("type") == "Bot":
+        if comment.user.type == "Bot":
             return {"status": "ignored", "message": "comments by bots are not commands"}
+        text = comment.body or ""
         try:
-            command = parse_command(comment.get("body") or "")
+            command = parse_command(text)
             patch_errors = None
         except SpecValidationError as err:
-            command, patch_errors = Command(kind="retrain", patch=None, text=comment.get("body") or ""), err
+            command, patch_errors = Command(kind="retrain", patch=None, text=text[:200]), err
         if command is None:
             return {"status": "ignored", "message": "not a command"}
-        number, login, comment_id = int(issue["number"]), user.get("login", ""), comment.get("id")
-        association = comment.get("author_association", "NONE")
+        login, comment_id, association = comment.user.login, comment.id, comment.author_association
         if association not in self.allowed:
             body = unauthorised_command_comment(login, association, self.allowed)
             self.post_comment(number, body, f"refused:{comment_id}")
@@ -104,11 +109,11 @@ class IssueCommands:
             self.post_comment(number, not_waiting_comment(login, f"/{command.kind}"), f"reply:{comment_id}")
             return {"status": "not_waiting"}
         run = runs[-1]
-        if not _after(comment.get("created_at"), run.waiting_since):
+        if not _after(comment.created_at, run.waiting_since):
             return {"status": "stale", "message": "the comment is older than the run's wait"}
         if patch_errors is not None:
             self.post_comment(number, patch_errors_comment(patch_errors.errors), f"reply:{comment_id}")
-            return {"status": "invalid_patch", "errors": [str(e) for e in patch_errors.errors]}
+            return {"status": "invalid_patch", "errors": [str(e) for e in patch_errors.errors[:20]]}
         return self._decide(run, command, login, comment_id)
 
     def _decide(self, run: WaitingRun, command: Command, login: str, comment_id: Any) -> dict[str, Any]:

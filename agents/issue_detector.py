@@ -1,11 +1,16 @@
-"""The webhook handler: a GitHub ``issues`` event in, a started execution (or a comment) out.
+"""The webhook handler: a GitHub delivery answered at once, then its work: a run, a comment, a decision.
 
-Order matters: the ``X-Hub-Signature-256`` HMAC is checked over the raw body before anything is
-parsed (401 otherwise). Then ``ping`` is answered; ``issues`` ``opened``/``labeled`` events
-carrying the trigger label are acted on; everything else is acknowledged and ignored. Authors
-whose ``author_association`` is not allowed get a comment and no run. An invalid spec gets ONE
-comment listing every error and no run. A valid spec starts an execution whose name is derived
-from ``X-GitHub-Delivery``, so a redelivered webhook never starts a second run.
+The answer (``receive``) needs no more than the delivery store: a body over 1 MiB is 413; the
+``X-Hub-Signature-256`` HMAC is checked over the raw bytes before anything is parsed (401);
+``ping`` is answered; a missing delivery id, a body that is not a JSON object, or fields of the
+wrong shape are 400 with the reason; events and actions the pipeline does not act on are 200
+``ignored``; a delivery id seen before (even before a restart) is 200 ``duplicate``; anything
+else is stored and answered 202 ``accepted``. No client mistake is answered 5xx.
+
+The work (``process``), after the answer: authors whose ``author_association`` is not allowed
+get a comment and no run; an invalid spec gets ONE comment listing every error and no run; a
+valid spec starts an execution whose name is derived from ``X-GitHub-Delivery``; comments go
+to ``IssueCommands``. Its outcome is recorded with the delivery.
 
 Takes an API Gateway (REST, proxy integration) event and returns a proxy response.
 """
@@ -29,15 +34,22 @@ import yaml
 
 from agents.issue_commands import IssueCommands, RunUnavailable
 from agents.runtime import call_tool, logger
+from mcp_server.backends.base import DeliveryStore
 from mcp_server.backends.environments import registered_environments
-from mcp_server.core.models import IssueRef
+from mcp_server.core.events import MAX_DELIVERY_BYTES, IssueCommentEvent, IssuesEvent, parse_event
+from mcp_server.core.models import Delivery, IssueRef
 from mcp_server.core.rendering.comments import spec_errors_comment, unauthorised_comment
+from mcp_server.core.spec.bounds import shorten
 from mcp_server.core.spec.issue_form import extract_spec
+from mcp_server.core.spec.operator_commands import looks_like_command
 from mcp_server.core.spec.schema import SpecValidationError, validate_spec
 from mcp_server.core.workflow.state import RunConfig, Trigger, WorkflowInput
+from mcp_server.errors import MlopsError
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "issue_templates" / "train.yml"
 DEFAULT_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+#: Spec errors listed in an outcome (every one is in the comment).
+MAX_LISTED_ERRORS = 20
 
 CommentPoster = Callable[[int, str, str], None]
 
@@ -125,101 +137,204 @@ def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
 
 
 class IssueDetector:
-    """Handles webhook deliveries; see the module docstring for the rules.
+    """Answers webhook deliveries at once, then does their work; see the module docstring.
 
     Args:
         config: the detector's configuration.
         sfn_client: a boto3 Step Functions client.
+        deliveries: where deliveries are kept from their answer until their work is done.
         post_comment: ``(issue_number, body, idempotency_key)``; defaults to the MCP tool.
+        runtime_id: who processes deliveries here (a live runtime's id; the Lambda's request id).
     """
 
     def __init__(
-        self, config: DetectorConfig, sfn_client: Any, post_comment: CommentPoster | None = None
+        self,
+        config: DetectorConfig,
+        sfn_client: Any,
+        deliveries: DeliveryStore,
+        post_comment: CommentPoster | None = None,
+        runtime_id: str = "webhook",
     ) -> None:
         """Load the issue form once; nothing is contacted until a delivery arrives."""
         self.config = config
         self.sfn = sfn_client
+        self.deliveries = deliveries
+        self.runtime_id = runtime_id
         self.post_comment = post_comment or _post_comment_via_mcp
         self.template = yaml.safe_load(config.template_path.read_text())
         self.commands = IssueCommands(sfn_client, self.post_comment, config.allowed_associations)
 
-    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Handle one API Gateway proxy event and return the proxy response.
+    # -----------------------------------------------------------------------------------------
+    # The answer: checks that need no I/O but the delivery store, then 202
+    # -----------------------------------------------------------------------------------------
+
+    def receive(self, event: dict[str, Any], take: bool = False) -> dict[str, Any]:
+        """Check one API Gateway proxy event and store it for its work; return the proxy response.
+
+        Args:
+            event: the proxy event.
+            take: store the delivery as already taken by this detector's runtime (which then
+                calls ``process`` itself), so no other runtime's worker picks it up.
 
         Returns:
-            401 for a missing or wrong signature; 400 for a body that is not JSON; 503 when a
-            waiting run cannot be resumed now (GitHub's redelivery retries it); else 200 with
-            ``status``: pong, ignored, refused, invalid_spec, started, duplicate, or for comments
-            invalid_patch, status, not_waiting, stale, resumed.
+            413 for a body over ``MAX_DELIVERY_BYTES``; 401 for a missing or wrong signature; 400
+            for a missing delivery id, a body that is not a JSON object, or fields of the wrong
+            shape (with the reason); 200 ``pong``, ``ignored`` (events and actions not acted on)
+            or ``duplicate`` (a delivery id seen before); else 202 ``accepted``: the delivery is
+            stored and its work happens after the answer (``process``).
         """
-        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-        raw = event.get("body") or ""
-        body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+        try:
+            headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+            body = _raw_body(event)
+        except (AttributeError, TypeError, ValueError):
+            return _response(400, {"status": "bad_request", "message": "not an HTTP request with a body"})
+        if len(body) > MAX_DELIVERY_BYTES:
+            return _response(
+                413, {"status": "too_large", "message": f"the body is over {MAX_DELIVERY_BYTES} bytes"}
+            )
         if not verify_signature(self.config.webhook_secret, body, headers.get("x-hub-signature-256")):
             return _response(401, {"status": "unauthorised", "message": "signature mismatch"})
         kind = headers.get("x-github-event", "")
-        delivery = headers.get("x-github-delivery", "")
         if kind == "ping":
             return _response(200, {"status": "pong"})
+        if kind not in ("issues", "issue_comment"):
+            return _response(200, {"status": "ignored", "message": f"event {kind[:50]!r} is not handled"})
+        delivery_id = headers.get("x-github-delivery", "")
+        if not delivery_id or len(delivery_id) > 200:
+            return _response(
+                400, {"status": "bad_request", "message": "X-GitHub-Delivery is missing or too long"}
+            )
         try:
-            payload = json.loads(body)
-        except ValueError:
-            return _response(400, {"status": "bad_request", "message": "the body is not JSON"})
-        if kind == "issue_comment":
-            try:
-                return _response(200, self.commands.handle(payload))
-            except RunUnavailable as err:
-                return _response(503, {"status": "unavailable", "message": str(err)})
-        if kind != "issues":
-            return _response(200, {"status": "ignored", "message": f"event {kind!r} is not handled"})
-        if not delivery:
-            return _response(400, {"status": "bad_request", "message": "X-GitHub-Delivery is missing"})
-        return self._issue_event(payload, delivery)
+            parsed = parse_event(kind, json.loads(body))  # type: ignore[arg-type]
+        except ValueError as err:  # JSONDecodeError is a ValueError
+            return _response(400, {"status": "bad_request", "message": shorten(str(err), 1000)})
+        ignored = self._ignored(parsed)
+        if ignored is not None:
+            return _response(200, {"status": "ignored", "message": ignored})
+        delivery = Delivery(
+            delivery_id=delivery_id,
+            event=kind,  # type: ignore[arg-type]
+            payload=parsed.model_dump(mode="json"),
+            received_at=datetime.now(UTC).isoformat(),
+            status="processing" if take else "received",
+            runtime_id=self.runtime_id if take else None,
+        )
+        if not self.deliveries.claim(delivery):
+            logger.info("redelivery ignored", extra={"delivery": delivery_id})
+            return _response(200, {"status": "duplicate", "delivery_id": delivery_id})
+        return _response(202, {"status": "accepted", "delivery_id": delivery_id})
 
-    def _issue_event(self, payload: dict[str, Any], delivery: str) -> dict[str, Any]:
-        action, issue = payload.get("action"), payload.get("issue") or {}
-        labels = {label.get("name") for label in issue.get("labels", [])}
+    def _ignored(self, event: IssuesEvent | IssueCommentEvent) -> str | None:
+        """Why an event is not acted on (None when it is), decided from the payload alone."""
         trigger = self.config.trigger_label
-        if action == "labeled" and (payload.get("label") or {}).get("name") != trigger:
-            return _response(200, {"status": "ignored", "message": f"label is not {trigger}"})
-        if action not in ("opened", "labeled") or trigger not in labels:
-            return _response(200, {"status": "ignored", "message": f"not an {trigger} request"})
-        number = int(issue["number"])
-        author = (issue.get("user") or {}).get("login", "")
-        association = issue.get("author_association", "NONE")
+        if isinstance(event, IssueCommentEvent):
+            if event.action != "created":
+                return "only new comments are read; edits are ignored"
+            if event.comment.user.type == "Bot":
+                return "comments by bots are not commands"
+            if not looks_like_command(event.comment.body or ""):
+                return "not a command"
+            return None
+        labels = {label.name for label in event.issue.labels}
+        if event.action == "labeled" and (event.label is None or event.label.name != trigger):
+            return f"label is not {trigger}"
+        if event.action not in ("opened", "labeled") or trigger not in labels:
+            return f"not an {trigger} request"
+        return None
+
+    # -----------------------------------------------------------------------------------------
+    # The work, after the answer
+    # -----------------------------------------------------------------------------------------
+
+    def process(self, delivery_id: str, taken: bool = False) -> dict[str, Any] | None:
+        """Do a stored delivery's work, once, and record its outcome.
+
+        Args:
+            delivery_id: the delivery.
+            taken: it was claimed already taken by this runtime (``receive(take=True)``).
+
+        Returns:
+            The outcome (``status``: started, invalid_spec, refused, duplicate, resumed,
+            invalid_patch, status, not_waiting, stale, ignored, failed, or unavailable when a
+            waiting run cannot take a decision now: the delivery is then kept for a later try);
+            None when another live runtime has it or it is done.
+        """
+        delivery = (
+            self.deliveries.get(delivery_id) if taken else self.deliveries.take(delivery_id, self.runtime_id)
+        )
+        if delivery is None or delivery.status == "done":
+            return None
+        try:
+            outcome = self._work(delivery)
+        except RunUnavailable as err:
+            outcome = {"status": "unavailable", "message": str(err)}
+            self.deliveries.release(delivery_id, outcome)
+            return outcome
+        except Exception as err:  # noqa: BLE001 - the outcome records it; the worker goes on
+            logger.exception("delivery failed", extra={"delivery": delivery_id})
+            outcome = {"status": "failed", "message": shorten(f"{type(err).__name__}: {err}", 2000)}
+        self.deliveries.finish(delivery_id, outcome)
+        return outcome
+
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Answer a delivery and, when it was accepted, do its work now (one process does both).
+
+        Returns:
+            The answer of ``receive``; for an accepted delivery its body also carries the
+            work's outcome (``status`` is then the outcome's).
+        """
+        answer = self.receive(event, take=True)
+        if answer["statusCode"] != 202:
+            return answer
+        accepted = json.loads(answer["body"])
+        outcome = self.process(accepted["delivery_id"], taken=True) or {"status": "accepted"}
+        return _response(202, {**accepted, **outcome})
+
+    def _work(self, delivery: Delivery) -> dict[str, Any]:
+        if delivery.event == "issue_comment":
+            return self.commands.handle(IssueCommentEvent.model_validate(delivery.payload))
+        return self._issue_event(IssuesEvent.model_validate(delivery.payload), delivery.delivery_id)
+
+    def _issue_event(self, event: IssuesEvent, delivery: str) -> dict[str, Any]:
+        issue = event.issue
+        number, author, association = issue.number, issue.user.login, issue.author_association
         if association not in self.config.allowed_associations:
-            self.post_comment(
+            self._comment(
                 number,
                 unauthorised_comment(author, association, self.config.allowed_associations),
                 f"refused:{delivery}",
             )
-            return _response(200, {"status": "refused", "message": f"{author} is {association}"})
+            return {"status": "refused", "message": f"{author} is {association}"}
         try:
-            spec = validate_spec(
-                extract_spec(issue.get("body") or "", self.template), registered_environments
-            )
+            spec = validate_spec(extract_spec(issue.body or "", self.template), registered_environments)
         except SpecValidationError as err:
-            self.post_comment(number, spec_errors_comment(err.errors), f"spec-errors:{delivery}")
-            return _response(200, {"status": "invalid_spec", "errors": [str(e) for e in err.errors]})
-        return self._start(payload, spec, number, delivery)
+            self._comment(number, spec_errors_comment(err.errors), f"spec-errors:{delivery}")
+            return {"status": "invalid_spec", "errors": [str(e) for e in err.errors[:MAX_LISTED_ERRORS]]}
+        return self._start(event, spec, delivery)
 
-    def _start(self, payload: dict[str, Any], spec: Any, number: int, delivery: str) -> dict[str, Any]:
-        issue, repo = payload["issue"], payload.get("repository") or {}
-        name = execution_name(number, delivery)
-        author = (issue.get("user") or {}).get("login", "")
+    def _comment(self, number: int, body: str, key: str) -> None:
+        """Post a reply; an issue that cannot be commented on is logged, not fatal."""
+        try:
+            self.post_comment(number, body, key)
+        except MlopsError as err:
+            logger.warning("comment not posted", extra={"issue": number, "error": str(err)})
+
+    def _start(self, event: IssuesEvent, spec: Any, delivery: str) -> dict[str, Any]:
+        issue = event.issue
+        name = execution_name(issue.number, delivery)
         execution_input = WorkflowInput(
             issue=IssueRef(
-                number=number,
-                title=str(issue.get("title") or "")[:1000],
-                url=str(issue.get("html_url") or ""),
-                author=author,
-                repository=repo.get("full_name", "local/issues"),
+                number=issue.number,
+                title=issue.title[:1000],
+                url=issue.html_url,
+                author=issue.user.login,
+                repository=event.repository.full_name if event.repository else "local/issues",
             ),
             spec=spec.model_dump(mode="json"),
             spec_hash=spec.spec_hash(),
             run_id=name,
             run_started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            trigger=Trigger(kind="issue", delivery_id=delivery, by=author),
+            trigger=Trigger(kind="issue", delivery_id=delivery, by=issue.user.login),
             config=RunConfig(
                 poll_interval_s=self.config.poll_interval_s,
                 operator_timeout_s=self.config.operator_timeout_s,
@@ -228,7 +343,7 @@ class IssueDetector:
         )
         if self._exists(name):
             logger.info("redelivery ignored", extra={"execution": name})
-            return _response(200, {"status": "duplicate", "execution_name": name})
+            return {"status": "duplicate", "execution_name": name}
         try:
             started = self.sfn.start_execution(
                 stateMachineArn=self.config.state_machine_arn,
@@ -237,11 +352,9 @@ class IssueDetector:
             )
         except self.sfn.exceptions.ExecutionAlreadyExists:
             logger.info("redelivery ignored", extra={"execution": name})
-            return _response(200, {"status": "duplicate", "execution_name": name})
-        logger.info("execution started", extra={"execution": name, "issue": number})
-        return _response(
-            200, {"status": "started", "execution_name": name, "execution_arn": started["executionArn"]}
-        )
+            return {"status": "duplicate", "execution_name": name}
+        logger.info("execution started", extra={"execution": name, "issue": issue.number})
+        return {"status": "started", "execution_name": name, "execution_arn": started["executionArn"]}
 
     def _exists(self, name: str) -> bool:
         """Whether an execution of this name exists (running or not) on the state machine."""
@@ -252,6 +365,13 @@ class IssueDetector:
         except self.sfn.exceptions.ExecutionDoesNotExist:
             return False
         return True
+
+
+def _raw_body(event: dict[str, Any]) -> bytes:
+    raw = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(raw, validate=True)
+    return raw.encode() if isinstance(raw, str) else bytes(raw)
 
 
 def _post_comment_via_mcp(issue_number: int, body: str, idempotency_key: str) -> None:

@@ -21,10 +21,10 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mcp_server.backends.environments import registered_environments
 from mcp_server.core.spec.issue_form import extract_spec, parse_issue_form
 from mcp_server.core.spec.schema import SpecValidationError, validate_spec
 from mcp_server.settings import Settings
+from statemachine.workspace import local_issue_store, registered_environments
 
 app = typer.Typer(
     help="issue-mlops: train, judge and register models from GitHub issues.",
@@ -82,7 +82,7 @@ def run(
     title, body = read_issue_file(issue)
     settings = Settings.from_env()
     with console.status("starting the MCP server and the engine"):
-        runtime = LocalRuntime(settings, Path.cwd(), force_local_issues=True).start()
+        runtime = LocalRuntime(settings, Path.cwd(), force_local_issues=True, command="mlops run").start()
     try:
         store: Any = runtime.backends.issues  # type: ignore[union-attr]
         created = store.create_issue(title=title, body=body, author=author, labels=["mlops:train"])
@@ -136,7 +136,7 @@ def comment(
 
     settings = Settings.from_env()
     with console.status("starting the MCP server and the engine, resuming waiting runs"):
-        runtime = LocalRuntime(settings, Path.cwd(), force_local_issues=True).start()
+        runtime = LocalRuntime(settings, Path.cwd(), force_local_issues=True, command="mlops comment").start()
     try:
         store: Any = runtime.backends.issues  # type: ignore[union-attr]
         local_issue = store.get_issue(issue)
@@ -198,7 +198,9 @@ def serve(
     from statemachine.local_runtime import LocalRuntime
     from statemachine.webhook_server import webhook_app
 
-    runtime = LocalRuntime(Settings.from_env(), Path.cwd()).start()
+    runtime = LocalRuntime(
+        Settings.from_env(), Path.cwd(), serve_deliveries=True, command="mlops serve"
+    ).start()
     console.print(f"MCP server: {runtime.mcp.url}")  # type: ignore[union-attr]
     console.print(
         f"Webhook:    http://{host}:{port}/webhook (secret in MLOPS_WEBHOOK_SECRET or "
@@ -218,9 +220,7 @@ def status(
     settings = Settings.from_env()
     records = sorted((settings.home / "executions").glob("*.json"), key=lambda p: p.stat().st_mtime)
     if target and target.isdigit():
-        from mcp_server.backends.local.issues import LocalIssueStore
-
-        _print_comments(LocalIssueStore(settings), int(target))
+        _print_comments(local_issue_store(settings), int(target))
         records = [p for p in records if p.stem.startswith(f"issue-{target}-")]
     elif target:
         from statemachine.console import run_summary
@@ -272,9 +272,7 @@ def history(
         )
     console.print(table)
     if issue is not None:
-        from mcp_server.backends.local.issues import LocalIssueStore
-
-        _print_comments(LocalIssueStore(settings), issue)
+        _print_comments(local_issue_store(settings), issue)
 
 
 def main() -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mcp_server.backends.local.files import write_json_atomic
+from statemachine.workspace import write_json_atomic
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -95,38 +96,64 @@ def _json_or_text(text: str | None) -> Any:
 class ExecutionRecorder:
     """Follows executions and keeps their records in ``records_dir`` up to date.
 
+    Each record names the runtime that owns the execution (``runtime_id``), so another process
+    can tell a live execution from one whose runtime is gone. A resumed execution (same name,
+    a later start) keeps its record: the states before the resume stay in ``states``, with
+    ``redrives`` counting the resumes.
+
     Args:
         client: a boto3 Step Functions client.
         records_dir: folder of ``{execution name}.json`` records.
+        runtime_id: the owning runtime's id.
+        on_end: called with the record (in its own thread) when a followed execution ends.
         poll_s: seconds between two history reads of a running execution.
     """
 
-    def __init__(self, client: Any, records_dir: Path, poll_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        client: Any,
+        records_dir: Path,
+        runtime_id: str = "",
+        on_end: Callable[[dict[str, Any]], None] | None = None,
+        poll_s: float = 0.2,
+    ) -> None:
         """Create the recorder; call ``start`` to follow executions in a background thread."""
         self.client = client
         self.records_dir = records_dir
+        self.runtime_id = runtime_id
+        self.on_end = on_end
         self.poll_s = poll_s
         self._arns: dict[str, str] = {}
+        self._earlier: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def follow(self, execution_arn: str) -> None:
-        """Start recording an execution (idempotent)."""
+    def follow(self, execution_arn: str, earlier: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start recording an execution (idempotent) and return its record.
+
+        Args:
+            execution_arn: the execution.
+            earlier: the record of the execution this one resumes (same name): its input,
+                first start and states are kept.
+        """
         with self._lock:
             self._arns.setdefault(execution_arn, "RUNNING")
-        self.refresh(execution_arn)
+            if earlier is not None:
+                self._earlier[execution_arn] = earlier
+        return self.refresh(execution_arn)
 
     def refresh(self, execution_arn: str) -> dict[str, Any]:
         """Read the execution now and rewrite its record.
 
         Returns:
             The record: name, arn, status, input, output, started_at, stopped_at, states,
-            current_state, error, cause.
+            current_state, error, cause, runtime_id, redrives.
         """
         described = self.client.describe_execution(executionArn=execution_arn)
         events = self.client.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
         summary = summarise_history(events)
+        earlier = self._earlier.get(execution_arn)
         record = {
             "name": described["name"],
             "arn": execution_arn,
@@ -135,13 +162,25 @@ class ExecutionRecorder:
             "output": _json_or_text(described.get("output")),
             "started_at": _iso(described["startDate"]),
             "stopped_at": _iso(described["stopDate"]) if described.get("stopDate") else None,
+            "runtime_id": self.runtime_id,
+            "redrives": 0,
             **summary,
         }
         record["error"] = described.get("error", record["error"])
         record["cause"] = described.get("cause", record["cause"])
+        if earlier is not None:
+            record.update(
+                input=earlier.get("input"),
+                started_at=earlier.get("started_at", record["started_at"]),
+                states=[*earlier.get("states", []), *record["states"]],
+                redrives=int(earlier.get("redrives", 0)) + 1,
+            )
         write_json_atomic(self.records_dir / f"{described['name']}.json", record)
         with self._lock:
+            before = self._arns.get(execution_arn)
             self._arns[execution_arn] = described["status"]
+        if before not in TERMINAL and described["status"] in TERMINAL and self.on_end is not None:
+            threading.Thread(target=self.on_end, args=(record,), name="execution-ended", daemon=True).start()
         return record
 
     def start(self) -> ExecutionRecorder:
@@ -167,31 +206,10 @@ class ExecutionRecorder:
                     time.sleep(self.poll_s)
 
 
-def mark_interrupted(records_dir: Path, known: set[str]) -> list[str]:
-    """Mark records left RUNNING by a stopped engine as ABORTED, with the reason.
-
-    The local engine keeps executions in memory; when its process ends, a running execution
-    cannot resume. Its record is kept and reported, never silently left as running.
-
-    Args:
-        records_dir: the folder of execution records.
-        known: names of executions the current engine knows (left untouched).
-
-    Returns:
-        The names of the records marked.
-    """
-    marked = []
-    for path in sorted(records_dir.glob("*.json")):
+def read_record(path: Path) -> dict[str, Any] | None:
+    """Return an execution record, or None when the file is unreadable (being replaced, corrupt)."""
+    try:
         record = json.loads(path.read_text())
-        if record.get("status") == "RUNNING" and record.get("name") not in known:
-            record.update(
-                status="ABORTED",
-                error="EngineStopped",
-                cause="The local engine stopped while this execution ran. A run that waited for "
-                "its operator is resumed under a new execution; others start again by "
-                "redelivering the issue's webhook or with `mlops run`.",
-                stopped_at=datetime.now(UTC).isoformat(),
-            )
-            write_json_atomic(path, record)
-            marked.append(record["name"])
-    return marked
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None

@@ -24,7 +24,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     home = tmp_path_factory.mktemp("mlops-home")
     settings = Settings.from_env(environ={}, home=home)
-    local = LocalRuntime(settings, REPO_ROOT, force_local_issues=True).start()
+    local = LocalRuntime(settings, REPO_ROOT, force_local_issues=True, serve_deliveries=True).start()
     yield local
     local.stop()
 

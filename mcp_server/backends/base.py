@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from mcp_server.core.models import (
     Comment,
     DatasetRef,
+    Delivery,
     EvaluationReport,
     EvaluationRequest,
     HistoryCommit,
@@ -210,6 +211,64 @@ class WaitingRunStore(ABC):
         """Forget a waiting run; True when it was there."""
 
 
+class DeliveryStore(ABC):
+    """Webhook deliveries, durable from the moment they are answered until their work is done.
+
+    The webhook answers as soon as ``claim`` has stored a delivery; the work (authorisation,
+    the spec, comments, starting the execution) happens after the answer, by whoever ``take``s
+    it. A delivery id is claimed once for ever, so a redelivery (even after a restart) starts
+    nothing.
+    """
+
+    @abstractmethod
+    def claim(self, delivery: Delivery) -> bool:
+        """Store a new delivery; False when its id was claimed before (a redelivery).
+
+        A delivery stored with status ``processing`` and a ``runtime_id`` is claimed and taken
+        in one step (its receiver does the work itself).
+
+        Raises:
+            MlopsError: the store cannot be written.
+        """
+
+    @abstractmethod
+    def take(self, delivery_id: str, runtime_id: str) -> Delivery | None:
+        """Mark a received delivery as processed by ``runtime_id``; None when someone else has it.
+
+        A delivery held by a runtime that is no longer alive can be taken again.
+        """
+
+    @abstractmethod
+    def release(self, delivery_id: str, outcome: dict[str, object]) -> Delivery:
+        """Give a taken delivery back for a later try (its work could not be done now).
+
+        ``outcome`` says why; ``attempts`` counts the tries.
+
+        Raises:
+            NotFoundError: no delivery has that id.
+        """
+
+    @abstractmethod
+    def finish(self, delivery_id: str, outcome: dict[str, object]) -> Delivery:
+        """Record what the delivery's work did (status ``done``).
+
+        Raises:
+            NotFoundError: no delivery has that id.
+        """
+
+    @abstractmethod
+    def get(self, delivery_id: str) -> Delivery:
+        """Return the delivery.
+
+        Raises:
+            NotFoundError: no delivery has that id.
+        """
+
+    @abstractmethod
+    def pending(self) -> list[str]:
+        """Ids of deliveries waiting for work (received, or held by a dead runtime), oldest first."""
+
+
 @dataclass(frozen=True)
 class Backends:
     """The backend of each capability, as the MCP server's tools use them."""
@@ -223,3 +282,4 @@ class Backends:
     history: HistoryBackend
     notification: NotificationBackend
     waiting: WaitingRunStore
+    deliveries: DeliveryStore

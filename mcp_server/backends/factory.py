@@ -42,6 +42,7 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
             "(mcp_server/backends/aws/training.py); run with MLOPS_BACKEND=local"
         )
     from mcp_server.backends.local.data import LocalDatasetBackend
+    from mcp_server.backends.local.deliveries import LocalDeliveryStore
     from mcp_server.backends.local.evaluation import LocalEvaluationBackend
     from mcp_server.backends.local.history import GitHistoryBackend
     from mcp_server.backends.local.notification import LocalNotificationBackend
@@ -61,4 +62,5 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
         history=GitHistoryBackend(settings),
         notification=LocalNotificationBackend(settings),
         waiting=LocalWaitingRunStore(settings),
+        deliveries=LocalDeliveryStore(settings),
     )

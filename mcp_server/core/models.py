@@ -366,3 +366,28 @@ class WaitingRun(_Record):
     waiting_since: str
     timeout_at: str
     resumes: int = Field(0, description="how many times the run was resumed after a restart")
+
+
+class Delivery(_Record):
+    """A webhook delivery, kept from its receipt until its work is done (and after, for redeliveries).
+
+    Attributes:
+        delivery_id: ``X-GitHub-Delivery``; a second delivery with the same id starts nothing.
+        event: ``X-GitHub-Event`` (``issues`` or ``issue_comment``).
+        payload: the decoded body (already checked against the event's shape).
+        received_at: ISO-8601 UTC.
+        status: ``received`` (answered, not yet worked on), ``processing`` (a runtime is on it),
+            ``done`` (``outcome`` says what happened).
+        runtime_id: the runtime processing it (a dead runtime's delivery is taken again).
+        outcome: the handler's result: ``status`` (started, invalid_spec, refused, resumed, ...)
+            and what it started or said.
+    """
+
+    delivery_id: str = Field(min_length=1, max_length=200)
+    event: Literal["issues", "issue_comment"]
+    payload: dict[str, Any]
+    received_at: str
+    status: Literal["received", "processing", "done"] = "received"
+    runtime_id: str | None = None
+    outcome: dict[str, Any] | None = None
+    attempts: int = Field(0, description="tries of its work so far (a released delivery is tried again)")

@@ -207,28 +207,26 @@ def test_a_restart_while_waiting_loses_nothing(tmp_path):
     assert "attempt 1 awaiting_operator" in log and "attempt 2 succeeded" in log
 
 
-def test_a_reply_that_arrives_while_the_run_is_down_is_handled_on_redelivery(runtime):
+def test_a_reply_that_arrives_while_the_run_is_down_is_kept_and_done_when_it_is_back(runtime):
     issue, first = open_run(runtime, spec({"accuracy": 0.9}))
-    # What a restart leaves: a waiting record whose execution and token the engine no longer knows.
+    # What a restart leaves for a moment: a waiting record whose token the engine does not know.
     [waiting] = runtime.backends.waiting.list(issue.number)
-    gone = waiting.model_copy(
-        update={"execution_arn": waiting.execution_arn + "-gone", "task_token": "token-of-a-stopped-engine"}
-    )
-    runtime.backends.waiting.save(gone)
+    runtime.backends.waiting.save(waiting.model_copy(update={"task_token": "token-of-a-stopped-engine"}))
     text = "/retrain\nhyperparameters:\n  n_estimators: 100\n  max_depth: null"
     posted = runtime.backends.issues.post_comment(issue.number, text, author="bob")
     payload = comment_payload(issue.number, "loop", posted.id, text, "bob", posted.created_at, "OWNER")
-    refused = runtime.deliver("issue_comment", payload, delivery_id="d-redelivered")
-    assert refused["statusCode"] == 503  # GitHub marks the delivery failed; it can be redelivered
-    assert refused["status"] == "unavailable"
+    answered = runtime.deliver("issue_comment", payload, delivery_id="d-while-down")
+    assert answered["statusCode"] == 202  # answered at once; the work could not be done yet
+    assert answered["status"] == "unavailable"
+    kept = runtime.backends.deliveries.get("d-while-down")
+    assert kept.status == "received" and kept.attempts == 1  # kept for another try
     assert runtime.backends.waiting.list(issue.number)  # nothing was lost
-    try:
-        [resumed_arn] = runtime.resume_waiting_runs()
-        again = runtime.deliver("issue_comment", payload, delivery_id="d-redelivered")
-        assert again["status"] == "resumed"
-        final = runtime.wait(resumed_arn, timeout_s=300)
-        assert final["status"] == "SUCCEEDED"
-        assert final["output"]["attempt"] == 2
-    finally:  # the orphaned first execution would otherwise wait until the session ends
-        runtime.engine.client().send_task_failure(taskToken=waiting.task_token, error="Orphaned")
-        runtime.wait(first["waiting"]["execution_arn"], timeout_s=120, until_waiting=False)
+    runtime.backends.waiting.save(waiting)  # the run is back (its execution waits with its token)
+    deadline = time.monotonic() + 60
+    while runtime.backends.deliveries.get("d-while-down").status != "done":
+        assert time.monotonic() < deadline, "the worker did not try the delivery again"
+        time.sleep(0.1)
+    assert runtime.backends.deliveries.get("d-while-down").outcome["status"] == "resumed"
+    final = runtime.wait(first["waiting"]["execution_arn"], timeout_s=300)
+    assert final["status"] == "SUCCEEDED"
+    assert final["output"]["attempt"] == 2

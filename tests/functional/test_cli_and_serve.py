@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from agents.issue_detector import sign
 from mcp_server.server import free_port
 from statemachine.cli import app
-from statemachine.executions import mark_interrupted, write_json_atomic
 from statemachine.webhook_server import webhook_app
 from tests.conftest import EXAMPLES, REPO_ROOT, load_event
 
@@ -97,15 +96,3 @@ def test_the_webhook_over_http_checks_the_exact_bytes_github_signed(served, runt
     )
     assert forged.status_code == 401
     assert httpx.get(f"{served}/healthz").json() == {"status": "ok"}
-
-
-def test_an_execution_left_running_by_a_stopped_engine_is_reported_not_lost(tmp_path):
-    write_json_atomic(tmp_path / "issue-1-x.json", {"name": "issue-1-x", "status": "RUNNING"})
-    write_json_atomic(tmp_path / "issue-2-y.json", {"name": "issue-2-y", "status": "SUCCEEDED"})
-    write_json_atomic(tmp_path / "issue-3-z.json", {"name": "issue-3-z", "status": "RUNNING"})
-    assert mark_interrupted(tmp_path, known={"issue-3-z"}) == ["issue-1-x"]
-    record = json.loads((tmp_path / "issue-1-x.json").read_text())
-    assert record["status"] == "ABORTED"
-    assert record["error"] == "EngineStopped"
-    assert "redelivering" in record["cause"]
-    assert json.loads((tmp_path / "issue-3-z.json").read_text())["status"] == "RUNNING"

@@ -23,8 +23,10 @@ and the log as artifacts under ``evaluation/``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -33,8 +35,14 @@ from typing import Any
 from mcp_server.backends.base import EvaluationBackend
 from mcp_server.backends.local.data import path_from_uri
 from mcp_server.backends.local.files import exclusive, write_json_atomic
-from mcp_server.backends.local.job_folder import iso, kill_group, log_tail
-from mcp_server.backends.local.launcher import REPOSITORY_ROOT, JobProcess, job_environment, launch
+from mcp_server.backends.local.job_folder import iso, kill_group, log_tail, process_alive
+from mcp_server.backends.local.launcher import (
+    REPOSITORY_ROOT,
+    JobProcess,
+    job_environment,
+    launch,
+    start_ticks,
+)
 from mcp_server.core.models import EvaluationReport, EvaluationRequest
 from mcp_server.core.spec.catalog import METRICS_BY_TASK
 from mcp_server.errors import EvaluationError
@@ -101,11 +109,15 @@ class LocalEvaluationBackend(EvaluationBackend):
     def _run(self, request: EvaluationRequest, job_dir: Path) -> None:
         """Prepare the job folder, run the program to its end, and check that it completed."""
         inputs = _input_folders(request)
+        _stop_orphan(job_dir)
         _clear(job_dir)
         _mount(inputs, job_dir / "input")
         write_json_atomic(job_dir / "input" / "config" / "evaluation.json", program_config(request))
         started = time.time()
         process = self._spawn(job_dir)
+        write_json_atomic(
+            job_dir / "process.json", {"pid": process.pid, "start_ticks": start_ticks(process.pid)}
+        )
         timed_out = False
         try:
             exit_code = process.wait(timeout=request.max_runtime_s)
@@ -125,7 +137,8 @@ class LocalEvaluationBackend(EvaluationBackend):
 
     def _spawn(self, job_dir: Path) -> JobProcess:
         env = job_environment({"MLOPS_PROCESSING_ROOT": str(job_dir), "MPLBACKEND": "Agg"})
-        return launch(PROGRAM, env, REPOSITORY_ROOT, job_dir / LOG, self._settings.job_memory_limit_mb)
+        limit = self._settings.job_memory_limit_mb
+        return launch(PROGRAM, env, REPOSITORY_ROOT, job_dir / LOG, limit, owner_file=job_dir / "owner")
 
     def _track(self, run_id: str, report: EvaluationReport, job_dir: Path) -> None:
         """Log the metrics and the outputs to the MLflow run, once per run (``tracking.json``)."""
@@ -249,6 +262,23 @@ def _input_folders(request: EvaluationRequest) -> dict[str, Path]:
                 )
             folders[name] = folder
     return folders
+
+
+def _stop_orphan(job_dir: Path) -> None:
+    """Stop this evaluation's earlier process if it still runs (its runtime died mid-job).
+
+    An evaluation is recomputed from its inputs, so the earlier run is stopped rather than
+    adopted: two processes must not write one output folder.
+    """
+    path = job_dir / "process.json"
+    if not path.is_file():
+        return
+    try:
+        earlier = json.loads(path.read_text())
+        if process_alive(int(earlier["pid"]), job_dir, earlier.get("start_ticks")):
+            os.killpg(int(earlier["pid"]), signal.SIGKILL)
+    except (OSError, ValueError, KeyError):
+        return
 
 
 def _clear(job_dir: Path) -> None:

@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,19 +135,34 @@ def final_status(job_dir: Path, exit_code: int, timed_out: bool, max_runtime_s: 
     return {"status": "Failed", "secondary_status": "Failed", "failure_reason": reason[:_REASON_MAX_CHARS]}
 
 
-def lost_status(job_dir: Path, job: Job) -> Status:
-    """The status of a job whose process died without a watcher writing ``status.json``."""
-    reason = (
-        f"the job was lost: its process (pid {job['pid']}) is no longer running and left no "
-        "status, e.g. because the server restarted while it ran; start it under a new job name"
-    )
+def ended_status(job_dir: Path, job: Job) -> Status:
+    """The status of a job whose process ended while no watcher waited for it (its runtime died).
+
+    Its exit code is unknown; its folder tells: the model it wrote (``model/metadata.json``, which
+    every program writes last) means Completed, else its failure file or its log's last lines.
+    """
+    completed = (job_dir / "model" / "metadata.json").is_file()
+    failure = job_dir / "output" / "failure"
+    if completed:
+        found: Status = {"status": "Completed", "secondary_status": "Completed", "failure_reason": None}
+    elif failure.is_file() and failure.read_text().strip():
+        reason = failure.read_text().strip()[:_REASON_MAX_CHARS]
+        found = {"status": "Failed", "secondary_status": "Failed", "failure_reason": reason}
+    else:
+        reason = (
+            f"the job's process (pid {job['pid']}) ended while its runtime was stopped and left no "
+            f"model and no failure file; last log lines:\n{log_tail(job_dir / 'training.log')}"
+        )
+        found = {
+            "status": "Failed",
+            "secondary_status": "Failed",
+            "failure_reason": reason[:_REASON_MAX_CHARS],
+        }
     return {
-        "status": "Failed",
-        "secondary_status": "Failed",
-        "failure_reason": reason,
+        **found,
         "exit_code": None,
         "started_at": job["started_at"],
-        "ended_at": None,
+        "ended_at": iso(time.time()),
         "duration_s": None,
         "metrics": parse_metrics(read_log(job_dir / "training.log")),
     }

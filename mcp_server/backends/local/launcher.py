@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import training_containers
+from mcp_server.backends.local.files import write_text_atomic
+from mcp_server.backends.local.job_watchdog import OWNER_FILE_ENV
+from mcp_server.backends.local.runtimes import OWNER_ENV
 
 #: Modules the job programs import: the fork server loads them once, and every job starts with them.
 PRELOAD = [
@@ -123,6 +126,9 @@ def _run_forked(module: str, env: dict[str, str], cwd: str, log_path: str, limit
     os.chdir(cwd)
     sys.path.insert(0, cwd)
     sys.argv = [module]
+    from mcp_server.backends.local.job_watchdog import start_watchdog
+
+    start_watchdog()
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
@@ -191,7 +197,14 @@ def job_environment(variables: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def launch(module: str, env: dict[str, str], cwd: Path, log_path: Path, memory_limit_mb: int) -> JobProcess:
+def launch(
+    module: str,
+    env: dict[str, str],
+    cwd: Path,
+    log_path: Path,
+    memory_limit_mb: int,
+    owner_file: Path | None = None,
+) -> JobProcess:
     """Start ``python -m module`` as a job in its own process group.
 
     Args:
@@ -200,6 +213,9 @@ def launch(module: str, env: dict[str, str], cwd: Path, log_path: Path, memory_l
         cwd: its working directory (the repository root, so the package imports).
         log_path: where its stdout and stderr go (truncated first).
         memory_limit_mb: its address-space limit, MiB.
+        owner_file: where the job reads which runtime owns it (``job_watchdog``); written here
+            with this process's runtime lease (``MLOPS_RUNTIME_LEASE``) when it has one. A job
+            whose owner is gone for the grace period ends itself.
 
     Returns:
         The started job.
@@ -207,6 +223,10 @@ def launch(module: str, env: dict[str, str], cwd: Path, log_path: Path, memory_l
     Raises:
         OSError: the process could not be started.
     """
+    lease = os.environ.get(OWNER_ENV)
+    if owner_file is not None and lease:
+        write_text_atomic(owner_file, lease)
+        env = {**env, OWNER_FILE_ENV: str(owner_file)}
     limit = memory_limit_mb * 1024 * 1024
     if warm_jobs_enabled():
         process = _forkserver().Process(
@@ -217,7 +237,7 @@ def launch(module: str, env: dict[str, str], cwd: Path, log_path: Path, memory_l
         return ForkedJob(process, [module])
     with open(log_path, "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", module],
+            [sys.executable, "-m", "mcp_server.backends.local.job_watchdog", module],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -14,30 +14,33 @@ with an address-space limit (``settings.job_memory_limit_mb`` MiB) and a time li
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param
 
 from mcp_server.backends.base import TrainingBackend
-from mcp_server.backends.local.files import write_json_atomic
+from mcp_server.backends.local.files import write_json_atomic, write_text_atomic
 from mcp_server.backends.local.job_folder import (
     Job,
     Status,
     channel_folders,
+    ended_status,
     final_status,
     iso,
     kill_group,
-    lost_status,
     parse_metrics,
     process_alive,
     read_log,
@@ -54,6 +57,7 @@ from mcp_server.backends.local.launcher import (
     start_ticks,
 )
 from mcp_server.backends.local.mlflow_store import ensure_experiment, open_client
+from mcp_server.backends.local.runtimes import OWNER_ENV
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
 from mcp_server.core.spec.catalog import FAMILY_BY_ALGORITHM
 from mcp_server.errors import NotFoundError, TrainingJobError
@@ -113,8 +117,9 @@ class LocalTrainingBackend(TrainingBackend):
     def describe_training_job(self, job_name: str) -> TrainingJob:
         """Return the job's status, metrics (parsed from its log) and artifact locations.
 
-        A job with no ``status.json`` whose process is gone (the server restarted while it ran)
-        is reported ``Failed`` as lost, and recorded so.
+        A job whose runtime died while it ran is adopted: still running, it is watched by this
+        runtime from now on; ended, it is finished from what its folder holds (``Completed``
+        when it wrote its model, else ``Failed`` with its failure file or its log's last lines).
 
         Raises:
             NotFoundError: no job has that name.
@@ -124,10 +129,52 @@ class LocalTrainingBackend(TrainingBackend):
             raise NotFoundError(f"no training job named {job_name!r} under {self._root}")
         job = json.loads((job_dir / "job.json").read_text())
         status = read_status(job_dir)
-        alive = process_alive(job["pid"], job_dir, job.get("start_ticks"))
-        if status is None and not watched(job_dir) and not alive:
-            status = read_status(job_dir) or self._finish(job_dir, job, lost_status(job_dir, job))
+        if status is None and not watched(job_dir):
+            if process_alive(job["pid"], job_dir, job.get("start_ticks")):
+                self._adopt(job_dir, job)
+            else:
+                status = read_status(job_dir) or self._finish(job_dir, job, ended_status(job_dir, job))
         return to_training_job(job_dir, job, status)
+
+    def _adopt(self, job_dir: Path, job: Job) -> None:
+        """Watch a job whose runtime died while it ran: it becomes this runtime's job.
+
+        Its owner file names this runtime's lease (so the job does not end itself), and a
+        watcher thread holding ``watcher.lock`` finishes it (status, MLflow run) when its process
+        ends. Two runtimes adopting at once: the lock lets one watch.
+        """
+        lock = os.open(job_dir / "watcher.lock", os.O_CREAT | os.O_RDWR)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            return
+        lease = os.environ.get(OWNER_ENV)
+        if lease:
+            write_text_atomic(job_dir / "owner", lease)
+        logger.info("adopted training job %s (pid %s)", job_dir.name, job["pid"])
+        threading.Thread(
+            target=self._watch_adopted, args=(job_dir, job, lock), name=f"adopted-{job_dir.name}", daemon=True
+        ).start()
+
+    def _watch_adopted(self, job_dir: Path, job: Job, lock: int) -> None:
+        max_runtime_s = job["request"]["compute"]["max_runtime_s"]
+        started = datetime.fromisoformat(job["started_at"].replace("Z", "+00:00")).timestamp()
+        try:
+            while process_alive(job["pid"], job_dir, job.get("start_ticks")):
+                if time.time() - started > max_runtime_s:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(job["pid"], signal.SIGKILL)
+                    time.sleep(0.5)
+                    if read_status(job_dir) is None:
+                        timed_out = final_status(job_dir, -9, True, max_runtime_s)
+                        self._finish(job_dir, job, {**ended_status(job_dir, job), **timed_out})
+                    return
+                time.sleep(0.5)
+            if read_status(job_dir) is None:
+                self._finish(job_dir, job, ended_status(job_dir, job))
+        finally:
+            os.close(lock)
 
     def _launch(
         self, request: TrainingJobRequest, family: str, channels: dict[str, Path], job_dir: Path
@@ -175,6 +222,7 @@ class LocalTrainingBackend(TrainingBackend):
             REPOSITORY_ROOT,
             job_dir / "training.log",
             self._settings.job_memory_limit_mb,
+            owner_file=job_dir / "owner",
         )
 
     def _watch(self, job_dir: Path, job: Job, process: JobProcess, started: float, lock: int) -> None:

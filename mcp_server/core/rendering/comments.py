@@ -22,7 +22,7 @@ from mcp_server.core.rendering.loop_comments import (
     retry_comment,
     trained_on,
 )
-from mcp_server.core.rendering.markdown_text import errors_table, marker, number, yaml_scalar
+from mcp_server.core.rendering.markdown_text import errors_table, fence, marker, number, yaml_scalar
 from mcp_server.core.rendering.reply_comments import (
     approved_comment,
     cancelled_comment,
@@ -34,7 +34,9 @@ from mcp_server.core.rendering.reply_comments import (
     timeout_comment,
     unauthorised_command_comment,
 )
+from mcp_server.core.spec.bounds import shorten
 from mcp_server.core.spec.schema import SpecError
+from mcp_server.core.workflow.state import CaughtError
 
 __all__ = [
     "ALLOWED_ASSOCIATIONS",
@@ -42,6 +44,7 @@ __all__ = [
     "approved_comment",
     "attempts_exhausted_comment",
     "cancelled_comment",
+    "execution_ended_comment",
     "not_waiting_comment",
     "operator_of",
     "patch_errors_comment",
@@ -154,9 +157,12 @@ def run_comment(record: HistoryRecord, commit: HistoryCommit | None) -> str:
     spec = record.spec
     what = trained_on(spec)
     lines = [marker(f"run:{record.record_id}"), *_headline(record)]
+    verb = (
+        "trained" if record.training is not None and record.training.status == "Completed" else "was to train"
+    )
     lines += [
         "",
-        f"Run `{record.record_id}` (attempt {record.attempt}) trained {what}"
+        f"Run `{record.record_id}` (attempt {record.attempt}) {verb} {what}"
         + (f", data version `{record.dataset.data_version}`." if record.dataset else "."),
     ]
     if record.evaluation:
@@ -183,6 +189,34 @@ def run_comment(record: HistoryRecord, commit: HistoryCommit | None) -> str:
         lines += ["", hint]
     lines += ["", f"<sub>spec hash `{record.spec_hash}`</sub>"]
     return "\n".join(lines)
+
+
+def execution_ended_comment(execution: str, error: CaughtError) -> str:
+    """Render the comment on an execution that ended where its state could not be read back.
+
+    Args:
+        execution: the execution name.
+        error: what ended it (``Error``, ``Cause``, ``State``).
+
+    Returns:
+        Markdown: the state, the error and its cause, and how to run the spec again.
+    """
+    where = f" in state `{error.State}`" if error.State else ""
+    cause = shorten(error.Cause or "no cause was reported", 3000)
+    return "\n".join(
+        [
+            marker(f"ended:{execution}"),
+            f"### ⚠️ Run failed{where}",
+            "",
+            f"Execution `{execution}` ended with **{error.Error}**:",
+            "",
+            fence(cause) + "text",
+            cause,
+            fence(cause),
+            "",
+            "Its state could not be read back, so no history record was written. " + RETRY_HINT,
+        ]
+    )
 
 
 def tuning_line(tuning: TuningJob) -> str:
@@ -231,7 +265,8 @@ def _headline(record: HistoryRecord) -> list[str]:
         return [f"### 🛑 Run cancelled by {login or 'an operator'}{when}: no model was registered"]
     if record.status == "awaiting_operator":
         return [f"### ⏸️ Attempt {record.attempt} missed its thresholds: waiting for an operator"]
-    return ["### ⚠️ Run failed"]
+    state = (record.error or {}).get("State")
+    return [f"### ⚠️ Run failed in state `{state}`" if state else "### ⚠️ Run failed"]
 
 
 def _error_lines(record: HistoryRecord) -> list[str]:

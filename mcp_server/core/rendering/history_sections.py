@@ -270,19 +270,27 @@ def _first_line(text: str | None, limit: int = 300) -> str:
 
 
 def timings_section(record: HistoryRecord) -> str:
-    """Seconds per state, with the total of the states.
+    """The jobs' own run times and the run's wall time, in seconds.
 
-    The job rows (``training job``, ``hyperparameter tuning job``: the job's own run time) overlap
-    the states that waited for them, so they are shown after the total and not added to it.
+    ``run`` (from the run's start to this record) is the total row. Records without it (older
+    ones, keyed by state) total their state rows; job rows (``training job``, ``evaluation
+    job``, ``hyperparameter tuning job``) then overlap the states that waited for them, so they
+    are shown after that total and not added to it.
     """
     if not record.timings:
         return ""
-    states = {name: s for name, s in record.timings.items() if not name.endswith(" job")}
-    jobs = {name: s for name, s in record.timings.items() if name.endswith(" job")}
-    rows = "\n".join(f"| {cell(state)} | {seconds:.1f} |" for state, seconds in states.items())
+    timings = dict(record.timings)
+    header = "## Timings\n\n| | Seconds |\n|---|---|\n"
+    if "run" in timings:
+        run = timings.pop("run")
+        rows = "".join(f"| {cell(name)} | {seconds:.1f} |\n" for name, seconds in timings.items())
+        return f"{header}{rows}| **Run, from its start to this record** | **{run:.1f}** |"
+    states = {name: s for name, s in timings.items() if not name.endswith(" job")}
+    jobs = {name: s for name, s in timings.items() if name.endswith(" job")}
+    rows = "".join(f"| {cell(state)} | {seconds:.1f} |\n" for state, seconds in states.items())
     total = f"| **Total** | **{sum(states.values()):.1f}** |"
     within = "".join(f"\n| {cell(name)} (within the states above) | {s:.1f} |" for name, s in jobs.items())
-    return f"## Timings\n\n| State | Seconds |\n|---|---|\n{rows}\n{total}{within}"
+    return f"{header}{rows}{total}{within}"
 
 
 def plot_stem(name: str) -> str:

@@ -43,6 +43,18 @@ class Command(BaseModel):
     text: str = ""
 
 
+def looks_like_command(body: str) -> bool:
+    """Whether the first non-empty line of a comment starts with one of the four commands.
+
+    Cheap, and true for every comment ``parse_command`` reads as a command (even one whose
+    ``/retrain`` patch is invalid), so a webhook can ignore other comments before storing them.
+    """
+    for line in body.split("\n", 200)[:200]:
+        if line.strip():
+            return _COMMAND.match(line.strip()[:10_000]) is not None
+    return False
+
+
 def parse_command(body: str) -> Command | None:
     """Read an operator command from a comment.
 
