@@ -63,9 +63,11 @@ def report(event: ExecutionEnded) -> dict[str, Any]:
     error = ending_error(event.status, event.error, event.cause, event.last_state)
     for data in (event.last_data, event.input):
         try:
-            state = WorkflowState.model_validate(data).model_copy(update={"error": error})
+            state = WorkflowState.model_validate(data)
         except ValidationError:
             continue
+        # an error a Catch already put in the state is the run's cause (its report failed later)
+        state = state.model_copy(update={"error": state.error or error})
         record = build_record(state, now_iso(), "failed")
         commit = None
         try:

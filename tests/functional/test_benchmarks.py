@@ -20,9 +20,14 @@ def run_benchmark(*args: str) -> dict:
 
 
 def test_webhook_latency_prints_its_percentiles():
-    figures = run_benchmark("benchmarks/webhook_latency.py", "--requests", "20")
-    assert figures["requests"] == 20
-    assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["max_ms"]
+    figures = run_benchmark(
+        "benchmarks/webhook_latency.py", "--requests", "20", "--rounds", "1", "--concurrency", "2",
+        "--interval", "0", "--wait",
+    )
+    assert figures["requests"] == 20 and figures["concurrent_requests"] == 2
+    assert 0 < figures["p50_ms"] <= figures["p95_ms"]
+    assert 0 < figures["concurrent_p50_ms"] <= figures["concurrent_p95_ms"] <= figures["concurrent_max_ms"]
+    assert figures["runs_s"] > 0
 
 
 @pytest.mark.slow

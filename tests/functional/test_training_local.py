@@ -306,7 +306,7 @@ def test_job_lost_by_a_server_restart_is_reported_failed(workspace):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert job.status == "Failed"
-    assert "the job was lost" in job.failure_reason
+    assert "ended while its runtime was stopped" in job.failure_reason
     assert json.loads((home / "jobs/orphan/status.json").read_text())["status"] == "Failed"
     client = MlflowClient(tracking_uri=workspace["settings"].tracking_uri)
     assert client.get_run(job.tracking_run_id).info.status == "FAILED"
