@@ -3,14 +3,22 @@
 ``mlops run ISSUE.md`` turns a Markdown issue into a signed ``issues.labeled`` webhook, sends it
 through the real handler, runs the workflow with the local engine and prints where everything
 landed. ``mlops serve`` receives real webhooks. ``validate`` and ``parse-issue`` check issue
-bodies offline; ``status`` and ``history`` read the workspace.
+bodies offline; ``status`` and ``history`` read the workspace; ``resume`` takes over the
+executions of a runtime that died.
+
+A user's mistake (an unknown issue or execution, a body that is not from the form) prints one
+line naming the fix and exits 1; an unexpected error prints one line and the path of a log
+holding its traceback, and exits 2 (``main``).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
+import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,18 +29,32 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mcp_server.core.spec.bounds import shorten
 from mcp_server.core.spec.issue_form import extract_spec, parse_issue_form
 from mcp_server.core.spec.schema import SpecValidationError, validate_spec
+from mcp_server.errors import NotFoundError
 from mcp_server.settings import Settings
-from statemachine.workspace import local_issue_store, registered_environments
+from statemachine.workspace import local_issue_store, registered_environments, runtime_alive
 
 app = typer.Typer(
     help="issue-mlops: train, judge and register models from GitHub issues.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 console = Console()
+errors = Console(stderr=True)
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "issue_templates" / "train.yml"
+
+
+class UserMistake(Exception):
+    """A mistake the user can fix: ``main`` prints its message and fix on one line, exit code 1."""
+
+
+def _spec_errors(err: SpecValidationError, source: Path) -> None:
+    console.print(f"[red]{len(err.errors)} error(s)[/] in {escape(str(source))}:", highlight=False)
+    for error in err.errors:
+        console.print(f"  • {error}", highlight=False, markup=False)
 
 
 @app.command("parse-issue")
@@ -42,8 +64,12 @@ def parse_issue(
         Path, typer.Option(exists=True, dir_okay=False, help="issue form (YAML)")
     ] = DEFAULT_TEMPLATE,
 ) -> None:
-    """Print the issue form's fields as JSON (field id -> value)."""
-    fields = parse_issue_form(body.read_text(), yaml.safe_load(template.read_text()))
+    """Print the issue form's fields as JSON (field id -> value); exit 1 on a body not from the form."""
+    try:
+        fields = parse_issue_form(body.read_text(), yaml.safe_load(template.read_text()))
+    except SpecValidationError as err:
+        _spec_errors(err, body)
+        raise typer.Exit(1) from err
     print(json.dumps(fields, indent=2))
 
 
@@ -60,9 +86,7 @@ def validate(
             extract_spec(body.read_text(), yaml.safe_load(template.read_text())), registered_environments
         )
     except SpecValidationError as err:
-        console.print(f"[red]{len(err.errors)} error(s)[/] in {body}:", highlight=False)
-        for error in err.errors:
-            console.print(f"  • {error}", highlight=False, markup=False)
+        _spec_errors(err, body)
         raise typer.Exit(1) from err
     print(f"# spec hash {spec.spec_hash()}")
     print(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), end="")
@@ -135,6 +159,7 @@ def comment(
     from statemachine.webhooks import comment_payload
 
     settings = Settings.from_env()
+    _known_issue(settings, issue)
     with console.status("starting the MCP server and the engine, resuming waiting runs"):
         runtime = LocalRuntime(settings, Path.cwd(), force_local_issues=True, command="mlops comment").start()
     try:
@@ -212,37 +237,134 @@ def serve(
         runtime.stop()
 
 
+def _known_issue(settings: Settings, number: int) -> None:
+    """Raise ``UserMistake`` unless the workspace's local issue store has issue ``number``."""
+    try:
+        local_issue_store(settings).get_issue(number)
+    except NotFoundError as err:
+        raise UserMistake(
+            f"there is no local issue #{number} in {settings.home / 'issues'}; "
+            "`mlops status` lists the issues' executions, `mlops run ISSUE.md` creates one"
+        ) from err
+
+
+def _records(settings: Settings) -> list[dict[str, Any]]:
+    """The workspace's execution records, oldest first (unreadable ones skipped)."""
+    from statemachine.executions import read_record
+
+    paths = sorted((settings.home / "executions").glob("*.json"), key=lambda p: p.stat().st_mtime)
+    return [r for r in (read_record(p) for p in paths) if r is not None and "name" in r]
+
+
+def resolve_execution(records: list[dict[str, Any]], name_or_prefix: str) -> dict[str, Any]:
+    """The record named ``name_or_prefix``, or the only one whose name starts with it.
+
+    Raises:
+        UserMistake: no execution has that name or prefix, or several start with it.
+    """
+    exact = [r for r in records if r["name"] == name_or_prefix]
+    if exact:
+        return exact[0]
+    matches = [r for r in records if r["name"].startswith(name_or_prefix)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise UserMistake(
+            f"no execution is named {shorten(name_or_prefix, 80)!r} or starts with it; "
+            "`mlops status` lists them"
+        )
+    names = ", ".join(r["name"] for r in matches[:5]) + (", ..." if len(matches) > 5 else "")
+    raise UserMistake(
+        f"{len(matches)} executions start with {name_or_prefix!r} ({names}); give more of the name"
+    )
+
+
+def runtime_state(settings: Settings, record: dict[str, Any]) -> str:
+    """``live`` when a RUNNING execution's runtime is alive, ``gone`` when it died, else ``""``.
+
+    A ``gone`` execution is resumed by the next runtime that starts (``mlops resume``).
+    """
+    if record.get("status") != "RUNNING":
+        return ""
+    return "live" if runtime_alive(settings.home, record.get("runtime_id")) else "gone"
+
+
 @app.command()
 def status(
-    target: Annotated[str | None, typer.Argument(help="an execution name, or an issue number")] = None,
+    target: Annotated[
+        str | None, typer.Argument(help="an execution name (or a unique prefix), or an issue number")
+    ] = None,
 ) -> None:
-    """List executions; with an execution name show its states; with an issue number its comments."""
+    """List executions; with an execution name show its states; with an issue number its comments.
+
+    The runtime column tells a RUNNING execution whose runtime is alive (``live``) from one
+    whose runtime died (``gone``: ``mlops resume`` takes it over).
+    """
     settings = Settings.from_env()
-    records = sorted((settings.home / "executions").glob("*.json"), key=lambda p: p.stat().st_mtime)
+    records = _records(settings)
     if target and target.isdigit():
+        _known_issue(settings, int(target))
         _print_comments(local_issue_store(settings), int(target))
-        records = [p for p in records if p.stem.startswith(f"issue-{target}-")]
+        records = [r for r in records if r["name"].startswith(f"issue-{target}-")]
     elif target:
         from statemachine.console import run_summary
 
-        path = settings.home / "executions" / f"{target}.json"
-        if not path.exists():
-            console.print(f"[red]no execution named {target}[/] in {path.parent}")
-            raise typer.Exit(1)
-        run_summary(console, json.loads(path.read_text()))
+        record = resolve_execution(records, target)
+        run_summary(console, record)
+        if runtime_state(settings, record) == "gone":
+            console.print("[yellow]Its runtime is gone[/]: `mlops resume` takes the execution over.")
         return
     table = Table(title=f"Executions in {settings.home}")
-    for column in ("execution", "status", "state", "started"):
-        table.add_column(column)
-    for path in records:
-        record = json.loads(path.read_text())
+    longest = max((len(r["name"]) for r in records), default=9)
+    table.add_column("execution", no_wrap=True, min_width=longest)
+    for column in ("status", "runtime", "state", "started"):
+        table.add_column(column, overflow="fold")
+    for record in records:
         table.add_row(
             record["name"],
-            record["status"],
+            record.get("status", ""),
+            runtime_state(settings, record),
             record.get("current_state") or "",
-            record.get("started_at", "")[:19],
+            str(record.get("started_at", ""))[:19],
         )
-    console.print(table)
+    Console(width=max(console.width, longest + 90)).print(table)
+
+
+@app.command()
+def resume(
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the resumed runs")] = 3600,
+) -> None:
+    """Take over the executions of a runtime that died: each resumes at its last state.
+
+    A training job still running is adopted, a finished one is collected; a run that waited
+    for its operator waits again. Follows the resumed executions until they end or wait, and
+    exits 1 if one of them failed.
+    """
+    from statemachine.console import run_summary
+    from statemachine.local_runtime import LocalRuntime
+
+    settings = Settings.from_env()
+    with console.status("starting the MCP server and the engine, resuming executions"):
+        runtime = LocalRuntime(settings, Path.cwd(), force_local_issues=True, command="mlops resume").start()
+    try:
+        resumed = runtime.resumed
+        for report in runtime.reports:
+            console.print(f"[red]Could not resume[/] {report['execution']}: reported on its issue")
+        if not resumed:
+            console.print("No execution to resume: every RUNNING execution has a live runtime.")
+            raise typer.Exit(1 if runtime.reports else 0)
+        failed = bool(runtime.reports)
+        for arn in resumed:
+            record = _follow(runtime, arn, timeout)
+            if record.get("waiting"):
+                console.print(f"{record['name']} waits for its operator again.")
+                continue
+            run_summary(console, record)
+            failed = failed or record["status"] != "SUCCEEDED"
+        if failed:
+            raise typer.Exit(1)
+    finally:
+        runtime.stop()
 
 
 @app.command()
@@ -253,6 +375,8 @@ def history(
     from mcp_server.core.rendering.history_markdown import front_matter
 
     settings = Settings.from_env()
+    if issue is not None:
+        _known_issue(settings, issue)
     folder = settings.history_repo_path / "training_history"
     table = Table(title=f"Training history in {folder}")
     for column in ("record", "issue", "status", "model", "version"):
@@ -275,9 +399,44 @@ def history(
         _print_comments(local_issue_store(settings), issue)
 
 
-def main() -> None:
-    """Entry point for ``python -m statemachine.cli``."""
-    app(sys.argv[1:])
+def _crash_log(err: BaseException) -> Path:
+    """Write ``err``'s traceback to ``{home}/logs/cli-<time>.log`` (or the temp folder); its path."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    text = "".join(traceback.format_exception(err))
+    for folder in (Settings.from_env().home / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"mlops-cli-{stamp}.log"
+            path.write_text(f"mlops {' '.join(sys.argv[1:])}\n{text}")
+            return path
+        except OSError:
+            continue
+    return Path("(no writable folder for the log)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``mlops`` entry point: run a command; errors end in one line, never a traceback.
+
+    Exit codes: 0 done, 1 a user's mistake (the message names the fix) or a failed run, 2 an
+    unexpected error (the message names the log holding its traceback), 130 interrupted.
+    """
+    try:
+        app(argv if argv is not None else sys.argv[1:], prog_name="mlops")
+    except UserMistake as err:
+        errors.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        sys.exit(130)
+    except Exception as err:  # noqa: BLE001 - the one place that turns any error into a message
+        log = _crash_log(err)
+        errors.print(
+            f"[red]unexpected error:[/] {type(err).__name__}: {escape(shorten(str(err), 300))}\n"
+            f"The traceback is in {log}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
 
 
 if __name__ == "__main__":

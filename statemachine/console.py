@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
+import yaml
 from rich.console import Console, Group
 from rich.markdown import Markdown
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from mcp_server.core.judge.verdict import Verdict
+from mcp_server.core.rendering.loop_comments import retrain_patch
 from statemachine.executions import state_durations
 
 
@@ -96,6 +100,21 @@ def comments_panel(issue: dict[str, Any], comments: list[dict[str, Any]]) -> Pan
     )
 
 
+def retrain_reply(record: dict[str, Any]) -> str:
+    """The ``/retrain`` reply the judge suggests for a waiting run: the command and its YAML patch.
+
+    Uses the same patch as the waiting comment (``retrain_patch``): the judge's suggested
+    changes, else the current hyperparameters to edit.
+    """
+    state = final_state(record)
+    verdict, spec = state.get("verdict"), state.get("spec") or {}
+    if not verdict:
+        return "/retrain"
+    patch, _ = retrain_patch(Verdict.model_validate(verdict), spec)
+    text = yaml.safe_dump(patch, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return f"/retrain\n{text.rstrip()}"
+
+
 def waiting_summary(console: Console, record: dict[str, Any], issue_number: int) -> None:
     """Print how to answer a run that waits for its operator."""
     waiting = record["waiting"]
@@ -104,9 +123,7 @@ def waiting_summary(console: Console, record: dict[str, Any], issue_number: int)
         f"{waiting['max_attempts']}, until {waiting['timeout_at']}). Reply from the terminal with:",
         soft_wrap=True,
     )
-    console.print(
-        f"  mlops comment {issue_number} $'/retrain\\nhyperparameters:\\n  max_depth: 3'", markup=False
-    )
+    console.print(f"  mlops comment {issue_number} {shlex.quote(retrain_reply(record))}", markup=False)
     console.print(
         f"  mlops comment {issue_number} /approve    |    mlops comment {issue_number} /cancel", markup=False
     )

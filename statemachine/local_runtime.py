@@ -133,6 +133,7 @@ class LocalRuntime:
         self.detector: IssueDetector | None = None
         self.secret = b""
         self.reports: list[dict[str, Any]] = []
+        self.resumed: list[str] = []
         self.operator_timeout_s = operator_timeout_s or int(
             os.environ.get("MLOPS_OPERATOR_TIMEOUT_S", str(7 * 24 * 3600))
         )
@@ -173,7 +174,7 @@ class LocalRuntime:
             config, self.engine.client(), self.backends.deliveries, runtime_id=self.runtime_id
         )
         warming.join()
-        self.recover()
+        self.resumed = self.recover()
         if self.serve_deliveries:
             self._worker = threading.Thread(target=self._work_deliveries, name="deliveries", daemon=True)
             self._worker.start()

@@ -21,8 +21,16 @@ def run_benchmark(*args: str) -> dict:
 
 def test_webhook_latency_prints_its_percentiles():
     figures = run_benchmark(
-        "benchmarks/webhook_latency.py", "--requests", "20", "--rounds", "1", "--concurrency", "2",
-        "--interval", "0", "--wait",
+        "benchmarks/webhook_latency.py",
+        "--requests",
+        "20",
+        "--rounds",
+        "1",
+        "--concurrency",
+        "2",
+        "--interval",
+        "0",
+        "--wait",
     )
     assert figures["requests"] == 20 and figures["concurrent_requests"] == 2
     assert 0 < figures["p50_ms"] <= figures["p95_ms"]

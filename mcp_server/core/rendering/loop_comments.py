@@ -140,13 +140,29 @@ def _suggestion_lines(suggestions: list[Suggestion]) -> list[str]:
     return lines
 
 
+def retrain_patch(verdict: Verdict, spec: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The spec patch to send with ``/retrain`` after ``verdict``.
+
+    Args:
+        verdict: the judge's verdict on the attempt.
+        spec: the attempt's spec (a ``TrainingSpec`` dumped as JSON).
+
+    Returns:
+        (the patch, True) when the judge's suggestions derive one (``suggested_patch``), else
+        (the spec's current hyperparameters to edit, False).
+    """
+    patch = suggested_patch(verdict.suggestions)
+    if patch:
+        return patch, True
+    return {"hyperparameters": dict(spec.get("hyperparameters") or {})}, False
+
+
 def _ready_reply(verdict: Verdict, spec: dict[str, Any]) -> list[str]:
     if verdict.attempts_left <= 0:
         return []
-    patch = suggested_patch(verdict.suggestions)
+    patch, derived = retrain_patch(verdict, spec)
     intro = "**Ready to paste**: reply with this to retrain with every suggested change"
-    if not patch:
-        patch = {"hyperparameters": dict(spec.get("hyperparameters") or {})}
+    if not derived:
         intro = "**To retrain**: no change could be derived automatically; edit these values and reply"
     text = yaml.safe_dump(patch, sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip("\n")
     body = f"/retrain\n```yaml\n{text}\n```"
