@@ -16,7 +16,7 @@ from mcp_server.backends.local.data import (
     path_from_uri,
 )
 from mcp_server.core.models import DatasetRef
-from mcp_server.core.spec.schema import TrainingSpec, validate_spec
+from mcp_server.core.spec.schema import SpecValidationError, TrainingSpec, validate_spec
 from mcp_server.errors import DatasetError
 from mcp_server.settings import Settings
 
@@ -62,7 +62,9 @@ def animals(n: int = 120, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture
 def backend(tmp_path: Path) -> LocalDatasetBackend:
-    return LocalDatasetBackend(Settings(home=tmp_path / "ws", allow_write=True), base_dir=tmp_path)
+    return LocalDatasetBackend(
+        Settings(home=tmp_path / "ws", allow_write=True, data_roots=(tmp_path,)), base_dir=tmp_path
+    )
 
 
 def test_breast_cancer_split_sizes_stratification_and_files(backend: LocalDatasetBackend) -> None:
@@ -140,7 +142,9 @@ def test_imputed_missing_values_keep_rows_but_not_unlabelled_ones(
 
 
 def test_data_version_is_stable_and_follows_the_values(backend: LocalDatasetBackend, tmp_path: Path) -> None:
-    other = LocalDatasetBackend(Settings(home=tmp_path / "other", allow_write=True), base_dir=tmp_path)
+    other = LocalDatasetBackend(
+        Settings(home=tmp_path / "other", allow_write=True, data_roots=(tmp_path,)), base_dir=tmp_path
+    )
     first = backend.prepare_dataset(make_spec("sklearn://wine"))
     assert other.prepare_dataset(make_spec("sklearn://wine")).data_version == first.data_version
     frame = animals()
@@ -277,3 +281,74 @@ def test_regression_target_must_be_numeric(backend: LocalDatasetBackend, tmp_pat
 def test_unknown_sklearn_dataset() -> None:
     with pytest.raises(DatasetError, match=r"sklearn://iriss: unknown .*did you mean 'iris'"):
         load_sklearn("iriss")
+
+
+# ---------------------------------------------------------------------------------------------
+# Confinement: file:// sources read only under the data roots
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def confined(tmp_path: Path) -> tuple[LocalDatasetBackend, Path]:
+    """A backend whose project folder is tmp_path/project, and a private file outside it."""
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    animals().to_csv(project / "data" / "animals.csv", index=False)
+    private = tmp_path / "private"
+    private.mkdir()
+    pd.DataFrame({"secret_column": [1.0, 2.5, 3.5] * 10, "x": range(30)}).to_csv(
+        private / "secret.csv", index=False
+    )
+    return LocalDatasetBackend(Settings(home=tmp_path / "ws", allow_write=True), base_dir=project), private
+
+
+def test_project_data_folder_is_readable(confined) -> None:
+    backend, _ = confined
+    assert backend.prepare_dataset(make_spec("file://data/animals.csv", "species")).rows_raw == 120
+
+
+def test_outside_file_is_refused_without_revealing_it(confined) -> None:
+    backend, private = confined
+    messages = []
+    for path in (private / "secret.csv", private / "absent.csv"):
+        with pytest.raises(DatasetError) as caught:
+            backend.prepare_dataset(make_spec(path.as_uri(), "wrong_target"))
+        messages.append(str(caught.value).replace(path.as_uri(), "SOURCE"))
+    assert messages[0] == messages[1]  # existing or not, the same answer
+    assert "secret_column" not in messages[0] and "does not exist" not in messages[0]
+    assert "not in an allowed data folder" in messages[0] and "MLOPS_DATA_ROOTS" in messages[0]
+
+
+def test_symlink_out_of_a_data_folder_is_refused(confined) -> None:
+    backend, private = confined
+    link = backend.data_roots[0] / "link.csv"
+    link.symlink_to(private / "secret.csv")
+    with pytest.raises(DatasetError, match="not in an allowed data folder"):
+        backend.prepare_dataset(make_spec("file://data/link.csv", "secret_column"))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "file://data/../../private/secret.csv",
+        "file://data/%2e%2e/%2E%2E/private/secret.csv",
+        "file://..%2Fx.csv",
+    ],
+)
+def test_climbing_out_is_a_spec_error(source: str) -> None:
+    with pytest.raises(SpecValidationError) as caught:
+        make_spec(source, "secret_column")
+    (error,) = caught.value.errors
+    assert error.path == "dataset.source" and "may not climb out" in error.message
+
+
+def test_data_roots_from_the_environment_allow_a_folder(confined, tmp_path: Path) -> None:
+    _, private = confined
+    settings = Settings.from_env(
+        {"MLOPS_HOME": str(tmp_path / "ws"), "MLOPS_DATA_ROOTS": f"{private}:/nowhere"}
+    )
+    assert settings.data_roots == (private, Path("/nowhere"))
+    backend = LocalDatasetBackend(settings, base_dir=tmp_path / "project")
+    assert (
+        backend.prepare_dataset(make_spec((private / "secret.csv").as_uri(), "secret_column")).rows_raw == 30
+    )

@@ -37,12 +37,15 @@ from sklearn.model_selection import train_test_split
 from mcp_server.backends.base import DatasetBackend
 from mcp_server.backends.environments import environment_ref
 from mcp_server.core.models import DatasetRef
+from mcp_server.core.spec.bounds import preview
 from mcp_server.core.spec.catalog import SKLEARN_DATASETS
 from mcp_server.core.spec.schema import DatasetSpec, OutlierSpec, PreprocessingSpec, TrainingSpec
 from mcp_server.errors import DatasetError
 from mcp_server.settings import Settings
 
 SPLITS = ("train", "validation", "test")
+#: Folders of the project (``base_dir``) whose files ``file://`` sources may read.
+PROJECT_DATA_FOLDERS = ("data", "examples/data")
 
 
 def path_from_uri(uri: str) -> Path:
@@ -60,15 +63,22 @@ def path_from_uri(uri: str) -> Path:
 class LocalDatasetBackend(DatasetBackend):
     """Prepares datasets into the workspace from ``sklearn://NAME`` and ``file://`` sources.
 
+    ``file://`` sources are confined: the path, with symlinks followed, must lie under one of
+    ``data_roots`` (the project's ``data/`` and ``examples/data/``, and ``settings.data_roots``).
+
     Args:
-        settings: gives the workspace (``settings.home``).
-        base_dir: resolves relative file sources: ``file://examples/data/x.csv`` is
-            ``base_dir/examples/data/x.csv``; ``file:///abs/x.csv`` is absolute.
+        settings: gives the workspace (``settings.home``) and the extra data roots.
+        base_dir: the project folder; resolves relative file sources: ``file://examples/data/x.csv``
+            is ``base_dir/examples/data/x.csv``; ``file:///abs/x.csv`` is absolute.
     """
 
     def __init__(self, settings: Settings, base_dir: Path) -> None:
         self._root = settings.home / "datasets"
         self._base_dir = Path(base_dir)
+        self.data_roots = tuple(
+            [(self._base_dir / folder).resolve() for folder in PROJECT_DATA_FOLDERS]
+            + [Path(root).resolve() for root in settings.data_roots]
+        )
 
     def prepare_dataset(self, spec: TrainingSpec) -> DatasetRef:
         """Load, version, clean and split ``spec.dataset``; store raw data and splits.
@@ -121,12 +131,40 @@ class LocalDatasetBackend(DatasetBackend):
         if source.startswith("sklearn://"):
             return load_sklearn(source.removeprefix("sklearn://"))
         if source.startswith("file://"):
-            path = Path(unquote(source.removeprefix("file://")))
-            return load_file(path if path.is_absolute() else self._base_dir / path, source), None
+            return load_file(confined_path(source, self._base_dir, self.data_roots), source), None
         raise DatasetError(
             f"dataset.source {source!r}: the local backend reads sklearn://NAME and "
             "file://PATH (csv or parquet); copy the data to a file and use file://"
         )
+
+
+def confined_path(source: str, base_dir: Path, roots: Iterable[Path]) -> Path:
+    """The file a ``file://`` source names, once it is known to lie under one of ``roots``.
+
+    The path is percent-decoded, made absolute against ``base_dir`` and resolved (symlinks
+    followed, ``..`` removed) before the check, so neither ``..``, ``%2e%2e`` nor a link leads
+    out. The refusal says nothing about the file: not whether it exists, nor what it holds.
+
+    Args:
+        source: ``file://PATH``; a relative PATH is relative to ``base_dir``.
+        base_dir: the project folder.
+        roots: resolved folders whose files may be read.
+
+    Returns:
+        The resolved path (what is read, so a link swapped later cannot lead out).
+
+    Raises:
+        DatasetError: the path is outside every root.
+    """
+    path = Path(unquote(source.removeprefix("file://")))
+    resolved = (path if path.is_absolute() else base_dir / path).resolve()
+    if any(resolved.is_relative_to(root) for root in roots):
+        return resolved
+    raise DatasetError(
+        f"dataset.source {preview(source)}: not in an allowed data folder; allowed: "
+        "file://data/... or file://examples/data/... (relative to the project folder), or a file "
+        "under a folder listed in MLOPS_DATA_ROOTS (see the README, \"Your own data\")"
+    )
 
 
 def load_sklearn(name: str) -> tuple[pd.DataFrame, list[str] | None]:

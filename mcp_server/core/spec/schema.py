@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from urllib.parse import unquote
 from collections.abc import Callable, Collection
 from typing import Any, Literal
 
@@ -68,6 +69,14 @@ class DatasetSpec(_Section):
     @classmethod
     def _source_scheme(cls, value: str) -> str:
         schemes = ("sklearn://", "file://", "s3://")
+        if value.startswith("file://"):
+            segments = unquote(value.removeprefix("file://")).replace("\\", "/").split("/")
+            if ".." in segments or "\x00" in value:
+                raise ValueError(
+                    "a file:// path may not climb out with '..'; use file://data/NAME.csv or "
+                    "file://examples/data/NAME.csv (relative to the project folder) or a file under "
+                    "a folder listed in MLOPS_DATA_ROOTS"
+                )
         if value.startswith(schemes) or re.match(r"^[a-z][a-z0-9+]*://", value):
             return value
         raise ValueError(
