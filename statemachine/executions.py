@@ -106,7 +106,9 @@ class ExecutionRecorder:
         records_dir: folder of ``{execution name}.json`` records.
         runtime_id: the owning runtime's id.
         on_end: called with the record (in its own thread) when a followed execution ends.
-        poll_s: seconds between two history reads of a running execution.
+        poll_s: seconds between two history reads of a running execution; with many running,
+            each is read every ``poll_s * running / 2`` seconds at most, so the reads stay near
+            ten a second (each is two engine calls in the runtime's own process).
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class ExecutionRecorder:
         self.poll_s = poll_s
         self._arns: dict[str, str] = {}
         self._earlier: dict[str, dict[str, Any]] = {}
+        self._latest: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -179,9 +182,23 @@ class ExecutionRecorder:
         with self._lock:
             before = self._arns.get(execution_arn)
             self._arns[execution_arn] = described["status"]
+            self._latest[execution_arn] = record
         if before not in TERMINAL and described["status"] in TERMINAL and self.on_end is not None:
             threading.Thread(target=self.on_end, args=(record,), name="execution-ended", daemon=True).start()
         return record
+
+    def latest(self, execution_arn: str) -> dict[str, Any]:
+        """The execution's record as last read by the recorder's thread (following it if new).
+
+        Cheaper than ``refresh`` for a caller that polls: the record is at most one polling
+        interval old.
+        """
+        with self._lock:
+            known = execution_arn in self._arns
+            record = self._latest.get(execution_arn)
+        if not known:
+            return self.follow(execution_arn)
+        return record if record is not None else self.refresh(execution_arn)
 
     def start(self) -> ExecutionRecorder:
         """Follow every registered execution in a daemon thread until ``stop``."""
@@ -196,7 +213,8 @@ class ExecutionRecorder:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
+        running: list[str] = []
+        while not self._stop.wait(max(self.poll_s, self.poll_s * len(running) / 2)):
             with self._lock:
                 running = [arn for arn, status in self._arns.items() if status not in TERMINAL]
             for arn in running:

@@ -467,7 +467,7 @@ class LocalRuntime:
         assert self.recorder is not None, "start the runtime first"
         deadline = time.monotonic() + timeout_s
         while True:
-            record = self.recorder.refresh(execution_arn)
+            record = self.recorder.latest(execution_arn)
             if on_update:
                 on_update(record)
             if record["status"] in TERMINAL:

@@ -48,6 +48,11 @@ def test_mlops_run_prints_where_everything_landed(tmp_path):
     ).stdout
     assert f"{sha} training history: issue #1" in log
     assert "Model registered" in out  # the comment's text
+    (record,) = (tmp_path / "repository" / "training_history").glob("*-issue-1-*.md")
+    text = record.read_text()
+    assert "](file:" not in text  # every link is relative to the record
+    link = re.search(r"\[baseline\.json\]\((assets/[^)]+/baseline\.json)\)", text).group(1)
+    assert "feature" in (record.parent / link).read_text()
 
     status = mlops(tmp_path, "status")
     assert status.returncode == 0

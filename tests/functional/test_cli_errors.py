@@ -112,3 +112,22 @@ def test_resolve_execution_prefers_the_exact_name():
     assert resolve_execution(records, "issue-1-a") == {"name": "issue-1-a"}
     with pytest.raises(UserMistake, match="2 executions"):
         resolve_execution(records, "issue-1")
+
+
+def test_the_terminal_retrain_hint_is_the_judges_patch():
+    from statemachine.console import retrain_reply
+
+    suggestion = {
+        "kind": "overfitting",
+        "message": "regularise",
+        "figure": "gap 0.2",
+        "metric": "f1",
+        "value": 0.2,
+        "patch": {"min_samples_leaf": 5, "max_depth": 6},
+    }
+    verdict = {"verdict": "retry", "checks": [], "reasons": [], "attempt": 1, "max_attempts": 3}
+    spec = {"hyperparameters": {"n_estimators": 50}}
+    record = {"output": {"verdict": {**verdict, "suggestions": [suggestion]}, "spec": spec}}
+    assert retrain_reply(record) == "/retrain\nhyperparameters:\n  min_samples_leaf: 5\n  max_depth: 6"
+    record = {"output": {"verdict": {**verdict, "suggestions": []}, "spec": spec}}
+    assert retrain_reply(record) == "/retrain\nhyperparameters:\n  n_estimators: 50"

@@ -450,11 +450,21 @@ def test_fairness_section_has_groups_difference_ratio_limit_and_result() -> None
     assert "| male | 0.64 | — |" in fairness
 
 
-def test_baseline_section_links_the_drift_baseline() -> None:
+def test_baseline_section_links_the_committed_copy_relatively() -> None:
+    links = {**PLOT_LINKS, "baseline.json": "assets/rec/baseline.json"}
+    markdown = render_record(awaiting_record(), links)
+    baseline = section(markdown, "Drift baseline")
+
+    assert "[baseline.json](assets/rec/baseline.json)" in baseline
+    assert "](file:" not in markdown  # no link in a record is absolute
+    assert "baseline.json" not in section(markdown, "Plots")
+
+
+def test_baseline_without_a_committed_copy_is_text_not_a_link() -> None:
     baseline = section(render_record(awaiting_record(), PLOT_LINKS), "Drift baseline")
 
-    uri = "file:///ws/evaluations/eval-12/baseline.json"
-    assert f"[{uri}]({uri})" in baseline
+    assert "`file:///ws/evaluations/eval-12/baseline.json`" in baseline
+    assert "](file:" not in baseline
 
 
 def test_awaiting_operator_and_cancelled_records_keep_their_front_matter() -> None:

@@ -429,3 +429,14 @@ def test_train_form_with_an_environment_and_no_dataset_validates_as_control() ->
 
 def _label(key: str) -> str:
     return next(e["attributes"]["label"] for e in train_template()["body"] if e.get("id") == key)
+
+
+def test_the_form_says_every_supported_combination_runs():
+    template = yaml.safe_load(TRAIN_TEMPLATE.read_text())
+    intro = template["body"][0]["attributes"]["value"]
+    algorithm_help = next(e for e in template["body"] if e.get("id") == "algorithm")["attributes"][
+        "description"
+    ]
+    for task, algorithm in catalog.SUPPORTED_TRAINING:
+        assert f"`{algorithm}`" in intro, algorithm
+        assert re.search(rf"{task}:[^;]*\b{algorithm}\b", algorithm_help), (task, algorithm)

@@ -170,7 +170,8 @@ def test_the_objective_must_be_a_metric_of_the_task():
 def test_objective_metric_reads_validation_or_falls_back_to_train():
     assert objective_metric("classification", "f1") == "validation_f1"
     assert objective_metric("regression", "rmse") == "validation_rmse"
-    assert objective_metric("clustering", "silhouette") == "train_silhouette"
+    assert objective_metric("clustering", "silhouette") == "validation_silhouette"
+    assert objective_metric("clustering", "silhouette", has_validation=False) == "train_silhouette"
     assert objective_metric("control", "mean_return") == "train_mean_return"
 
 
@@ -356,3 +357,17 @@ def test_training_programs_ignore_the_objective_sagemaker_adds_to_each_trial():
         }
     )
     assert config.hyperparameters == {"a": 1}
+
+
+def test_a_clustering_search_is_scored_on_the_validation_rows_when_it_has_them():
+    request = make_request(
+        objective="silhouette", search_space={"n_clusters": {"type": "int", "low": 2, "high": 6}}
+    )
+    clustering = request.training.model_copy(update={"task": "clustering", "algorithm": "kmeans"})
+    with_validation = request.model_copy(update={"training": clustering})
+    assert objective_of(with_validation) == ("validation_silhouette", "maximize")
+    train_only = clustering.model_copy(update={"channels": {"train": "file:///d/train"}})
+    assert objective_of(request.model_copy(update={"training": train_only})) == (
+        "train_silhouette",
+        "maximize",
+    )

@@ -163,7 +163,7 @@ def confined_path(source: str, base_dir: Path, roots: Iterable[Path]) -> Path:
     raise DatasetError(
         f"dataset.source {preview(source)}: not in an allowed data folder; allowed: "
         "file://data/... or file://examples/data/... (relative to the project folder), or a file "
-        "under a folder listed in MLOPS_DATA_ROOTS (see the README, \"Your own data\")"
+        'under a folder listed in MLOPS_DATA_ROOTS (see the README, "Your own data")'
     )
 
 

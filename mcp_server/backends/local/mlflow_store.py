@@ -1,4 +1,11 @@
-"""The local MLflow tracking and registry store: a SQLite database in the workspace."""
+"""The local MLflow tracking and registry store: a SQLite database in the workspace.
+
+Several processes share one workspace (``mlops run`` in parallel, ``mlops serve``, tuning
+trials). MLflow creates and migrates the SQLite schema when a process first opens the store;
+two processes doing that at once fail (``table ... already exists``). The first opening in each
+process, and every experiment creation, therefore happen under a file lock in the workspace
+(``mlflow.db.lock``) as well as a thread lock.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,23 @@ import threading
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from mcp_server.backends.local.files import exclusive
 from mcp_server.settings import Settings
 
 _lock = threading.Lock()
+_opened: set[str] = set()
+
+
+def store_lock(settings: Settings):  # noqa: ANN201 - a filelock.FileLock
+    """The workspace's cross-process lock on the MLflow store's schema (``{home}/mlflow.db.lock``)."""
+    return exclusive(settings.home / "mlflow.db.lock")
 
 
 def open_client(settings: Settings) -> MlflowClient:
     """Return an MLflow client on the workspace's SQLite store (created on first use).
+
+    The first call in a process opens the store, which creates or migrates the schema, under
+    ``store_lock``; later calls only build a client.
 
     Args:
         settings: where the workspace is (``settings.tracking_uri``).
@@ -22,9 +39,15 @@ def open_client(settings: Settings) -> MlflowClient:
         A client whose tracking and registry URIs are both the SQLite database.
     """
     settings.home.mkdir(parents=True, exist_ok=True)
-    with _lock:  # the first client creates the schema; two threads must not race on it
-        client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-        client.search_experiments(max_results=1)
+    uri = settings.tracking_uri
+    with _lock:
+        if uri in _opened:
+            return MlflowClient(tracking_uri=uri, registry_uri=uri)
+        with store_lock(settings):
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+        _opened.add(uri)
     return client
 
 
@@ -39,7 +62,7 @@ def ensure_experiment(client: MlflowClient, name: str, settings: Settings) -> st
     Returns:
         The experiment id.
     """
-    with _lock:
+    with _lock, store_lock(settings):  # another process may create the same experiment
         found = client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
@@ -47,4 +70,4 @@ def ensure_experiment(client: MlflowClient, name: str, settings: Settings) -> st
         return client.create_experiment(name, artifact_location=location)
 
 
-__all__ = ["mlflow", "open_client", "ensure_experiment"]
+__all__ = ["mlflow", "open_client", "ensure_experiment", "store_lock"]

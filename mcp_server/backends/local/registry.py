@@ -43,6 +43,7 @@ from mlflow.tracking import MlflowClient
 
 from mcp_server.backends.base import RegistryBackend
 from mcp_server.backends.local.data import path_from_uri
+from mcp_server.backends.local.files import exclusive
 from mcp_server.backends.local.mlflow_store import ensure_experiment, open_client
 from mcp_server.core.models import RegisteredModel, RegistrationRequest
 from mcp_server.core.versioning import (
@@ -91,7 +92,13 @@ class LocalRegistryBackend(RegistryBackend):
             RegistryError: the model folder or the baseline file cannot be read, or MLflow refuses
                 an operation.
         """
-        with _LOCK, _tracking_uri(self._settings.tracking_uri):
+        # One registration at a time across the workspace's processes: the version number and
+        # the semantic version (from the versions before it) are assigned atomically.
+        with (
+            _LOCK,
+            exclusive(self._settings.home / "registry.lock"),
+            _tracking_uri(self._settings.tracking_uri),
+        ):
             try:
                 client = open_client(self._settings)
                 found = _job_version(client, request)

@@ -63,7 +63,8 @@ def objective_of(request: TuningJobRequest) -> tuple[str, str]:
 
     The direction is the spec's, else the metric's natural one (``catalog.metric_direction``).
     """
-    metric = objective_metric(request.training.task, request.tuning.objective)
+    has_validation = "validation" in request.training.channels
+    metric = objective_metric(request.training.task, request.tuning.objective, has_validation)
     return metric, request.tuning.direction or catalog.metric_direction(request.tuning.objective)
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from mcp_server.core.models import HistoryRecord
 from mcp_server.core.rendering.history_sections import (
+    BASELINE_FILE,
     NONE,
     SHAP_PLOT,
     baseline_section,
@@ -168,7 +169,7 @@ def render_record(record: HistoryRecord, plot_links: dict[str, str]) -> str:
         record: the run's record.
         plot_links: file name -> link relative to the record file, e.g.
             ``{"roc_curve.png": "assets/2025-01-31-issue-12-exec/roc_curve.png"}``; images are
-            embedded, other files linked.
+            embedded, other files linked; ``baseline.json`` is the drift baseline's copy.
 
     Returns:
         The Markdown text, ending with a newline.
@@ -186,10 +187,12 @@ def render_record(record: HistoryRecord, plot_links: dict[str, str]) -> str:
         operator_section(record),
         shap_section(record, plot_links),
         fairness_section(record),
-        baseline_section(record),
+        baseline_section(record, plot_links.get(BASELINE_FILE)),
         failure_section(record),
         timings_section(record),
-        _plots_section({n: link for n, link in plot_links.items() if plot_stem(n) != SHAP_PLOT}),
+        _plots_section(
+            {n: link for n, link in plot_links.items() if plot_stem(n) != SHAP_PLOT and n != BASELINE_FILE}
+        ),
         _spec_section(record),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"

@@ -188,14 +188,26 @@ def fairness_section(record: HistoryRecord) -> str:
     return f"## Fairness\n\n{summary}\n\n{header}\n" + "\n".join(rows)
 
 
-def baseline_section(record: HistoryRecord) -> str:
-    """A link to the drift baseline (per-feature statistics and histograms of the training data)."""
+#: The drift baseline's file name beside a record (``assets/{record stem}/baseline.json``).
+BASELINE_FILE = "baseline.json"
+
+
+def baseline_section(record: HistoryRecord, link: str | None = None) -> str:
+    """A link to the drift baseline (per-feature statistics and histograms of the training data).
+
+    Args:
+        record: the run's record; its ``evaluation.baseline_uri`` says whether there is one.
+        link: the committed copy's path relative to the record (``assets/.../baseline.json``).
+            Without it the URI is shown as text, never as a link: an absolute ``file://`` link
+            is broken everywhere but on the machine that wrote it.
+    """
     uri = record.evaluation.baseline_uri if record.evaluation else None
     if not uri:
         return ""
+    where = f"[{BASELINE_FILE}]({link.replace(' ', '%20')})" if link else f"`{cell(uri)}`"
     return (
         "## Drift baseline\n\nPer-feature statistics and histograms of the training data, the "
-        f"reference for drift monitoring: [{cell(uri)}]({uri.replace(' ', '%20')})"
+        f"reference for drift monitoring: {where}"
     )
 
 

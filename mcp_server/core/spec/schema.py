@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from urllib.parse import unquote
 from collections.abc import Callable, Collection
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 

@@ -51,21 +51,23 @@ _GRID_RULE = (
 )
 
 
-def objective_metric(task: str, objective: str) -> str:
+def objective_metric(task: str, objective: str, has_validation: bool = True) -> str:
     """Return the metric line a trial is scored on.
 
     Args:
         task: the spec's task.
         objective: the tuning objective, a metric of the task (e.g. ``f1``).
+        has_validation: whether the trials get a validation split (a validation fraction above 0).
 
     Returns:
         ``validation_<objective>`` for classification and regression (``tuning_errors``
-        requires a validation split); ``train_<objective>`` for the other tasks, whose programs
-        may print no validation figures (t-SNE cannot embed new rows, reinforcement learning has
-        no dataset), so the search optimises a training-split figure there.
+        requires a validation split) and for clustering with a validation split (the clusterer
+        labels the validation rows, so they are scored as unseen data); ``train_<objective>``
+        otherwise: dimensionality reduction and reinforcement learning print no validation
+        figures (t-SNE cannot embed new rows, reinforcement learning has no dataset).
     """
-    split = "validation" if task in catalog.SUPERVISED_TASKS else "train"
-    return f"{split}_{objective}"
+    validated = task in catalog.SUPERVISED_TASKS or (task == "clustering" and has_validation)
+    return f"{'validation' if validated else 'train'}_{objective}"
 
 
 def grid_size(search_space: dict[str, Any]) -> int:
