@@ -34,7 +34,7 @@ dataset:
   source: sklearn://breast_cancer
   target: target
 hyperparameters:
-  n_estimators: 3000
+  n_estimators: 2000
 evaluation:
   metrics: [accuracy, f1]
   thresholds:

@@ -55,10 +55,19 @@ def test_tuning_prints_the_sequential_and_parallel_wall_times():
     assert figures["speedup"] == pytest.approx(figures["sequential_s"] / figures["parallel_s"], rel=0.05)
 
 
-@pytest.mark.slow
+@pytest.mark.benchmark
 def test_rl_cartpole_prints_pipeline_and_bare_figures_for_a3c():
     figures = run_benchmark("benchmarks/rl_cartpole.py", "--algorithms", "a3c")
     a3c = figures["a3c"]
     assert a3c["pipeline"]["status"] == "SUCCEEDED"
     assert a3c["pipeline"]["env_steps"] > 0 and a3c["bare"]["env_steps"] > 0
     assert a3c["ratio"] == pytest.approx(a3c["pipeline"]["pipeline_s"] / a3c["bare"]["bare_s"], rel=0.05)
+
+
+@pytest.mark.slow
+def test_concurrent_mlops_run_processes_lose_nothing_and_share_no_version():
+    figures = run_benchmark("benchmarks/concurrency.py", "--processes", "--issues", "3")
+    assert figures["mode"] == "processes" and figures["issues"] == 3
+    assert figures["succeeded"] == figures["records"] == figures["commits"] == 3
+    assert figures["distinct_versions"] == figures["distinct_semantic_versions"] == 3
+    assert figures["ratio"] == pytest.approx(figures["concurrent_s"] / figures["single_s"], abs=0.01)
