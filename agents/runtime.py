@@ -24,7 +24,6 @@ import httpx2
 from aws_lambda_powertools import Logger
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import MCP_DEFAULT_SSE_READ_TIMEOUT, MCP_DEFAULT_TIMEOUT
 from pydantic import BaseModel
 
 from mcp_server.core.workflow.state import AgentEvent, WorkflowState
@@ -127,8 +126,8 @@ def call_tool(name: str, arguments: dict[str, Any]) -> Any:
     return content
 
 
-#: The MCP SDK's own timeouts (seconds): 30 to connect or write, 300 to read a response stream.
-_TIMEOUT = httpx2.Timeout(MCP_DEFAULT_TIMEOUT, read=MCP_DEFAULT_SSE_READ_TIMEOUT)
+#: The MCP SDK's default timeouts (seconds): 30 to connect or write, 300 to read a response stream.
+_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
 
 
 @functools.cache
