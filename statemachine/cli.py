@@ -351,7 +351,8 @@ def resume(
         for report in runtime.reports:
             console.print(f"[red]Could not resume[/] {report['execution']}: reported on its issue")
         if not resumed:
-            console.print("No execution to resume: every RUNNING execution has a live runtime.")
+            if not runtime.reports:
+                console.print("No execution to resume: every RUNNING execution has a live runtime.")
             raise typer.Exit(1 if runtime.reports else 0)
         failed = bool(runtime.reports)
         for arn in resumed:
