@@ -32,6 +32,15 @@ MAX_INT = 2**63 - 1
 #: How much of a bad value an error message quotes.
 PREVIEW_CHARS = 200
 
+#: Flow brackets (``[`` ``{``) open at once beyond which text is refused before PyYAML scans it:
+#: its scanner keeps every open bracket as a possible simple key and rescans them all at each
+#: token, quadratic in the depth. Four times ``MAX_DEPTH``, so brackets inside plain strings
+#: never trip it; the composer still enforces ``MAX_DEPTH`` itself.
+MAX_FLOW_OPEN = 4 * MAX_DEPTH
+#: Brackets, and the quoted strings and comments whose brackets do not count.
+_FLOW_TOKENS = re.compile(
+    r"""(?<![^\s\[{,:])"(?:[^"\\]|\\.)*"|(?<![^\s\[{,:])'(?:[^']|'')*'|(?<!\S)\#[^\n]*|[\[\]{}]"""
+)
 _INT_TAG = "tag:yaml.org,2002:int"
 _DIGITS = re.compile(r"[0-9a-fA-F]")
 
@@ -191,9 +200,23 @@ def load_bounded(text: str) -> Any:
     """
     if len(text) > MAX_BODY_CHARS:
         raise InputTooLarge(f"{len(text):,} characters of YAML; at most {MAX_BODY_CHARS:,} are allowed")
+    _check_flow_nesting(text)
     data = yaml.load(text, Loader=BoundedLoader)  # noqa: S506 - a SafeLoader subclass
     _check_integers(data)
     return data
+
+
+def _check_flow_nesting(text: str) -> None:
+    """Refuse text with more than ``MAX_FLOW_OPEN`` flow brackets open at once, before scanning."""
+    depth = 0
+    for match in _FLOW_TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_FLOW_OPEN:
+                raise InputTooLarge(f"lists and mappings nested more than {MAX_DEPTH} deep")
+        elif token in "]}":
+            depth = max(0, depth - 1)
 
 
 def _check_integers(data: Any) -> None:
