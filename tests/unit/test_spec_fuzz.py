@@ -152,3 +152,15 @@ def test_keys_that_look_like_union_tags_are_reported_as_unknown_keys() -> None:
     assert isinstance(outcome, SpecValidationError)
     paths = {e.path for e in outcome.errors}
     assert {"hyperparameters.none", "str"} <= paths
+
+
+def test_deep_flow_nesting_is_refused_before_scanning_and_quoted_brackets_do_not_count() -> None:
+    from mcp_server.core.spec.bounds import InputTooLarge, load_bounded
+
+    started = time.perf_counter()
+    with pytest.raises(InputTooLarge, match="nested more than 16 deep") as caught:
+        load_bounded("model_type: " + "[a, " * 10_000 + "]" * 10_000)
+    assert time.perf_counter() - started < 0.5
+    assert caught.value.args[0] == "lists and mappings nested more than 16 deep"  # no scan position
+    quoted = "a: " + repr("[" * 100) + '\nb: "' + "{" * 100 + '" # ' + "[" * 100
+    assert load_bounded(quoted) == {"a": "[" * 100, "b": "{" * 100}
