@@ -71,8 +71,8 @@ def test_rl_cartpole_prints_pipeline_and_bare_figures_for_a3c():
 
 @pytest.mark.slow
 def test_concurrent_mlops_run_processes_lose_nothing_and_share_no_version():
-    figures = run_benchmark("benchmarks/concurrency.py", "--processes", "--issues", "2")
+    figures = run_benchmark("benchmarks/concurrency.py", "--processes", "--issues", "2", "--no-single")
     assert figures["mode"] == "processes" and figures["issues"] == 2
     assert figures["succeeded"] == figures["records"] == figures["commits"] == 2
     assert figures["distinct_versions"] == figures["distinct_semantic_versions"] == 2
-    assert figures["ratio"] == pytest.approx(figures["concurrent_s"] / figures["single_s"], abs=0.01)
+    assert figures["single_s"] is None and figures["concurrent_s"] > 0
