@@ -58,8 +58,14 @@ def start(runtime) -> tuple[Any, dict[str, Any]]:
     return issue, response
 
 
-def reported(runtime, issue, execution: str, timeout_s: float = 60) -> tuple[str, dict[str, Any]]:
-    """Wait for the failure comment and the failed record of a run; return (comment, front matter)."""
+def run_to_end(runtime) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Start a run of a new issue and wait for its end; return (issue, webhook answer, record)."""
+    issue, response = start(runtime)
+    return issue, response, runtime.wait(response["execution_arn"], timeout_s=120)
+
+
+def reported(runtime, issue, execution: str, timeout_s: float = 60) -> str:
+    """Wait for the failure comment and the failed record of a run; return the comment."""
     deadline = time.monotonic() + timeout_s
     while True:
         bodies = [c.body for c in runtime.backends.issues.list_comments(issue.number)]
@@ -69,7 +75,8 @@ def reported(runtime, issue, execution: str, timeout_s: float = 60) -> tuple[str
         final = bool(status) and "This run has ended" in status[-1]
         if failures and records and final:
             assert len(failures) == 1, "the failure is reported once"
-            return failures[0], front_matter(records[0].read_text())
+            assert front_matter(records[0].read_text())["status"] == "failed"
+            return failures[0]
         assert time.monotonic() < deadline, f"no failure comment, record and final status: {bodies}"
         time.sleep(0.2)
 
@@ -92,13 +99,11 @@ def test_a_result_that_makes_the_state_too_large_is_reported(runtime):
         return verdict
 
     with agent("mlops-judge", bloated):
-        issue, response = start(runtime)
-        record = runtime.wait(response["execution_arn"], timeout_s=120)
+        issue, response, record = run_to_end(runtime)
     assert record["status"] == "FAILED"
     assert record["error"] == "States.DataLimitExceeded"
-    comment, meta = reported(runtime, issue, response["execution_name"])
+    comment = reported(runtime, issue, response["execution_name"])
     assert "in state `Judge`" in comment and "States.DataLimitExceeded" in comment
-    assert meta["status"] == "failed"
 
 
 def test_a_path_the_state_lacks_is_reported(runtime):
@@ -111,13 +116,11 @@ def test_a_path_the_state_lacks_is_reported(runtime):
         }
 
     with agent("mlops-training", failed_without_reason):
-        issue, response = start(runtime)
-        record = runtime.wait(response["execution_arn"], timeout_s=120)
+        issue, response, record = run_to_end(runtime)
     assert record["status"] == "FAILED"
     assert record["error"] == "States.Runtime"
-    comment, meta = reported(runtime, issue, response["execution_name"])
+    comment = reported(runtime, issue, response["execution_name"])
     assert "in state `TrainingFailed`" in comment
-    assert meta["status"] == "failed"
 
 
 def test_the_executions_own_timeout_is_reported(runtime):
@@ -147,9 +150,8 @@ def test_the_executions_own_timeout_is_reported(runtime):
     finally:
         detector.config = original
     assert record["status"] == "TIMED_OUT"
-    comment, meta = reported(runtime, issue, response["execution_name"])
+    comment = reported(runtime, issue, response["execution_name"])
     assert "States.Timeout" in comment and "in state `PrepareData`" in comment
-    assert meta["status"] == "failed"
 
 
 def test_a_stopped_execution_is_reported(runtime):
@@ -173,9 +175,8 @@ def test_a_stopped_execution_is_reported(runtime):
         record = runtime.wait(response["execution_arn"], timeout_s=60)
     assert record["status"] == "ABORTED"
     assert [s["name"] for s in record["states"]][-1] == "Evaluate"  # nothing ran after the stop
-    comment, meta = reported(runtime, issue, response["execution_name"])
+    comment = reported(runtime, issue, response["execution_name"])
     assert "in state `Evaluate`" in comment
-    assert meta["status"] == "failed"
 
 
 def test_a_failure_whose_report_fails_is_reported_by_the_reporter(runtime):
@@ -191,14 +192,12 @@ def test_a_failure_whose_report_fails_is_reported_by_the_reporter(runtime):
         return real_notify(event, context)
 
     with agent("mlops-training", broken_training), agent("mlops-notification", notify):
-        issue, response = start(runtime)
-        record = runtime.wait(response["execution_arn"], timeout_s=120)
+        issue, response, record = run_to_end(runtime)
     assert real_train is engine._handlers["mlops-training"]
     assert record["status"] == "FAILED"
     assert record["error"] == "ReportingFailed"
-    comment, meta = reported(runtime, issue, response["execution_name"])
+    comment = reported(runtime, issue, response["execution_name"])
     assert "in state `StartTraining`" in comment and "the training agent broke" in comment
-    assert meta["status"] == "failed"
 
 
 def test_a_caught_agent_error_is_reported_once_by_the_workflow(runtime):
@@ -206,12 +205,10 @@ def test_a_caught_agent_error_is_reported_once_by_the_workflow(runtime):
         raise KeyError("no such column")
 
     with agent("mlops-evaluation", broken):
-        issue, response = start(runtime)
-        record = runtime.wait(response["execution_arn"], timeout_s=120)
+        issue, response, record = run_to_end(runtime)
     assert record["error"] == "WorkflowFailed"
-    comment, meta = reported(runtime, issue, response["execution_name"])
+    comment = reported(runtime, issue, response["execution_name"])
     assert "in state `Evaluate`" in comment and "KeyError" in comment
-    assert meta["status"] == "failed"
     time.sleep(1)  # the reporter would have commented by now
     bodies = [c.body for c in runtime.backends.issues.list_comments(issue.number)]
     assert sum("Run failed" in b and "issue-mlops:status" not in b for b in bodies) == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 
 import mlflow
+from filelock import FileLock
 from mlflow.tracking import MlflowClient
 
 from mcp_server.backends.local.files import exclusive
@@ -21,7 +22,7 @@ _lock = threading.Lock()
 _opened: set[str] = set()
 
 
-def store_lock(settings: Settings):  # noqa: ANN201 - a filelock.FileLock
+def store_lock(settings: Settings) -> FileLock:
     """The workspace's cross-process lock on the MLflow store's schema (``{home}/mlflow.db.lock``)."""
     return exclusive(settings.home / "mlflow.db.lock")
 
