@@ -8,24 +8,19 @@ match the same class names the server raised.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-import httpx2
 from aws_lambda_powertools import Logger
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel
 
+from agents import mcp_client
 from mcp_server.core.workflow.state import AgentEvent, WorkflowState
 from mcp_server.errors import (
     InvalidArgumentError,
@@ -91,6 +86,9 @@ def error_from_result(result: Any, tool: str) -> MlopsError:
 def call_tool(name: str, arguments: dict[str, Any]) -> Any:
     """Call one MCP tool on the configured server and return its structured result.
 
+    The call goes through the process's open session to the server (``agents.mcp_client``),
+    which is opened at the first call and kept for the next ones.
+
     Args:
         name: the tool name (verb_noun).
         arguments: JSON-compatible arguments.
@@ -99,47 +97,25 @@ def call_tool(name: str, arguments: dict[str, Any]) -> Any:
         The tool's structured content (a dict; a list result is unwrapped from ``result``).
 
     Raises:
-        TransientError: the server could not be reached.
+        TransientError: the server could not be reached (the session is dropped; the next call
+            opens a new one).
         MlopsError: the tool reported an error (same class as on the server).
     """
     config = settings()
-
-    async def run() -> Any:
-        async with httpx2.AsyncClient(verify=_ssl_context(), timeout=_TIMEOUT) as http:
-            transport = streamable_http_client(config.mcp_url, http_client=http)
-            async with Client(transport, read_timeout_seconds=config.tool_timeout_s) as client:
-                return await client.call_tool(name, arguments)
-
+    session = mcp_client.session_for(config.mcp_url, config.tool_timeout_s)
     try:
-        result = asyncio.run(run())
-    except (httpx.TransportError, httpx2.TransportError, ConnectionError, OSError) as err:
-        raise TransientError(f"MCP server at {config.mcp_url} unreachable calling {name}: {err}") from err
+        result = session.call_tool(name, arguments)
     except Exception as err:  # the SDK wraps transport failures in exception groups
-        if _is_transport_failure(err):
-            raise TransientError(f"MCP server at {config.mcp_url} unreachable calling {name}: {err}") from err
-        raise
+        if not mcp_client.transport_failure(err):
+            raise
+        mcp_client.drop(session)
+        raise TransientError(f"MCP server at {config.mcp_url} unreachable calling {name}: {err}") from err
     if result.is_error:
         raise error_from_result(result, name)
     content = result.structured_content
     if isinstance(content, dict) and set(content) == {"result"}:
         return content["result"]
     return content
-
-
-#: The MCP SDK's default timeouts (seconds): 30 to connect or write, 300 to read a response stream.
-_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """One TLS context per process for every MCP call (building one costs about 50 ms of CPU)."""
-    return httpx2.create_ssl_context()
-
-
-def _is_transport_failure(err: BaseException) -> bool:
-    if isinstance(err, httpx.TransportError | httpx2.TransportError | ConnectionError):
-        return True
-    return any(_is_transport_failure(e) for e in getattr(err, "exceptions", ()))
 
 
 def step(event: dict[str, Any], work: Callable[[AgentEvent], BaseModel]) -> dict[str, Any]:
