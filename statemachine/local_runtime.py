@@ -16,6 +16,7 @@ takes, a timeout, a stop) is reported by the execution reporter.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents import execution_reporter
+from agents import execution_reporter, mcp_client
 from agents import runtime as agent_runtime
 from agents.issue_detector import DetectorConfig, IssueDetector
 from mcp_server.core.models import WaitingRun
@@ -92,6 +93,18 @@ def warm_up(settings: Settings) -> None:
     warm_up_libraries(settings)
     # MLflow checks a model's pinned requirements against the installed packages once per process.
     warn_dependency_requirement_mismatches(["scikit-learn", "pandas"])
+
+
+def freeze_start_up_objects() -> None:
+    """Move every object alive after start-up out of the garbage collector's sight (``gc.freeze``).
+
+    The runtime imports MLflow, moto, scikit-learn and XGBoost: about 700,000 tracked objects
+    that live as long as the process. Each full collection walked all of them (about 0.6 s of
+    CPU under the GIL, several times a minute under load); frozen, collections walk only what
+    the runs create. See the ``gc.freeze`` documentation.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class LocalRuntime:
@@ -174,6 +187,7 @@ class LocalRuntime:
             config, self.engine.client(), self.backends.deliveries, runtime_id=self.runtime_id
         )
         warming.join()
+        freeze_start_up_objects()
         self.resumed = self.recover()
         if self.serve_deliveries:
             self._worker = threading.Thread(target=self._work_deliveries, name="deliveries", daemon=True)
@@ -206,6 +220,7 @@ class LocalRuntime:
         if self.engine:
             self.engine.stop()
         if self.mcp:
+            mcp_client.close_sessions(self.mcp.url)
             self.mcp.stop()
         if self.lease:
             self.lease.release()

@@ -186,3 +186,10 @@ def test_unportable_definitions_are_refused_at_load():
         check_portable({"States": {"A": {"Type": "Pass", "Assign": {"x": 1}}}})
     with pytest.raises(UnsupportedDefinitionError, match=r"no substitution for \$\{Missing\}"):
         substitute('{"a": "${Missing}"}', {})
+
+
+def test_a_started_runtime_has_frozen_its_start_up_objects(runtime) -> None:
+    """Full collections skip the libraries' objects (``freeze_start_up_objects``)."""
+    import gc
+
+    assert gc.get_freeze_count() > 100_000
