@@ -68,7 +68,7 @@ class McpSession:
 
         Raises:
             ConnectionError: the session could not be opened, or its transport failed during
-                the call (the session is then dropped).
+                the call; the session is of no further use (``drop`` it).
             Exception: what the SDK raises for a call it refused.
         """
         future: Future[Any] = asyncio.run_coroutine_threadsafe(self._call(name, arguments), self._loop)
