@@ -52,9 +52,16 @@ def executions(runtime: Any) -> list[dict[str, Any]]:
 
 
 def wait_quiet(runtime: Any, timeout_s: float = 300) -> None:
-    """Wait until no execution is running (so tests do not compete for the 2 cores)."""
+    """Wait until no execution is working (so tests do not compete for the 2 cores).
+
+    An execution waiting for its operator's reply uses no CPU and may wait for days (a test
+    that failed before replying leaves one), so it does not count as working.
+    """
     deadline = time.monotonic() + timeout_s
-    while any(e["status"] == "RUNNING" for e in executions(runtime)):
+    while any(
+        e["status"] == "RUNNING" and runtime.waiting_run(e["executionArn"]) is None
+        for e in executions(runtime)
+    ):
         if time.monotonic() > deadline:
             raise TimeoutError("executions still running")
         time.sleep(0.2)
