@@ -66,24 +66,21 @@ def test_an_unknown_environment_is_refused_on_the_issue_before_anything_starts(r
     assert "environment.name" in comment.body and "did you mean 'CartPole-v1'?" in comment.body
 
 
-#: Greedy evaluation threshold for the end-to-end A3C run. Lock-free A3C that stops at a training
-#: mean of 450 sometimes plays only about 250 greedily (seen here once in three suite runs), so the
-#: example's 450 would make the test a coin toss; reaching 450 is benchmarks/rl_cartpole.py's job.
-A3C_TEST_THRESHOLD = 150
-
-
+@pytest.mark.benchmark  # only `make test-all`: see the docstring
 def test_the_a3c_example_learns_cartpole_and_registers_a_servable_policy(runtime):
+    """The A3C example, end to end: it learns CartPole and the registry serves the judged policy.
+
+    Not in the default suite: lock-free A3C that stops at a training mean of 450 sometimes leaves
+    shared parameters whose greedy policy plays far worse (10.9 and 250.6 over 20 greedy episodes
+    in two of four suite runs on 2 cores), so the run then waits for its operator instead of
+    registering. The A3C job itself is tested in tests/functional/test_rl_a3c.py.
+    """
     title, body = read_issue_file(EXAMPLES / "cartpole-a3c.md")
-    assert "thresholds:\n    mean_return: 450" in body
-    body = body.replace(
-        "thresholds:\n    mean_return: 450", f"thresholds:\n    mean_return: {A3C_TEST_THRESHOLD}"
-    )
     issue, record = run_issue(runtime, title, body)
     assert record["status"] == "SUCCEEDED", (record.get("error"), record.get("cause"))
     state = record["output"]
     assert state["dataset"]["source"] == "gymnasium://CartPole-v1"
-    assert state["training"]["metrics"]["train_mean_return"] >= 450  # stop_mean_return was reached
-    assert state["evaluation"]["metrics"]["mean_return"] >= A3C_TEST_THRESHOLD
+    assert state["evaluation"]["metrics"]["mean_return"] >= 450
     assert state["evaluation"]["n_test"] == 20
 
     import gymnasium
