@@ -35,11 +35,13 @@ def read(body: str) -> TrainingSpec | SpecValidationError:
 
 
 def assert_handled(body: str) -> None:
-    started = time.perf_counter()
+    # CPU seconds of this thread: the suite's runtime works in other threads of this process
+    # and jobs in other processes, which must not count against the spec's one second.
+    started = time.thread_time()
     outcome = read(body)
     message = str(outcome) if isinstance(outcome, SpecValidationError) else ""
     comment = spec_errors_comment(outcome.errors) if isinstance(outcome, SpecValidationError) else ""
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     assert isinstance(outcome, TrainingSpec | SpecValidationError)
     assert elapsed < 1.0, f"{elapsed:.2f} s on {body[:200]!r}"
     assert len(message) < 20_000
@@ -92,9 +94,9 @@ def test_hostile_yaml_is_a_spec_error(rng) -> None:
 def test_a_billion_laughs_is_refused_without_expanding() -> None:
     bomb = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     bomb += [f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]" for i in range(8)]
-    started = time.perf_counter()
+    started = time.thread_time()
     outcome = read(as_body("\n".join(bomb) + "\nmodel_type: *i"))
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5
     assert isinstance(outcome, SpecValidationError)
     assert "aliases" in str(outcome) or "anchors" in str(outcome)
     assert len(str(outcome)) < 500
@@ -157,10 +159,10 @@ def test_keys_that_look_like_union_tags_are_reported_as_unknown_keys() -> None:
 def test_deep_flow_nesting_is_refused_before_scanning_and_quoted_brackets_do_not_count() -> None:
     from mcp_server.core.spec.bounds import InputTooLarge, load_bounded
 
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(InputTooLarge, match="nested more than 16 deep") as caught:
         load_bounded("model_type: " + "[a, " * 10_000 + "]" * 10_000)
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5
     assert caught.value.args[0] == "lists and mappings nested more than 16 deep"  # no scan position
     quoted = "a: " + repr("[" * 100) + '\nb: "' + "{" * 100 + '" # ' + "[" * 100
     assert load_bounded(quoted) == {"a": "[" * 100, "b": "{" * 100}
