@@ -7,6 +7,7 @@ regression, and a classification with a patience of 2 (early stopping).
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -146,3 +147,18 @@ def test_the_saved_model_loads_and_predicts_in_a_fresh_process(jobs):
     assert result.returncode == 0, result.stderr
     positives, total = map(int, result.stdout.split())
     assert total == len(validation_rows(jobs["cancer"])) and 0 < positives < total
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("job_name", "dataset"), [("nn-cancer-a", "cancer"), ("nn-diabetes", "diabetes")])
+def test_the_explainers_batch_predict_gives_the_networks_own_predictions(jobs, job_name, dataset):
+    from training_containers.evaluation.explain import batch_predict
+
+    pipeline = joblib.load(model_dir(jobs[job_name]) / "model.joblib")
+    head = pipeline.named_steps["model"]
+    features = validation_rows(jobs[dataset]).drop(columns=["target"])
+    rows = pipeline.named_steps["preprocess"].transform(features)
+    own = head.predict_proba(rows) if dataset == "cancer" else head.predict(rows)
+    fast = batch_predict(head)
+    assert not inspect.ismethod(fast)  # the one-pass function, not the network's own method
+    np.testing.assert_allclose(fast(rows), own, rtol=1e-5, atol=1e-6)

@@ -8,7 +8,9 @@ The explainer fits the estimator:
   ``Independent`` masker over up to ``BACKGROUND_ROWS`` training rows;
 - otherwise ``shap.PermutationExplainer`` on ``predict_proba`` (or ``predict``) with
   ``MODEL_AGNOSTIC_BACKGROUND`` sampled training rows, explaining at most
-  ``MODEL_AGNOSTIC_ROWS`` rows.
+  ``MODEL_AGNOSTIC_ROWS`` rows. A PyTorch network (skorch) is called with one forward pass per
+  batch the explainer asks for (``batch_predict``): skorch's own ``predict_proba`` goes row by
+  row through a ``DataLoader``, about 40 microseconds a row, which made 50 rows take 50 s.
 
 Global importance is the mean absolute SHAP value of each transformed feature over the explained
 rows (Lundberg & Lee 2017; shap's bar summary). Multiclass: the mean over classes of the
@@ -130,9 +132,37 @@ def _shap_values(
     masker = shap.maskers.Independent(sample, max_samples=len(sample))
     if kind == "linear":
         return np.asarray(shap.LinearExplainer(estimator, masker).shap_values(rows)), len(sample)
-    predict = estimator.predict_proba if hasattr(estimator, "predict_proba") else estimator.predict
-    explainer = shap.PermutationExplainer(predict, masker, seed=int(rng.integers(2**31)))
+    explainer = shap.PermutationExplainer(batch_predict(estimator), masker, seed=int(rng.integers(2**31)))
     return np.asarray(explainer(rows, silent=True).values), len(sample)
+
+
+def batch_predict(estimator: Any) -> Any:
+    """The function the model-agnostic explainer calls: rows (n, f) -> outputs (n, K) or (n,).
+
+    For a skorch network, alone or after stateless steps (the float32 cast of the PyTorch
+    program), it runs the steps, then the network's module once on the whole batch in
+    evaluation mode, then the network's own prediction nonlinearity (softmax for
+    classification): the same numbers as ``predict_proba``, without its per-row data loader.
+    For any other estimator it is ``predict_proba``, or ``predict`` when there is none.
+    """
+    steps = list(getattr(estimator, "steps", [("estimator", estimator)]))
+    net = steps[-1][1]
+    if not (hasattr(net, "infer") and hasattr(net, "module_")):
+        return estimator.predict_proba if hasattr(estimator, "predict_proba") else estimator.predict
+    import torch
+
+    before = [step for _, step in steps[:-1]]
+    nonlinearity = net._get_predict_nonlinearity()
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        for step in before:
+            rows = step.transform(rows)
+        net.module_.eval()
+        with torch.no_grad():
+            outputs = nonlinearity(net.infer(torch.as_tensor(rows)))
+        return outputs.cpu().numpy()
+
+    return predict
 
 
 def _summary_plot(
