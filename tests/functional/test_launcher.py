@@ -12,6 +12,7 @@ import pytest
 
 from mcp_server.backends.local import launcher
 from mcp_server.backends.local.job_folder import kill_group, process_alive
+from mcp_server.backends.local.runtimes import OWNER_ENV
 from tests.conftest import REPO_ROOT
 
 PROGRAM = "tests.functional.job_program"
@@ -23,9 +24,11 @@ def mode(request, monkeypatch):
     return request.param
 
 
-def start(tmp_path: Path, behaviour: str, memory_mb: int = 8192) -> launcher.JobProcess:
+def start(
+    tmp_path: Path, behaviour: str, memory_mb: int = 8192, owner_file: Path | None = None
+) -> launcher.JobProcess:
     env = {"PATH": os.environ["PATH"], "JOB_BEHAVIOUR": behaviour, "JOB_OUT": str(tmp_path / "out.txt")}
-    return launcher.launch(PROGRAM, env, REPO_ROOT, tmp_path / "job.log", memory_mb)
+    return launcher.launch(PROGRAM, env, REPO_ROOT, tmp_path / "job.log", memory_mb, owner_file)
 
 
 def test_a_job_gets_its_environment_folder_and_log(tmp_path, mode):
@@ -67,6 +70,20 @@ def test_the_memory_limit_applies(tmp_path, mode):
     job = start(tmp_path, "allocate", memory_mb=1024)
     assert job.wait(60) == 1
     assert "MemoryError" in (tmp_path / "job.log").read_text()
+
+
+def test_the_memory_limit_applies_to_a_job_with_a_watchdog(tmp_path, mode, monkeypatch):
+    """The owner's watchdog thread starts before the limit.
+
+    Under the limit, starting a thread can fail (``can't start new thread``) or hang in
+    ``Thread.start`` until the job's time limit.
+    """
+    monkeypatch.setenv(OWNER_ENV, str(tmp_path / "runtime.lease"))
+    job = start(tmp_path, "allocate", memory_mb=512, owner_file=tmp_path / "owner")
+    assert job.wait(60) == 1
+    log = (tmp_path / "job.log").read_text()
+    assert "MemoryError" in log and "new thread" not in log and "thread started by" not in log
+    assert "16" not in log.splitlines()  # the allocation did not succeed
 
 
 def test_a_reused_pid_is_not_taken_for_the_job(tmp_path):

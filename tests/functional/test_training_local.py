@@ -24,6 +24,7 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import accuracy_score, r2_score
 
 from mcp_server.backends.local.job_folder import parse_metrics
+from mcp_server.backends.local.runtimes import OWNER_ENV
 from mcp_server.backends.local.training import LocalTrainingBackend
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
 from mcp_server.core.spec.schema import ComputeSpec, FeatureSelectionSpec, PreprocessingSpec
@@ -239,7 +240,8 @@ def test_job_over_its_time_limit_is_killed(workspace, backend):
         os.kill(pid, 0)
 
 
-def test_memory_limit_applies_to_the_job(workspace, tmp_path):
+def test_memory_limit_applies_to_the_job(workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv(OWNER_ENV, str(tmp_path / "runtime.lease"))  # as under a runtime: a watchdog
     settings = Settings(home=tmp_path, allow_write=True, job_memory_limit_mb=512)
     channels, columns = workspace["cancer"]
     request = make_request(

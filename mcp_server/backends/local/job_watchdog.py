@@ -7,13 +7,15 @@ job's folder holds ``owner``, the path of the lease of the runtime that watches 
 checks that lease every second; when nobody has held it for ``MLOPS_ORPHAN_GRACE_S`` seconds
 (default 300), it writes why to the job's log and kills the job's process group.
 
-``python -m mcp_server.backends.local.job_watchdog MODULE`` runs MODULE as ``__main__`` with the
-watchdog (how a job starts cold); warm jobs start the watchdog in the forked child.
+``python -m mcp_server.backends.local.job_watchdog MODULE LIMIT_BYTES`` runs MODULE as
+``__main__`` with the watchdog, under the memory limit (how a job starts cold); warm jobs start
+the watchdog in the forked child. The watchdog always starts before the limit applies.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import runpy
 import signal
 import sys
@@ -73,11 +75,25 @@ def start_watchdog() -> threading.Thread | None:
     return thread
 
 
+def limit_memory(limit_bytes: int) -> None:
+    """Cap this process's address space at ``limit_bytes`` (``RLIMIT_AS``, soft and hard).
+
+    Call it after ``start_watchdog``: a thread started under a tight limit can fail to start,
+    or leave ``Thread.start`` waiting for ever when its bootstrap runs out of memory.
+    """
+    resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+
 def main() -> None:
-    """Run the module named by ``sys.argv[1]`` as ``__main__``, with the watchdog."""
-    module = sys.argv[1]
-    sys.argv = [module, *sys.argv[2:]]
+    """Run a job cold (``job_watchdog MODULE LIMIT_BYTES``).
+
+    Starts the watchdog, applies the memory limit, then runs MODULE as ``__main__`` with no
+    arguments.
+    """
+    module, limit_bytes = sys.argv[1], int(sys.argv[2])
+    sys.argv = [module]
     start_watchdog()
+    limit_memory(limit_bytes)
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 

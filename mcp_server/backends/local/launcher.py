@@ -14,10 +14,8 @@ libraries. Set ``MLOPS_WARM_JOBS=0`` to start every job cold.
 from __future__ import annotations
 
 import contextlib
-import functools
 import multiprocessing
 import os
-import resource
 import runpy
 import subprocess
 import sys
@@ -114,9 +112,13 @@ class ForkedJob:
 
 
 def _run_forked(module: str, env: dict[str, str], cwd: str, log_path: str, limit_bytes: int) -> None:
-    """Child side of a warm job: become the job, then run its module as ``__main__``."""
+    """Child side of a warm job: become the job, then run its module as ``__main__``.
+
+    The watchdog thread starts before the memory limit applies: under the limit, starting a
+    thread can fail, or hang in ``Thread.start`` when the new thread's bootstrap runs out of
+    memory, which left such jobs running until their time limit.
+    """
     os.setsid()
-    resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -126,9 +128,10 @@ def _run_forked(module: str, env: dict[str, str], cwd: str, log_path: str, limit
     os.chdir(cwd)
     sys.path.insert(0, cwd)
     sys.argv = [module]
-    from mcp_server.backends.local.job_watchdog import start_watchdog
+    from mcp_server.backends.local.job_watchdog import limit_memory, start_watchdog
 
     start_watchdog()
+    limit_memory(limit_bytes)
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
@@ -237,15 +240,13 @@ def launch(
         return ForkedJob(process, [module])
     with open(log_path, "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "mcp_server.backends.local.job_watchdog", module],
+            [sys.executable, "-m", "mcp_server.backends.local.job_watchdog", module, str(limit)],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            # a C function, not Python code, runs between fork and exec
-            preexec_fn=functools.partial(resource.setrlimit, resource.RLIMIT_AS, (limit, limit)),
         )
 
 
