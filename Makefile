@@ -22,15 +22,18 @@ demo: setup
 # Line coverage of agents/, mcp_server/ and statemachine/ ([tool.coverage] in pyproject.toml);
 # below 80 % the target fails.
 COVERAGE := --cov --cov-report=term --cov-fail-under=80
+# Two workers (one a core on CI's 2 cores; fewer on a 1-core machine), each test file on one
+# worker so its module fixtures are built once; each worker starts its own session runtime.
+WORKERS := -n auto --maxprocesses=2 --dist loadfile
 
 test: setup
-	$(BIN)/pytest -m "not benchmark" $(COVERAGE)
+	$(BIN)/pytest -m "not benchmark" $(WORKERS) $(COVERAGE)
 
 test-all: setup
-	$(BIN)/pytest $(COVERAGE)
+	$(BIN)/pytest $(WORKERS) $(COVERAGE)
 
 test-fast: setup
-	$(BIN)/pytest -m "not slow and not benchmark"
+	$(BIN)/pytest -m "not slow and not benchmark" $(WORKERS)
 
 lint: setup
 	$(BIN)/ruff check .
