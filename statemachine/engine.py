@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from statemachine.functions import ACCOUNT_ID, REGION, Handler
 DEFINITION_PATH = Path(__file__).with_name("mlops_workflow.asl.json")
 
 _handlers: dict[str, Handler] = {}
+_invoke_listeners: list[Callable[[str, dict[str, Any]], None]] = []
 _original_invoke = LambdaSimpleBackend.invoke
 _install_lock = threading.Lock()
 
@@ -69,6 +71,11 @@ def _dispatching_invoke(
     if handler is None:
         return _original_invoke(self, function_name, qualifier, body, headers, response_headers)
     event = json.loads(body or "{}")
+    for listener in list(_invoke_listeners):
+        try:
+            listener(name, event)
+        except Exception:  # noqa: BLE001 - a listener never fails the task it watches
+            pass
     context = LambdaContext(name, str(uuid.uuid4()), function_name, time.monotonic() + 900)
     try:
         result = handler(event, context)
@@ -95,6 +102,23 @@ def register_handlers(handlers: dict[str, Handler]) -> None:
     with _install_lock:
         _handlers.update(handlers)
         LambdaSimpleBackend.invoke = _dispatching_invoke  # type: ignore[method-assign]
+
+
+def add_invoke_listener(listener: Callable[[str, dict[str, Any]], None]) -> None:
+    """Call ``listener(function_name, event)`` before each dispatched Lambda invocation.
+
+    The execution recorder listens, to read an execution when one of its tasks starts. A
+    listener's exception is ignored.
+    """
+    with _install_lock:
+        _invoke_listeners.append(listener)
+
+
+def remove_invoke_listener(listener: Callable[[str, dict[str, Any]], None]) -> None:
+    """Stop calling ``listener`` (no error when it is not registered)."""
+    with _install_lock:
+        if listener in _invoke_listeners:
+            _invoke_listeners.remove(listener)
 
 
 def check_portable(definition: dict[str, Any]) -> None:

@@ -101,14 +101,23 @@ class ExecutionRecorder:
     a later start) keeps its record: the states before the resume stay in ``states``, with
     ``redrives`` counting the resumes.
 
+    Reading an execution's history costs about 1 ms of CPU per event in the runtime's own
+    process (the engine serialises it, boto3 parses it), so the recorder reads it only when
+    something may have changed:
+
+    - when a task of the execution starts (``notify``, which the engine calls before each Lambda
+      invocation): the states before it have ended and the task's state has been entered;
+    - when the execution leaves the RUNNING list (``ListExecutions``, one call per tick for
+      every execution): it ended, so the record gets its last states and status;
+    - otherwise every ``idle_refresh_s`` (states no task follows at once: Wait, Choice, Pass).
+
     Args:
         client: a boto3 Step Functions client.
         records_dir: folder of ``{execution name}.json`` records.
         runtime_id: the owning runtime's id.
         on_end: called with the record (in its own thread) when a followed execution ends.
-        poll_s: seconds between two history reads of a running execution; with many running,
-            each is read every ``poll_s * running / 2`` seconds at most, so the reads stay near
-            ten a second (each is two engine calls in the runtime's own process).
+        poll_s: seconds between two ticks (one ``ListExecutions`` call while any runs).
+        idle_refresh_s: most seconds between two history reads of a running execution.
     """
 
     def __init__(
@@ -118,6 +127,7 @@ class ExecutionRecorder:
         runtime_id: str = "",
         on_end: Callable[[dict[str, Any]], None] | None = None,
         poll_s: float = 0.2,
+        idle_refresh_s: float = 2.0,
     ) -> None:
         """Create the recorder; call ``start`` to follow executions in a background thread."""
         self.client = client
@@ -125,11 +135,16 @@ class ExecutionRecorder:
         self.runtime_id = runtime_id
         self.on_end = on_end
         self.poll_s = poll_s
+        self.idle_refresh_s = idle_refresh_s
         self._arns: dict[str, str] = {}
+        self._by_name: dict[str, str] = {}
+        self._dirty: set[str] = set()
+        self._read_at: dict[str, float] = {}
         self._earlier: dict[str, dict[str, Any]] = {}
         self._latest: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def follow(self, execution_arn: str, earlier: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -142,9 +157,24 @@ class ExecutionRecorder:
         """
         with self._lock:
             self._arns.setdefault(execution_arn, "RUNNING")
+            self._by_name[execution_arn.rsplit(":", 1)[-1]] = execution_arn
             if earlier is not None:
                 self._earlier[execution_arn] = earlier
         return self.refresh(execution_arn)
+
+    def notify(self, execution_name: str | None) -> None:
+        """Read the named execution again soon: one of its tasks is starting.
+
+        Args:
+            execution_name: the execution's name (``$$.Execution.Name``); names this recorder
+                does not follow, and None, are ignored.
+        """
+        with self._lock:
+            arn = self._by_name.get(execution_name or "")
+            if arn is None or self._arns.get(arn) in TERMINAL:
+                return
+            self._dirty.add(arn)
+        self._wake.set()
 
     def refresh(self, execution_arn: str) -> dict[str, Any]:
         """Read the execution now and rewrite its record.
@@ -153,6 +183,8 @@ class ExecutionRecorder:
             The record: name, arn, status, input, output, started_at, stopped_at, states,
             current_state, error, cause, runtime_id, redrives.
         """
+        with self._lock:
+            self._read_at[execution_arn] = time.monotonic()
         described = self.client.describe_execution(executionArn=execution_arn)
         events = self.client.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
         summary = summarise_history(events)
@@ -207,17 +239,56 @@ class ExecutionRecorder:
         return self
 
     def stop(self) -> None:
-        """Stop the background thread after one last refresh of running executions."""
+        """Stop the background thread."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def due(self, running: list[str], still_running: set[str] | None, now: float) -> list[str]:
+        """The followed running executions whose history should be read now.
+
+        Args:
+            running: executions this recorder still takes for running.
+            still_running: the engine's RUNNING executions, or None when that list failed
+                (then every one is due).
+            now: ``time.monotonic()``.
+        """
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+            read_at = dict(self._read_at)
+        return [
+            arn
+            for arn in running
+            if still_running is None
+            or arn in dirty
+            or arn not in still_running
+            or now - read_at.get(arn, 0.0) >= self.idle_refresh_s
+        ]
+
+    def _still_running(self, running: list[str]) -> set[str] | None:
+        """The RUNNING executions of the state machines of ``running`` (None on a failed call)."""
+        machines = {arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0] for arn in running}
+        found: set[str] = set()
+        try:
+            for machine in machines:
+                pages = self.client.get_paginator("list_executions").paginate(
+                    stateMachineArn=machine, statusFilter="RUNNING"
+                )
+                found.update(e["executionArn"] for page in pages for e in page["executions"])
+        except Exception:  # noqa: BLE001 - the tick reads every running execution instead
+            return None
+        return found
+
     def _run(self) -> None:
-        running: list[str] = []
-        while not self._stop.wait(max(self.poll_s, self.poll_s * len(running) / 2)):
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
             with self._lock:
                 running = [arn for arn, status in self._arns.items() if status not in TERMINAL]
-            for arn in running:
+            if self._stop.is_set() or not running:
+                continue
+            for arn in self.due(running, self._still_running(running), time.monotonic()):
                 try:
                     self.refresh(arn)
                 except Exception:  # noqa: BLE001 - a failed read is retried on the next tick

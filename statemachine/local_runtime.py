@@ -39,7 +39,7 @@ from mcp_server.core.workflow.state import RESUMABLE_STATES, WorkflowState
 from mcp_server.errors import NotFoundError
 from mcp_server.server import RunningServer, build_server, serve_in_thread
 from mcp_server.settings import Settings
-from statemachine.engine import LocalEngine
+from statemachine.engine import LocalEngine, add_invoke_listener, remove_invoke_listener
 from statemachine.executions import TERMINAL, ExecutionRecorder, read_record
 from statemachine.functions import load_handlers, local_substitutions
 from statemachine.recovery import last_state, resume_point
@@ -177,6 +177,7 @@ class LocalRuntime:
         self.recorder = ExecutionRecorder(
             self.engine.client(), self.records_dir, self.runtime_id, on_end=self._ended
         ).start()
+        add_invoke_listener(self._task_starting)
         config = DetectorConfig(
             webhook_secret=self.secret,
             state_machine_arn=self.engine.state_machine_arn,
@@ -193,6 +194,11 @@ class LocalRuntime:
             self._worker = threading.Thread(target=self._work_deliveries, name="deliveries", daemon=True)
             self._worker.start()
         return self
+
+    def _task_starting(self, function_name: str, event: dict[str, Any]) -> None:
+        """Engine listener: a task of ``event["execution"]`` is starting; its record is read."""
+        if self.recorder is not None:
+            self.recorder.notify(event.get("execution"))
 
     @property
     def records_dir(self) -> Path:
@@ -215,6 +221,7 @@ class LocalRuntime:
         self._stopping.set()
         if self._worker is not None:
             self._worker.join(timeout=5)
+        remove_invoke_listener(self._task_starting)
         if self.recorder:
             self.recorder.stop()
         if self.engine:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -14,11 +17,13 @@ from mcp_server.errors import RETRYABLE_ERRORS, TransientError
 from statemachine.engine import (
     DEFINITION_PATH,
     UnsupportedDefinitionError,
+    add_invoke_listener,
     check_portable,
     register_handlers,
+    remove_invoke_listener,
     substitute,
 )
-from statemachine.executions import state_durations, summarise_history
+from statemachine.executions import ExecutionRecorder, state_durations, summarise_history
 from statemachine.functions import FUNCTIONS, function_arn, local_substitutions
 
 ATTEMPTS: dict[str, int] = {}
@@ -193,3 +198,98 @@ def test_a_started_runtime_has_frozen_its_start_up_objects(runtime) -> None:
     import gc
 
     assert gc.get_freeze_count() > 100_000
+
+
+class CountingClient:
+    """The engine's real boto3 client, counting the history reads."""
+
+    def __init__(self, client):
+        self.client = client
+        self.history_reads = 0
+
+    def get_execution_history(self, **kwargs):
+        self.history_reads += 1
+        return self.client.get_execution_history(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+RELEASE = threading.Event()
+HELD = threading.Event()
+
+
+def held(event, context):
+    HELD.set()
+    RELEASE.wait(10)
+    return {"held": True}
+
+
+RECORDED_ASL = {
+    "StartAt": "Held",
+    "States": {
+        "Held": {
+            "Type": "Task",
+            "Resource": function_arn("recorded-held"),
+            "Parameters": {"execution.$": "$$.Execution.Name"},
+            "ResultPath": "$.held",
+            "Next": "Pause",
+        },
+        "Pause": {"Type": "Wait", "Seconds": 3, "Next": "Done"},
+        "Done": {"Type": "Pass", "End": True},
+    },
+}
+
+
+def test_the_recorder_reads_an_execution_when_its_task_starts_and_when_it_ends(runtime, tmp_path):
+    """A task's start and the execution's end are read at once; a quiet execution is not polled."""
+    register_handlers({"recorded-held": held})
+    engine = runtime.engine
+    arn = engine.create_state_machine("recorded", json.dumps(RECORDED_ASL))
+    client = CountingClient(engine.client())
+    recorder = ExecutionRecorder(client, tmp_path, "test", poll_s=0.2, idle_refresh_s=60).start()
+
+    def listener(function_name, event):
+        recorder.notify(event.get("execution"))
+
+    add_invoke_listener(listener)
+    RELEASE.clear()
+    HELD.clear()
+    try:
+        name = f"recorded-{uuid.uuid4().hex[:8]}"
+        execution_arn = client.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
+        recorder.follow(execution_arn)
+        deadline = time.monotonic() + 5
+        while recorder.latest(execution_arn)["current_state"] != "Held":
+            assert time.monotonic() < deadline, "the task's start was not read"
+            time.sleep(0.05)
+        assert HELD.wait(5)
+        time.sleep(0.5)  # the read the task's start asked for is done
+        reads_while_held = client.history_reads
+        time.sleep(1.5)  # 7 ticks of a quiet execution: none reads the history
+        assert client.history_reads == reads_while_held
+        RELEASE.set()
+        deadline = time.monotonic() + 20
+        while (record := recorder.latest(execution_arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the end was not read"
+            time.sleep(0.05)
+        assert [s["name"] for s in record["states"]] == ["Held", "Pause", "Done"]
+        assert client.history_reads <= reads_while_held + 2  # the 3 s Wait was not polled
+        assert json.loads((tmp_path / f"{name}.json").read_text())["status"] == "SUCCEEDED"
+    finally:
+        RELEASE.set()
+        remove_invoke_listener(listener)
+        recorder.stop()
+
+
+def test_due_executions():
+    recorder = ExecutionRecorder(client=None, records_dir=Path("/nonexistent"), idle_refresh_s=2.0)
+    recorder._read_at = {"a": 100.0, "b": 100.0, "c": 97.0}
+    recorder._arns = {"a": "RUNNING", "b": "RUNNING", "c": "RUNNING"}
+    recorder._by_name = {"a": "a", "b": "b", "c": "c"}
+    assert recorder.due(["a", "b", "c"], {"a", "b", "c"}, now=100.5) == ["c"]  # only the idle one
+    recorder.notify("b")
+    recorder.notify("unknown")
+    assert recorder.due(["a", "b", "c"], {"a", "b", "c"}, now=100.5) == ["b", "c"]  # b's task started
+    assert recorder.due(["a", "b"], {"b"}, now=100.5) == ["a"]  # a left the RUNNING list: it ended
+    assert recorder.due(["a", "b"], None, now=100.5) == ["a", "b"]  # the list failed: read them all
