@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcp_server.backends.base import Backends, IssueBackend
+from mcp_server.backends.base import Backends, HistoryBackend, IssueBackend
 from mcp_server.settings import Settings
 
 
@@ -15,12 +15,23 @@ class BackendNotAvailableError(RuntimeError):
 def build_issue_backend(settings: Settings) -> IssueBackend:
     """GitHub through PyGithub when a token and repository are set, else the local issue store."""
     if settings.github_token and settings.github_repository:
-        from mcp_server.backends.github import GitHubIssueBackend
+        from mcp_server.backends.github.issues import GitHubIssueBackend
 
         return GitHubIssueBackend(settings)
     from mcp_server.backends.local.issues import LocalIssueStore
 
     return LocalIssueStore(settings)
+
+
+def build_history_backend(settings: Settings) -> HistoryBackend:
+    """GitHub's ``training_history/`` when a token and repository are set, else the local git repository."""
+    if settings.github_token and settings.github_repository:
+        from mcp_server.backends.github.history import GitHubHistoryBackend
+
+        return GitHubHistoryBackend(settings)
+    from mcp_server.backends.local.history import GitHistoryBackend
+
+    return GitHistoryBackend(settings)
 
 
 def build_backends(settings: Settings, base_dir: Path) -> Backends:
@@ -44,7 +55,6 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
     from mcp_server.backends.local.data import LocalDatasetBackend
     from mcp_server.backends.local.deliveries import LocalDeliveryStore
     from mcp_server.backends.local.evaluation import LocalEvaluationBackend
-    from mcp_server.backends.local.history import GitHistoryBackend
     from mcp_server.backends.local.notification import LocalNotificationBackend
     from mcp_server.backends.local.registry import LocalRegistryBackend
     from mcp_server.backends.local.training import LocalTrainingBackend
@@ -59,7 +69,7 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
         evaluation=LocalEvaluationBackend(settings),
         registry=LocalRegistryBackend(settings),
         issues=build_issue_backend(settings),
-        history=GitHistoryBackend(settings),
+        history=build_history_backend(settings),
         notification=LocalNotificationBackend(settings),
         waiting=LocalWaitingRunStore(settings),
         deliveries=LocalDeliveryStore(settings),

@@ -340,6 +340,9 @@ class HistoryCommit(_Record):
     commit_sha: str
     index_path: str
     repository: str = Field(description="local folder or owner/name")
+    url: str | None = Field(
+        default=None, description="the record's web page at that commit (GitHub); None locally"
+    )
 
 
 class NotificationReceipt(_Record):

@@ -8,200 +8,26 @@ exercised too. No mocks: every request crosses a socket.
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from mcp_server.backends.github import GitHubIssueBackend
+from mcp_server.backends.github.issues import GitHubIssueBackend
 from mcp_server.errors import NotFoundError, NotificationError, TransientError
 from mcp_server.settings import Settings
-
-PREFIX = "/api/v3"
-OWNER, REPO = "acme", "models"
-TOKEN = "ghp_test_token_123"
-CREATED = "2025-01-31T12:00:00Z"
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-
-
-@dataclass
-class FakeGitHub:
-    """State of the fake API: issues, comments, the requests it saw and failures to inject."""
-
-    base_url: str = ""
-    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
-    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    seen: list[Seen] = field(default_factory=list)
-    failures: list[tuple[str, int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
-    next_id: int = 9000
-
-    def add_issue(self, number: int, title: str = "Train a model") -> None:
-        self.issues[number] = {
-            "id": 100 + number,
-            "node_id": f"I_{number}",
-            "number": number,
-            "title": title,
-            "body": "spec",
-            "state": "open",
-            "locked": False,
-            "user": {"login": "alice", "id": 2, "type": "User"},
-            "labels": [],
-            "comments": 0,
-            "url": f"{self.base_url}/repos/{OWNER}/{REPO}/issues/{number}",
-            "repository_url": f"{self.base_url}/repos/{OWNER}/{REPO}",
-            "comments_url": f"{self.base_url}/repos/{OWNER}/{REPO}/issues/{number}/comments",
-            "html_url": f"https://github.example/{OWNER}/{REPO}/issues/{number}",
-            "created_at": CREATED,
-            "updated_at": CREATED,
-            "author_association": "OWNER",
-        }
-        self.comments[number] = []
-
-    def add_comment(self, number: int, body: str, login: str = "issue-mlops[bot]") -> dict[str, Any]:
-        self.next_id += 1
-        comment = {
-            "id": self.next_id,
-            "node_id": f"IC_{self.next_id}",
-            "body": body,
-            "user": {"login": login, "id": 3, "type": "Bot" if login.endswith("[bot]") else "User"},
-            "url": f"{self.base_url}/repos/{OWNER}/{REPO}/issues/comments/{self.next_id}",
-            "html_url": f"https://github.example/{OWNER}/{REPO}/issues/{number}#issuecomment-{self.next_id}",
-            "issue_url": f"{self.base_url}/repos/{OWNER}/{REPO}/issues/{number}",
-            "created_at": CREATED,
-            "updated_at": CREATED,
-            "author_association": "NONE",
-        }
-        self.comments[number].append(comment)
-        self.issues[number]["comments"] += 1
-        return comment
-
-    def fail_next(
-        self, method: str, status: int, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        """Answer the next ``method`` request with ``status`` and GitHub's error body."""
-        body = {"message": message, "documentation_url": "https://docs.github.com/rest"}
-        self.failures.append((method, status, body, headers or {}))
-
-    def requests(self, method: str | None = None) -> list[Seen]:
-        return [s for s in self.seen if method is None or s.method == method]
-
-    def route(
-        self, method: str, path: str, query: dict[str, list[str]], body: Any
-    ) -> tuple[int, Any, dict[str, str]]:
-        for index, (fail_method, status, error, headers) in enumerate(self.failures):
-            if fail_method == method:
-                del self.failures[index]
-                return status, error, headers
-        if not path.startswith(PREFIX + "/"):
-            return 404, {"message": "Not Found"}, {}
-        path = path[len(PREFIX) :]
-        if method == "GET" and path == f"/repos/{OWNER}/{REPO}":
-            return 200, self._repository(), {}
-        single = re.fullmatch(rf"/repos/{OWNER}/{REPO}/issues/comments/(\d+)", path)
-        if single is not None:
-            return self._comment(method, int(single.group(1)), body)
-        found = re.fullmatch(rf"/repos/{OWNER}/{REPO}/issues/(\d+)(/comments)?", path)
-        if found is None or int(found.group(1)) not in self.issues:
-            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
-        number = int(found.group(1))
-        if not found.group(2) and method == "GET":
-            return 200, self.issues[number], {}
-        if found.group(2) and method == "POST":
-            return 201, self.add_comment(number, body["body"]), {}
-        if found.group(2) and method == "GET":
-            return self._page(number, query)
-        return 404, {"message": "Not Found"}, {}
-
-    def _comment(self, method: str, comment_id: int, body: Any) -> tuple[int, Any, dict[str, str]]:
-        for comments in self.comments.values():
-            for comment in comments:
-                if comment["id"] == comment_id:
-                    if method == "PATCH":
-                        comment["body"] = body["body"]
-                    return 200, comment, {}
-        return 404, {"message": "Not Found"}, {}
-
-    def _repository(self) -> dict[str, Any]:
-        return {
-            "id": 1,
-            "node_id": "R_1",
-            "name": REPO,
-            "full_name": f"{OWNER}/{REPO}",
-            "owner": {"login": OWNER, "id": 1, "type": "Organization"},
-            "private": True,
-            "url": f"{self.base_url}/repos/{OWNER}/{REPO}",
-            "html_url": f"https://github.example/{OWNER}/{REPO}",
-            "issues_url": f"{self.base_url}/repos/{OWNER}/{REPO}/issues{{/number}}",
-            "default_branch": "main",
-        }
-
-    def _page(self, number: int, query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
-        per_page = int(query.get("per_page", ["30"])[0])
-        page = int(query.get("page", ["1"])[0])
-        items = self.comments[number]
-        pages = max(1, -(-len(items) // per_page))
-        headers = {}
-        if page < pages:
-            url = f"{self.base_url}/repos/{OWNER}/{REPO}/issues/{number}/comments?per_page={per_page}"
-            headers["Link"] = f'<{url}&page={page + 1}>; rel="next", <{url}&page={pages}>; rel="last"'
-        return 200, items[(page - 1) * per_page : page * per_page], headers
-
-
-def make_handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            parsed = urlparse(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            body = json.loads(raw) if raw else None
-            query = parse_qs(parsed.query)
-            fake.seen.append(Seen(self.command, parsed.path, query, dict(self.headers.items()), body))
-            status, payload, headers = fake.route(self.command, parsed.path, query, body)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PATCH = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
+from tests.github_api import CREATED, OWNER, PREFIX, REPO, TOKEN, FakeGitHub, serve
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeGitHub]:
     state = FakeGitHub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
-    state.add_issue(12)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serve(state):
+        state.add_issue(12)
+        yield state
 
 
 def settings_for(url: str) -> Settings:

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server.backends.local.history import INDEX_PATH, GitHistoryBackend
+from mcp_server.backends.local.history import GitHistoryBackend
 from mcp_server.core.models import EvaluationReport, HistoryRecord, IssueRef
-from mcp_server.core.rendering.history_markdown import front_matter
+from mcp_server.core.rendering.history_markdown import (
+    INDEX_DATA_PATH,
+    INDEX_PATH,
+    front_matter,
+    read_index_data,
+)
 from mcp_server.errors import HistoryError
 from mcp_server.settings import Settings
 
@@ -98,8 +103,12 @@ def test_record_is_committed_with_its_content_and_plots(settings: Settings, tmp_
     asset = "training_history/assets/2025-03-04-issue-12-exec-1/roc_curve.png"
     assert (repo / asset).read_bytes() == PNG
     changed = git(repo, "show", "--name-only", "--format=", result.commit_sha).split()
-    assert sorted(changed) == sorted([result.path, INDEX_PATH, asset])
+    assert sorted(changed) == sorted([result.path, INDEX_PATH, INDEX_DATA_PATH, asset])
     assert git(repo, "status", "--porcelain") == ""
+    [row] = read_index_data(git(repo, "show", f"{result.commit_sha}:{INDEX_DATA_PATH}"))
+    assert row["record_path"] == "2025-03-04-issue-12-exec-1.md"
+    assert row["record_id"] == "exec-1"
+    assert row["status"] == "succeeded"
 
 
 def test_index_lists_every_record_newest_first(settings: Settings) -> None:

@@ -548,3 +548,42 @@ def test_a_split_row_shows_a_gap_only_for_the_metrics_the_evaluation_compares() 
 
     assert "| silhouette | 0.34 | — | 0.29 | 0.05 |" in text
     assert "| calinski_harabasz | 46.8 | — | 9.3 | — |" in text
+
+
+def test_the_repository_ships_the_empty_index_the_first_run_extends() -> None:
+    from pathlib import Path
+
+    from mcp_server.core.rendering.history_markdown import INDEX_DATA_PATH, INDEX_PATH, render_index_data
+
+    root = Path(__file__).resolve().parents[2]
+    assert (root / INDEX_PATH).read_text(encoding="utf-8") == render_index([])
+    assert (root / INDEX_DATA_PATH).read_text(encoding="utf-8") == render_index_data([])
+    assert "0 run(s)" in render_index([])
+
+
+def test_index_data_round_trips_and_tolerates_a_hand_edited_file() -> None:
+    from mcp_server.core.rendering.history_markdown import (
+        index_row,
+        is_record_path,
+        read_index_data,
+        render_index_data,
+    )
+
+    record = make_record(record_id="exec-9")
+    row = index_row("2025-01-31-issue-12-exec-9.md", render_record(record, {}))
+    assert row["record_id"] == "exec-9"
+    assert row["record_path"] == "2025-01-31-issue-12-exec-9.md"
+    broken = index_row("by-hand.md", "---\n- not a mapping\n---\n")
+    assert broken == {"record_id": "by-hand", "status": "unreadable", "record_path": "by-hand.md"}
+    text = render_index_data([broken, row])
+    assert text == render_index_data([row, broken])  # the same rows give the same bytes
+    assert [r["record_path"] for r in read_index_data(text)] == [
+        "2025-01-31-issue-12-exec-9.md",
+        "by-hand.md",
+    ]
+    for garbage in ("", "[]", '{"records": 3}', '{"records": [1, {"no": "path"}]}', "\x00"):
+        assert read_index_data(garbage) == []
+    assert is_record_path("training_history/2025-01-31-issue-12-exec-9.md")
+    assert not is_record_path("training_history/README.md")
+    assert not is_record_path("training_history/assets/x/plot.md")
+    assert not is_record_path("docs/training_history/x.md")

@@ -3,6 +3,7 @@
 Layout inside the repository::
 
     training_history/README.md                          the index, rebuilt on every write
+    training_history/index.json                         the index's rows, machine-readable
     training_history/{date}-issue-{n}-{record_id}.md    one record per execution and attempt
     training_history/assets/{record stem}/{name}        files the record links (plots)
 
@@ -28,17 +29,19 @@ from mcp_server.backends.base import HistoryBackend
 from mcp_server.backends.local.files import exclusive, write_text_atomic
 from mcp_server.core.models import HistoryCommit, HistoryRecord
 from mcp_server.core.rendering.history_markdown import (
-    front_matter,
+    HISTORY_DIR,
+    INDEX_DATA_PATH,
+    INDEX_PATH,
+    asset_name,
+    index_row,
     record_stem,
     render_index,
+    render_index_data,
     render_record,
-    safe_name,
 )
 from mcp_server.errors import HistoryError
 from mcp_server.settings import Settings
 
-HISTORY_DIR = "training_history"
-INDEX_PATH = f"{HISTORY_DIR}/README.md"
 LOCK_NAME = "mlops-history.lock"
 GIT_USER = ("issue-mlops", "mlops@localhost")
 
@@ -92,15 +95,21 @@ class GitHistoryBackend(HistoryBackend):
             stem = record_stem(record)
         except ValueError as err:
             raise HistoryError(f"cannot name the record of {record.record_id!r}: {err}") from err
-        assets = {_asset_name(name): source for name, source in (files or {}).items()}
+        try:
+            assets = {asset_name(name): source for name, source in (files or {}).items()}
+        except ValueError as err:
+            raise HistoryError(str(err)) from err
         self._ensure_repository()
         record_path = f"{HISTORY_DIR}/{stem}.md"
         with self._locked():
             asset_paths = self._copy_assets(stem, assets)
             links = {name: f"assets/{stem}/{name}" for name in assets}
             _write_text(self._root / record_path, render_record(record, links))
-            _write_text(self._root / INDEX_PATH, self._render_index())
-            sha = self._commit([record_path, INDEX_PATH, *asset_paths], _message(record), record_path)
+            rows = self._index_rows()
+            _write_text(self._root / INDEX_PATH, render_index(rows))
+            _write_text(self._root / INDEX_DATA_PATH, render_index_data(rows))
+            paths = [record_path, INDEX_PATH, INDEX_DATA_PATH, *asset_paths]
+            sha = self._commit(paths, _message(record), record_path)
         return HistoryCommit(
             path=record_path, commit_sha=sha, index_path=INDEX_PATH, repository=str(self._root)
         )
@@ -190,24 +199,24 @@ class GitHistoryBackend(HistoryBackend):
             target = self._root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                shutil.copyfile(_local_path(source), target)
+                shutil.copyfile(local_path(source), target)
             except OSError as err:
                 raise HistoryError(f"cannot copy {source!r} to {relative}: {err}") from err
             paths.append(relative)
         return paths
 
-    def _render_index(self) -> str:
-        """Rebuild the index from the front matter of every record file on disk."""
+    def _index_rows(self) -> list[dict[str, object]]:
+        """Rebuild the index rows from the front matter of every record file on disk."""
         rows = []
         for path in sorted((self._root / HISTORY_DIR).glob("*.md")):
             if path.name == "README.md":
                 continue
             try:
-                row = front_matter(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                row = {}
-            rows.append({"record_id": path.stem, "status": "unreadable", **row, "record_path": path.name})
-        return render_index(rows)
+                text = path.read_text(encoding="utf-8")
+            except OSError:
+                text = ""
+            rows.append(index_row(path.name, text))
+        return rows
 
 
 @contextlib.contextmanager
@@ -235,23 +244,7 @@ def _message(record: HistoryRecord) -> str:
     )
 
 
-def _asset_name(name: str) -> str:
-    """Return ``name`` (a relative path) with every component made filesystem-safe.
-
-    Raises:
-        HistoryError: the name is empty, absolute, or climbs out with ``..``.
-    """
-    parts = name.replace("\\", "/").split("/")
-    if not name or name.startswith("/") or any(part in ("", ".", "..") for part in parts):
-        raise HistoryError(f"file name {name!r} must be a relative path without '..', e.g. 'roc_curve.png'")
-    cleaned = []
-    for part in parts:
-        stem, dot, suffix = part.rpartition(".")
-        cleaned.append(f"{safe_name(stem)}.{safe_name(suffix)}" if dot and stem else safe_name(part))
-    return "/".join(cleaned)
-
-
-def _local_path(uri: str) -> Path:
+def local_path(uri: str) -> Path:
     """Return the local file a ``file://`` URI (or a plain path) names.
 
     Raises:
@@ -262,7 +255,7 @@ def _local_path(uri: str) -> Path:
         return Path(url2pathname(unquote(parsed.path)))
     if parsed.scheme == "":
         return Path(uri)
-    raise HistoryError(f"cannot copy {uri!r}: the local history backend reads file:// URIs only")
+    raise HistoryError(f"cannot copy {uri!r}: this history backend reads file:// URIs only")
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -135,6 +135,8 @@ def record_link(commit: HistoryCommit | None) -> str:
     """Return a Markdown link to the committed record (GitHub blob URL, or the local path)."""
     if commit is None:
         return "not recorded"
+    if commit.url:
+        return f"[{commit.path}]({commit.url}) at commit `{commit.commit_sha[:10]}`"
     if re.fullmatch(r"[\w.-]+/[\w.-]+", commit.repository):
         url = f"https://github.com/{commit.repository}/blob/{commit.commit_sha}/{commit.path}"
         return f"[{commit.path}]({url}) at commit `{commit.commit_sha[:10]}`"

@@ -8,6 +8,7 @@ two writers that commit at the same time never drop each other's row.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,10 @@ from mcp_server.core.rendering.history_sections import (
     tuning_section,
 )
 from mcp_server.core.spec.catalog import LOWER_IS_BETTER
+
+HISTORY_DIR = "training_history"
+INDEX_PATH = f"{HISTORY_DIR}/README.md"
+INDEX_DATA_PATH = f"{HISTORY_DIR}/index.json"
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -90,6 +95,73 @@ def record_stem(record: HistoryRecord) -> str:
     prefix = f"issue-{record.issue.number}-"
     rest = record.record_id.removeprefix(prefix)
     return f"{record_date(record.started_at)}-{prefix}{safe_name(rest)}"
+
+
+def asset_name(name: str) -> str:
+    """Return ``name`` (a relative path of a file a record links) with every component made safe.
+
+    Raises:
+        ValueError: the name is empty, absolute, or climbs out with ``..``.
+    """
+    parts = name.replace("\\", "/").split("/")
+    if not name or name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"file name {name!r} must be a relative path without '..', e.g. 'roc_curve.png'")
+    cleaned = []
+    for part in parts:
+        stem, dot, suffix = part.rpartition(".")
+        cleaned.append(f"{safe_name(stem)}.{safe_name(suffix)}" if dot and stem else safe_name(part))
+    return "/".join(cleaned)
+
+
+def is_record_path(path: str) -> bool:
+    """True when ``path`` (relative to the repository root) is a record file: ``training_history/*.md``.
+
+    The index (``README.md``) and files under ``assets/`` are not records.
+    """
+    folder, _, name = path.rpartition("/")
+    return folder == HISTORY_DIR and name.endswith(".md") and path != INDEX_PATH
+
+
+def index_row(file_name: str, markdown: str) -> dict[str, Any]:
+    """Return the index row of one record file: its front matter plus ``record_path``.
+
+    Args:
+        file_name: the record's name inside ``training_history/`` (its link from the index).
+        markdown: the record file's text.
+
+    Returns:
+        The front matter, with ``record_path`` = ``file_name``; a file without readable front
+        matter still gets a row (``record_id`` its stem, ``status`` ``unreadable``), so the
+        index lists every record file.
+    """
+    try:
+        matter = front_matter(markdown)
+    except ValueError:
+        matter = {}
+    stem = file_name.removesuffix(".md")
+    return {"record_id": stem, "status": "unreadable", **matter, "record_path": file_name}
+
+
+def render_index_data(rows: list[dict[str, Any]]) -> str:
+    """Render the index rows as JSON (``training_history/index.json``), sorted by ``record_path``.
+
+    The same rows always give the same text, so an unchanged index makes no commit. Values
+    JSON has no type for (dates read back from YAML) are written as strings.
+    """
+    ordered = sorted(rows, key=lambda row: str(row.get("record_path")))
+    return json.dumps({"records": ordered}, indent=1, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+
+
+def read_index_data(text: str) -> list[dict[str, Any]]:
+    """Read the rows ``render_index_data`` wrote; ``[]`` for text that is not such a document."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return []
+    records = data.get("records") if isinstance(data, dict) else None
+    if not isinstance(records, list):
+        return []
+    return [row for row in records if isinstance(row, dict) and isinstance(row.get("record_path"), str)]
 
 
 def record_metrics(record: HistoryRecord) -> dict[str, float]:

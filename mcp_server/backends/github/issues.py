@@ -5,49 +5,32 @@ body, ``<!-- mlops-key: KEY -->``. Before posting, the issue's comments are sear
 marker; when one has it, that comment is returned and nothing is posted. The marker is removed
 from the bodies this backend returns, so callers see what they posted, as with the local store.
 
-Errors: GitHub's 404/410 become ``NotFoundError``; 5xx, 429, rate limits and network failures
-become ``TransientError`` (the workflow's ``Retry`` matches it); anything else is a
-``NotificationError``. Reads are retried a few times by PyGithub; posts are not, because a post
-whose answer was lost may have landed, and only the marker search makes a retry safe.
+Errors (``client.translated``): GitHub's 404/410 become ``NotFoundError``; 5xx, 429, rate
+limits and network failures become ``TransientError`` (the workflow's ``Retry`` matches it);
+anything else is a ``NotificationError``. Reads are retried a few times by PyGithub; posts are
+not, because a post whose answer was lost may have landed, and only the marker search makes a
+retry safe.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
 
-import requests
-from github import Auth, Github, GithubException, GithubRetry, RateLimitExceededException
 from github.Issue import Issue
 from github.IssueComment import IssueComment
 from github.Repository import Repository
 from urllib3.util import Retry
 
 from mcp_server.backends.base import IssueBackend
+from mcp_server.backends.github.client import open_github, translated
 from mcp_server.core.models import Comment
-from mcp_server.errors import MlopsError, NotFoundError, NotificationError, TransientError
+from mcp_server.errors import NotificationError
 from mcp_server.settings import Settings
 
 MARKER = "<!-- mlops-key: {key} -->"
 _MARKER_AT_END = re.compile(r"\s*<!-- mlops-key: [^\n]*? -->\s*\Z")
 _BAD_KEY = re.compile(r"-->|[\r\n]")
-
-
-def default_retry() -> Retry:
-    """Return the retry policy of GitHub requests: 3 retries of GET on 5xx and rate limits.
-
-    Waits at most 30 seconds for a rate limit reset; a longer wait raises at once, as a
-    ``TransientError``, so the workflow's own ``Retry`` takes over.
-    """
-    return GithubRetry(
-        total=3,
-        backoff_factor=0.5,
-        allowed_methods=frozenset({"GET"}),
-        raise_on_status=False,
-        secondary_rate_wait=30,
-        max_rate_limit_wait=30,
-    )
 
 
 def marker(key: str) -> str:
@@ -86,21 +69,10 @@ class GitHubIssueBackend(IssueBackend):
         seconds_between_requests: float = 0.25,
         seconds_between_writes: float = 1.0,
     ) -> None:
-        if not settings.github_token or not settings.github_repository:
-            raise NotificationError(
-                "the GitHub backend needs a token and a repository; set GITHUB_TOKEN and "
-                "GITHUB_REPOSITORY=owner/name, or unset both to use the local issue store"
-            )
+        self._settings = settings
         self._full_name = settings.github_repository
-        self._api_url = settings.github_api_url
-        self._github = Github(
-            auth=Auth.Token(settings.github_token),
-            base_url=settings.github_api_url,
-            retry=default_retry() if retry is None else retry,
-            timeout=15,
-            per_page=100,
-            seconds_between_requests=seconds_between_requests,
-            seconds_between_writes=seconds_between_writes,
+        self._github = open_github(
+            settings, NotificationError, retry, seconds_between_requests, seconds_between_writes
         )
         self._repository: Repository | None = None
 
@@ -164,29 +136,9 @@ class GitHubIssueBackend(IssueBackend):
             self._repository = self._github.get_repo(self._full_name)
         return self._repository.get_issue(number)
 
-    @contextlib.contextmanager
-    def _translated(self, what: str) -> Iterator[None]:
+    def _translated(self, what: str) -> contextlib.AbstractContextManager[None]:
         """Turn PyGithub and network errors raised inside the block into ``MlopsError``s."""
-        try:
-            yield
-        except GithubException as err:
-            raise self._error_for(err, what) from err
-        except requests.RequestException as err:
-            raise TransientError(
-                f"{what}: GitHub at {self._api_url} is unreachable ({err}); retry later"
-            ) from err
-
-    def _error_for(self, err: GithubException, what: str) -> MlopsError:
-        status = err.status
-        message = err.message or (err.data.get("message") if isinstance(err.data, dict) else None) or ""
-        if isinstance(err, RateLimitExceededException) or status == 429 or status >= 500:
-            return TransientError(f"{what}: GitHub answered {status} {message!r}; retry later")
-        if status in (404, 410):
-            return NotFoundError(
-                f"{what}: GitHub answered {status} {message!r}; check the issue number and that the "
-                f"token can read {self._full_name}"
-            )
-        return NotificationError(f"{what}: GitHub answered {status} {message!r}")
+        return translated(what, self._settings, NotificationError)
 
 
 def _to_comment(comment: IssueComment, issue_number: int) -> Comment:
