@@ -33,6 +33,8 @@ class Settings:
             defaults to ``home / "repository"``.
         aws_region, s3_bucket, sagemaker_role_arn, training_images, sns_topic_arn: AWS mode.
         aws_endpoint_url: an endpoint override for every AWS client (tests against moto).
+        state_table: the DynamoDB table of waiting runs and their task tokens (AWS mode,
+            ``MLOPS_STATE_TABLE``).
         data_roots: folders, besides the project's ``data/`` and ``examples/data/``, whose files
             ``file://`` dataset sources may read (``MLOPS_DATA_ROOTS``, separated by ``:``).
     """
@@ -52,6 +54,7 @@ class Settings:
     training_images: dict[str, str] = field(default_factory=dict)
     sns_topic_arn: str | None = None
     aws_endpoint_url: str | None = None
+    state_table: str | None = None
     data_roots: tuple[Path, ...] = ()
 
     @property
@@ -104,6 +107,7 @@ class Settings:
             "training_images": images,
             "sns_topic_arn": env.get("MLOPS_SNS_TOPIC_ARN") or None,
             "aws_endpoint_url": env.get("MLOPS_AWS_ENDPOINT_URL") or None,
+            "state_table": env.get("MLOPS_STATE_TABLE") or None,
             "data_roots": tuple(
                 Path(root).absolute() for root in env.get("MLOPS_DATA_ROOTS", "").split(os.pathsep) if root
             ),

@@ -45,12 +45,15 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
         The backends.
 
     Raises:
-        BackendNotAvailableError: ``aws`` was chosen; only its training backend exists so far.
+        BackendNotAvailableError: ``aws`` was chosen; some of its capabilities have no AWS
+            backend yet (the message lists which).
     """
     if settings.backend == "aws":
         raise BackendNotAvailableError(
-            "MLOPS_BACKEND=aws: only the SageMaker training backend exists so far "
-            "(mcp_server/backends/aws/training.py); run with MLOPS_BACKEND=local"
+            "MLOPS_BACKEND=aws is not complete: training and tuning (SageMaker), notification "
+            "(SNS), waiting runs (DynamoDB) and history (GitHub) have AWS backends in "
+            "mcp_server/backends/aws/, but data (S3), evaluation (a processing job), the registry "
+            "(SageMaker Model Registry) and webhook deliveries do not yet; run with MLOPS_BACKEND=local"
         )
     from mcp_server.backends.local.data import LocalDatasetBackend
     from mcp_server.backends.local.deliveries import LocalDeliveryStore

@@ -13,30 +13,20 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mcp_server.backends.aws.clients import aws_client, aws_error, error_code
 from mcp_server.backends.base import TrainingBackend
 from mcp_server.core.jobs import requests as jobs
 from mcp_server.core.models import TrainingJob, TrainingJobRequest
 from mcp_server.core.spec.catalog import FAMILY_BY_ALGORITHM, METRICS_BY_TASK
-from mcp_server.errors import NotFoundError, TrainingJobError, TransientError
+from mcp_server.errors import MlopsError, NotFoundError, TrainingJobError, TransientError
 from mcp_server.settings import Settings
 
 #: SageMaker's limit on one hyperparameter value, in characters.
 MAX_HYPERPARAMETER_CHARS = 2500
 #: Where the container finds its checkpoints (synced with S3 on spot instances).
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
-_TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "InternalServerError",
-        "RequestTimeout",
-    }
-)
 #: SageMaker's job states -> ours (Stopping is still running).
 _STATUS = {
     "InProgress": "InProgress",
@@ -53,9 +43,7 @@ class SageMakerTrainingBackend(TrainingBackend):
     def __init__(self, settings: Settings, sagemaker_client: Any = None) -> None:
         """Use ``sagemaker_client``, or build one for ``settings.aws_region`` / endpoint URL."""
         self._settings = settings
-        self._client = sagemaker_client or boto3.client(
-            "sagemaker", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
-        )
+        self._client = sagemaker_client or aws_client(settings, "sagemaker")
 
     def start_training_job(self, request: TrainingJobRequest) -> TrainingJob:
         """Create the SageMaker training job; an existing job name returns that job unchanged.
@@ -247,14 +235,11 @@ def _input_channels(channels: dict[str, str], task: str = "classification") -> l
 
 
 def _code(err: ClientError) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
+    return error_code(err)
 
 
-def _translate(err: ClientError, what: str) -> TrainingJobError | TransientError:
-    message = err.response.get("Error", {}).get("Message", str(err))
-    if _code(err) in _TRANSIENT_CODES:
-        return TransientError(f"{what}: SageMaker is throttling or unavailable ({_code(err)}: {message})")
-    return TrainingJobError(f"{what}: {_code(err)}: {message}")
+def _translate(err: ClientError, what: str) -> MlopsError:
+    return aws_error(err, what, "SageMaker", TrainingJobError)
 
 
 def _decode(value: str) -> Any:

@@ -27,9 +27,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mcp_server.backends.aws.clients import aws_client
 from mcp_server.backends.aws.training import _code, _decode, _iso, _translate, training_job_definition
 from mcp_server.backends.base import TuningBackend
 from mcp_server.core.jobs.tuning import best_trial, every_trial_failed_reason, objective_of, short_reason
@@ -55,9 +55,7 @@ class SageMakerTuningBackend(TuningBackend):
     def __init__(self, settings: Settings, sagemaker_client: Any = None) -> None:
         """Use ``sagemaker_client``, or build one for ``settings.aws_region`` / endpoint URL."""
         self._settings = settings
-        self._client = sagemaker_client or boto3.client(
-            "sagemaker", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
-        )
+        self._client = sagemaker_client or aws_client(settings, "sagemaker")
 
     def start_tuning_job(self, request: TuningJobRequest) -> TuningJob:
         """Create the SageMaker hyperparameter tuning job; an existing name returns that job.
