@@ -50,10 +50,10 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
     """
     if settings.backend == "aws":
         raise BackendNotAvailableError(
-            "MLOPS_BACKEND=aws is not complete: training and tuning (SageMaker), the registry "
-            "(SageMaker Model Registry), notification (SNS), waiting runs (DynamoDB) and history "
-            "(GitHub) have AWS backends in mcp_server/backends/aws/, but data (S3), evaluation "
-            "(a processing job) and webhook deliveries do not yet; run with MLOPS_BACKEND=local"
+            "MLOPS_BACKEND=aws is not complete: training and tuning (SageMaker), evaluation (a "
+            "processing job), the registry (SageMaker Model Registry), notification (SNS), waiting "
+            "runs (DynamoDB) and history (GitHub) have AWS backends in mcp_server/backends/aws/, "
+            "but data (S3) and webhook deliveries do not yet; run with MLOPS_BACKEND=local"
         )
     from mcp_server.backends.local.data import LocalDatasetBackend
     from mcp_server.backends.local.deliveries import LocalDeliveryStore

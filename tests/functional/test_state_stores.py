@@ -225,5 +225,5 @@ def test_throttling_is_retried_with_backoff_then_transient(monkeypatch: pytest.M
 def test_the_factory_says_which_aws_backends_are_missing(tmp_path: Path) -> None:
     from mcp_server.backends.factory import BackendNotAvailableError, build_backends
 
-    with pytest.raises(BackendNotAvailableError, match=r"but data \(S3\), evaluation .* do not yet"):
+    with pytest.raises(BackendNotAvailableError, match=r"but data \(S3\) and webhook deliveries do not yet"):
         build_backends(Settings(home=tmp_path, backend="aws"), tmp_path)

@@ -47,7 +47,7 @@ FAMILY_BY_TASK = {
 def main() -> None:
     """Evaluate the mounted model with its task's family module and write ``report.json``."""
     started = time.perf_counter()
-    contract = ProcessingContract.from_env()
+    contract = ProcessingContract.from_env().unpacked()
     config = EvaluationConfig.read(contract.config_file)
     family = importlib.import_module(f"training_containers.evaluation.{FAMILY_BY_TASK[config.task]}")
     fields = family.evaluate(contract, config)

@@ -3,7 +3,9 @@
 A processing job's inputs are mounted under ``/opt/ml/processing/input/<name>/`` and whatever
 it writes under ``/opt/ml/processing/output/`` is uploaded when it ends. The evaluation reads:
 
-- ``input/model/``: ``model.joblib`` (a fitted scikit-learn Pipeline) and ``metadata.json``;
+- ``input/model/``: ``model.joblib`` (a fitted scikit-learn Pipeline) and ``metadata.json``,
+  or the training job's ``model.tar.gz`` holding them (SageMaker's model artifact), unpacked
+  to ``root/model/`` first;
 - ``input/{train,validation,test}/data.parquet`` (``validation`` optional);
 - ``input/config/evaluation.json``: the job's configuration (``EvaluationConfig``).
 
@@ -16,9 +18,11 @@ and, when it fails, ``output/failure`` (first line ``"ExceptionType: message"``;
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
+import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +76,25 @@ class ProcessingContract:
             output_dir=output_dir,
             failure_file=output_dir / "failure",
         )
+
+    def unpacked(self) -> ProcessingContract:
+        """Return the contract with the model unpacked when it came as ``model.tar.gz``.
+
+        SageMaker hands a training job's model to a processing job as its artifact,
+        ``model.tar.gz``; it is extracted (regular files and folders only, nothing outside the
+        target: ``tarfile``'s ``data`` filter) to ``root/model/``, which becomes ``model_dir``.
+
+        Raises:
+            tarfile.TarError: the archive is corrupt or holds a member the filter refuses.
+        """
+        archive = self.model_dir / "model.tar.gz"
+        if not archive.is_file():
+            return self
+        target = self.root / "model"
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as bundle:
+            bundle.extractall(target, filter="data")
+        return dataclasses.replace(self, model_dir=target)
 
     def split_file(self, name: str) -> Path:
         """Return ``root/input/<name>/data.parquet`` (it may not exist)."""

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 from mcp_server.backends.base import EvaluationBackend
 from mcp_server.backends.local.data import path_from_uri
@@ -43,25 +41,17 @@ from mcp_server.backends.local.launcher import (
     launch,
     start_ticks,
 )
+from mcp_server.core.jobs.evaluation import check_evaluation_request, program_config, report_fields
 from mcp_server.core.models import EvaluationReport, EvaluationRequest
-from mcp_server.core.spec.catalog import METRICS_BY_TASK
 from mcp_server.errors import EvaluationError
 from mcp_server.settings import Settings
 
 #: The folder holding the ``training_containers`` package (the subprocess's working directory).
 PROGRAM = "training_containers.evaluation.evaluate"
 LOG = "evaluation.log"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _REASON_MAX_CHARS = 2048
 #: Failure texts of a process that ran into its address-space limit (RLIMIT_AS).
 _MEMORY_SIGNS = ("MemoryError", "failed to map segment", "Cannot allocate memory", "bad_alloc", "libllvmlite")
-#: Fields of report.json copied into the EvaluationReport as they are.
-_COPIED_FIELDS = (
-    "metrics validation_metrics train_metrics gaps n_test n_validation class_counts shap fairness "
-    "cluster_sizes details notes"
-)
-#: Random seed of the program's sampling (SHAP rows and background, learning-curve subsets).
-SEED = 0
 
 
 class LocalEvaluationBackend(EvaluationBackend):
@@ -96,7 +86,7 @@ class LocalEvaluationBackend(EvaluationBackend):
                 reason, else the log's last lines, and the log path) or ran longer than
                 ``max_runtime_s`` (``MaxRuntimeExceeded``); or a tracking failure.
         """
-        _check_request(request)
+        check_evaluation_request(request)
         job_dir = self._root / request.evaluation_id
         with exclusive(job_dir / "evaluation.lock"):
             if not (job_dir / "output" / "report.json").is_file():
@@ -168,23 +158,6 @@ class LocalEvaluationBackend(EvaluationBackend):
         write_json_atomic(marker, {"run_id": run_id})
 
 
-def program_config(request: EvaluationRequest) -> dict[str, Any]:
-    """The content of ``input/config/evaluation.json`` for the request."""
-    fairness = request.fairness.model_dump(mode="json") if request.fairness else None
-    return {
-        "evaluation_id": request.evaluation_id,
-        "task": request.task,
-        "algorithm": request.algorithm,
-        "target": request.dataset.target,
-        "metrics": list(request.metrics),
-        "class_labels": request.dataset.class_labels,
-        "explainability": request.explainability,
-        "fairness": fairness,
-        "seed": SEED,
-        "environment": request.environment.model_dump(mode="json") if request.environment else None,
-    }
-
-
 def read_report(job_dir: Path) -> EvaluationReport:
     """Build the EvaluationReport from ``output/report.json``, with file:// URIs.
 
@@ -198,7 +171,7 @@ def read_report(job_dir: Path) -> EvaluationReport:
         status = json.loads(status_file.read_text()) if status_file.is_file() else {}
         return EvaluationReport(
             evaluation_id=job_dir.name,
-            **{key: body[key] for key in _COPIED_FIELDS.split() if key in body},
+            **report_fields(body),
             plots={name: (output / relative).as_uri() for name, relative in body.get("plots", {}).items()},
             baseline_uri=(output / body["baseline"]).as_uri() if body.get("baseline") else None,
             report_uri=(output / "report.json").as_uri(),
@@ -207,23 +180,6 @@ def read_report(job_dir: Path) -> EvaluationReport:
         )
     except (OSError, ValueError, KeyError, TypeError) as err:  # pydantic's ValidationError is a ValueError
         raise EvaluationError(f"cannot read the evaluation report {output / 'report.json'}: {err}") from err
-
-
-def _check_request(request: EvaluationRequest) -> None:
-    if request.task not in METRICS_BY_TASK:
-        raise EvaluationError(f"task {request.task!r}: expected one of {', '.join(METRICS_BY_TASK)}")
-    if request.task == "control" and request.environment is None:
-        raise EvaluationError("a control task's evaluation needs the environment to play episodes in")
-    if not _ID.match(request.evaluation_id):
-        raise EvaluationError(
-            f"evaluation_id {request.evaluation_id!r} must be a folder name: letters, "
-            "digits, '.', '_' and '-'"
-        )
-    unknown = [m for m in request.metrics if m not in METRICS_BY_TASK[request.task]]
-    if unknown:
-        raise EvaluationError(
-            f"unknown {request.task} metrics {unknown}; available: {', '.join(METRICS_BY_TASK[request.task])}"
-        )
 
 
 def _input_folders(request: EvaluationRequest) -> dict[str, Path]:

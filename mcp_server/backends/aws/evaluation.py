@@ -1,0 +1,241 @@
+"""Evaluation as a SageMaker processing job running ``training_containers/evaluation``.
+
+The job is the local evaluation's program under the same SageMaker Processing contract:
+
+- inputs under ``/opt/ml/processing/input/``: ``model`` (the training job's ``model.tar.gz``,
+  which the program unpacks), ``train``, ``validation``, ``test`` (the dataset's split prefixes)
+  and ``config`` (``evaluation.json``, written first to
+  ``s3://{bucket}/evaluations/{evaluation_id}/input/config/``);
+- its output folder ``/opt/ml/processing/output/`` is uploaded when it ends to
+  ``s3://{bucket}/evaluations/{evaluation_id}/output/``: ``report.json``, ``plots/``,
+  ``baseline/baseline.json``, or ``failure``.
+
+``evaluate_model`` starts the job (or finds it: the job name is the evaluation id) and waits for
+its end, polling ``DescribeProcessingJob``. A report already on S3 is returned without starting
+anything, so a Lambda that timed out while waiting is retried by the workflow and picks the
+same job up. MLflow tracking does not exist on AWS: the metrics travel in the report and the
+model package's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mcp_server.backends.aws.clients import aws_client, error_code, translated
+from mcp_server.backends.aws.s3 import object_exists, read_object, write_object
+from mcp_server.backends.base import EvaluationBackend
+from mcp_server.core.jobs.evaluation import check_evaluation_request, program_config, report_fields
+from mcp_server.core.models import EvaluationReport, EvaluationRequest
+from mcp_server.errors import EvaluationError, TransientError
+from mcp_server.settings import Settings
+
+ROOT = "/opt/ml/processing"
+#: The image family of the evaluation program (``MLOPS_TRAINING_IMAGE_EVALUATION``).
+IMAGE_FAMILY = "evaluation"
+ENTRYPOINT = ["python3", "-m", "training_containers.evaluation.evaluate"]
+#: Seconds a processing job may spend getting its instance, on top of its own time limit.
+PROVISIONING_S = 900
+_REASON_MAX_CHARS = 2048
+
+
+class SageMakerEvaluationBackend(EvaluationBackend):
+    """Runs evaluations as SageMaker processing jobs and reads their reports from S3.
+
+    Args:
+        settings: ``s3_bucket``, ``sagemaker_role_arn``, ``training_images["evaluation"]``,
+            ``aws_region`` and ``aws_endpoint_url``.
+        sagemaker_client: a boto3 SageMaker client to use instead of building one.
+        s3_client: a boto3 S3 client to use instead of building one.
+        poll_s: seconds between two looks at the job.
+        instance_type: the processing instance (``ml.m5.xlarge``: 4 vCPUs, 16 GiB).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sagemaker_client: Any = None,
+        s3_client: Any = None,
+        poll_s: float = 10.0,
+        instance_type: str = "ml.m5.xlarge",
+    ) -> None:
+        self._settings = settings
+        self._sagemaker = sagemaker_client or aws_client(settings, "sagemaker")
+        self._s3 = s3_client or aws_client(settings, "s3")
+        self._poll_s = poll_s
+        self._instance_type = instance_type
+
+    def evaluate_model(self, request: EvaluationRequest) -> EvaluationReport:
+        """Run the evaluation processing job (or find its report) and return the report.
+
+        Args:
+            request: ``model_uri`` is the training job's ``s3://…/model.tar.gz``; the dataset's
+                splits are ``s3://`` prefixes holding ``data.parquet``; ``max_runtime_s`` is the
+                job's time limit (seconds).
+
+        Returns:
+            The report, its plot, baseline and report URIs on S3 and ``log_uri`` the job's
+            CloudWatch log stream in the console.
+
+        Raises:
+            EvaluationError: a request the program cannot run (task, metrics, id), no bucket,
+                role or image configured, an input that is not on S3, SageMaker refused the job,
+                or the job failed (the program's failure file, else SageMaker's FailureReason).
+            TransientError: SageMaker or S3 throttled or was unreachable, or the job did not
+                end within its time limit plus 15 minutes of provisioning; retry to wait on.
+        """
+        check_evaluation_request(request)
+        prefix = self._prefix(request.evaluation_id)
+        with translated(f"evaluate {request.evaluation_id}", "SageMaker", EvaluationError):
+            if not object_exists(self._s3, f"{prefix}/output/report.json"):
+                self._start(request, prefix)
+                self._wait(request, prefix)
+            return self._report(request.evaluation_id, prefix)
+
+    def _prefix(self, evaluation_id: str) -> str:
+        if not self._settings.s3_bucket:
+            raise EvaluationError("AWS mode evaluates on SageMaker: set MLOPS_BUCKET to the stack's bucket")
+        return f"s3://{self._settings.s3_bucket}/evaluations/{evaluation_id}"
+
+    def _start(self, request: EvaluationRequest, prefix: str) -> None:
+        """Write the configuration and create the job unless it exists."""
+        try:
+            self._sagemaker.describe_processing_job(ProcessingJobName=request.evaluation_id)
+            return
+        except ClientError as err:
+            if error_code(err) not in ("ValidationException", "ResourceNotFound"):
+                raise
+        config = json.dumps(program_config(request), indent=2).encode()
+        write_object(self._s3, f"{prefix}/input/config/evaluation.json", config, "application/json")
+        try:
+            self._sagemaker.create_processing_job(
+                **processing_job_definition(request, prefix, self._settings, self._instance_type)
+            )
+        except ClientError as err:
+            if error_code(err) != "ResourceInUse":  # created meanwhile by a retried call
+                raise
+
+    def _wait(self, request: EvaluationRequest, prefix: str) -> None:
+        """Poll the job until it ends; raise its failure."""
+        deadline = time.monotonic() + request.max_runtime_s + PROVISIONING_S
+        while True:
+            job = self._sagemaker.describe_processing_job(ProcessingJobName=request.evaluation_id)
+            status = job["ProcessingJobStatus"]
+            if status == "Completed":
+                return
+            if status in ("Failed", "Stopped"):
+                reason = self._failure(job, prefix)[:_REASON_MAX_CHARS]
+                log = log_link(self._settings.aws_region, request.evaluation_id)
+                raise EvaluationError(f"evaluation {request.evaluation_id} failed: {reason} (log: {log})")
+            if time.monotonic() >= deadline:
+                raise TransientError(
+                    f"evaluation {request.evaluation_id} is still {status} after its time limit; "
+                    "retry to wait on"
+                )
+            time.sleep(self._poll_s)
+
+    def _failure(self, job: dict[str, Any], prefix: str) -> str:
+        """The program's failure headline when it wrote one, else SageMaker's FailureReason."""
+        try:
+            text = read_object(self._s3, f"{prefix}/output/failure").decode("utf-8", errors="replace").strip()
+        except ClientError:
+            text = ""
+        if text:
+            return text.split("\n\n", 1)[0]
+        return str(
+            job.get("FailureReason")
+            or job.get("ExitMessage")
+            or f"the job ended {job['ProcessingJobStatus']}"
+        )
+
+    def _report(self, evaluation_id: str, prefix: str) -> EvaluationReport:
+        """Build the EvaluationReport from ``report.json`` on S3, with ``s3://`` URIs."""
+        output = f"{prefix}/output"
+        if not object_exists(self._s3, f"{output}/report.json"):  # the program exited 0 without a report
+            job = {"ProcessingJobStatus": "Completed", "ExitMessage": "the job wrote no report.json"}
+            reason = self._failure(job, prefix)[:_REASON_MAX_CHARS]
+            log = log_link(self._settings.aws_region, evaluation_id)
+            raise EvaluationError(f"evaluation {evaluation_id} failed: {reason} (log: {log})")
+        try:
+            body = json.loads(read_object(self._s3, f"{output}/report.json"))
+            return EvaluationReport(
+                evaluation_id=evaluation_id,
+                **report_fields(body),
+                plots={name: f"{output}/{relative}" for name, relative in body.get("plots", {}).items()},
+                baseline_uri=f"{output}/{body['baseline']}" if body.get("baseline") else None,
+                report_uri=f"{output}/report.json",
+                log_uri=log_link(self._settings.aws_region, evaluation_id),
+                duration_s=float(body.get("duration_s") or 0.0),
+            )
+        except (ValueError, KeyError, TypeError) as err:  # pydantic's ValidationError is a ValueError
+            raise EvaluationError(f"cannot read the evaluation report {output}/report.json: {err}") from err
+
+
+def processing_job_definition(
+    request: EvaluationRequest, prefix: str, settings: Settings, instance_type: str = "ml.m5.xlarge"
+) -> dict[str, Any]:
+    """Return the ``CreateProcessingJob`` arguments of an evaluation.
+
+    Raises:
+        EvaluationError: no role or evaluation image is configured, or an input is not on S3.
+    """
+    image = settings.training_images.get(IMAGE_FAMILY)
+    if not image or not settings.sagemaker_role_arn:
+        raise EvaluationError(
+            "AWS mode evaluates in a SageMaker processing job: set MLOPS_TRAINING_IMAGE_EVALUATION to the "
+            "evaluation image and MLOPS_SAGEMAKER_ROLE_ARN to the stack's SageMaker role"
+        )
+    sources = {"model": request.model_uri, "config": f"{prefix}/input/config/"}
+    if request.task != "control":
+        sources.update(request.dataset.splits)
+    inputs = []
+    for name, uri in sources.items():
+        if not uri.startswith("s3://"):
+            raise EvaluationError(f"the evaluation's {name} input must be on S3, got {uri[:200]!r}")
+        inputs.append(
+            {
+                "InputName": name,
+                "S3Input": {
+                    "S3Uri": uri,
+                    "LocalPath": f"{ROOT}/input/{name}",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                },
+            }
+        )
+    return {
+        "ProcessingJobName": request.evaluation_id,
+        "RoleArn": settings.sagemaker_role_arn,
+        "AppSpecification": {"ImageUri": image, "ContainerEntrypoint": ENTRYPOINT},
+        "ProcessingInputs": inputs,
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "output",
+                    "S3Output": {
+                        "S3Uri": f"{prefix}/output",
+                        "LocalPath": f"{ROOT}/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": instance_type, "VolumeSizeInGB": 30}
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": request.max_runtime_s},
+        "Environment": {"MPLBACKEND": "Agg"},
+        "Tags": [{"Key": "evaluation", "Value": request.evaluation_id}],
+    }
+
+
+def log_link(region: str, job_name: str) -> str:
+    """The CloudWatch console page of the processing job's log streams."""
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/log-group/"
+        f"$252Faws$252Fsagemaker$252FProcessingJobs$3FlogStreamNameFilter$3D{job_name}"
+    )
