@@ -384,6 +384,9 @@ def _post_comment_via_mcp(issue_number: int, body: str, idempotency_key: str) ->
 def _default_detector() -> IssueDetector:
     import boto3
 
+    from mcp_server.secrets import load_secrets
+
+    load_secrets(os.environ)  # AWS: the webhook secret from Secrets Manager, once per cold start
     config = DetectorConfig.from_env()
     return IssueDetector(config, boto3.client("stepfunctions", endpoint_url=config.sfn_endpoint_url))
 

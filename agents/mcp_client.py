@@ -6,7 +6,8 @@ client validates results against (the SDK caches those per session). An agent pr
 one session per server URL instead, on one event loop in a daemon thread, and every tool call
 of every thread in the process goes through it; the SDK multiplexes concurrent requests on
 one session by JSON-RPC id. A warm Lambda container keeps its session between invocations in
-the same way.
+the same way. With ``MLOPS_MCP_AUTH=aws_iam`` every request is signed with SigV4
+(``agents.sigv4``), as the MCP server's Lambda function URL requires.
 
 A session whose transport fails is dropped: the call that saw the failure raises
 ``ConnectionError`` (the caller maps it to ``TransientError``, which the ASL retries) and the
@@ -119,7 +120,9 @@ class McpSession:
         assert self._opened is not None
         assert self._closing is not None
         try:
-            async with httpx2.AsyncClient(verify=_ssl_context(), timeout=HTTP_TIMEOUT) as http:
+            async with httpx2.AsyncClient(
+                verify=_ssl_context(), timeout=HTTP_TIMEOUT, auth=request_auth()
+            ) as http:
                 transport = streamable_http_client(self.url, http_client=http)
                 async with Client(transport, read_timeout_seconds=self.read_timeout_s) as client:
                     self._client = client
@@ -139,6 +142,22 @@ class McpSession:
             return "closed"
         error = self._holder.exception()
         return "closed" if error is None else _describe(error)
+
+
+def request_auth() -> httpx2.Auth | None:
+    """The auth of MCP requests: SigV4 when ``MLOPS_MCP_AUTH=aws_iam`` (a function URL), else none.
+
+    Raises:
+        ValueError: ``MLOPS_MCP_AUTH`` has another value.
+    """
+    mode = os.environ.get("MLOPS_MCP_AUTH", "none")
+    if mode == "aws_iam":
+        from agents.sigv4 import AwsSigV4
+
+        return AwsSigV4()
+    if mode != "none":
+        raise ValueError(f"MLOPS_MCP_AUTH={mode!r}: expected 'none' or 'aws_iam'")
+    return None
 
 
 def _describe(error: BaseException) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
@@ -28,6 +28,7 @@ from constructs import Construct
 
 from cdk.nag import acknowledge, finding
 from cdk.names import BUCKET_NAME, KEY_ACTIONS, TABLE_NAME, bucket_arn, objects_arn
+from mcp_server.secrets import PLACEHOLDER
 
 #: The bucket's prefixes (ARCHITECTURE §4, "Artifacts").
 PREFIXES = ("datasets", "jobs", "evaluations", "models", "logs")
@@ -112,10 +113,18 @@ class StorageStack(Stack):
             self, "Runs", display_name="issue-mlops runs", master_key=self.key, enforce_ssl=True
         )
         self.github_token = self._secret(
-            "GitHubToken", "mlops/github-token", "a GitHub token: issues and contents, read and write"
+            "GitHubToken",
+            "mlops/github-token",
+            "a GitHub token with read and write access to the fork's issues and contents",
+            secret_string_value=SecretValue.unsafe_plain_text(f"{PLACEHOLDER}: put a GitHub token here"),
         )
         self.webhook_secret = self._secret(
-            "WebhookSecret", "mlops/webhook-secret", "the webhook's HMAC secret, as given to GitHub"
+            "WebhookSecret",
+            "mlops/webhook-secret",
+            "the webhook's HMAC secret: paste it into the GitHub webhook's Secret field",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=40, exclude_punctuation=True
+            ),
         )
         self.repositories = {
             family: ecr.Repository(
@@ -134,14 +143,15 @@ class StorageStack(Stack):
         }
         self.sagemaker_role = self._sagemaker_role()
 
-    def _secret(self, construct_id: str, name: str, what: str) -> secretsmanager.Secret:
+    def _secret(self, construct_id: str, name: str, what: str, **value: object) -> secretsmanager.Secret:
         secret = secretsmanager.Secret(
             self,
             construct_id,
             secret_name=name,
-            description=f"issue-mlops: {what}; set its value after the first deploy",
+            description=f"issue-mlops: {what}",
             encryption_key=self.key,
             removal_policy=RemovalPolicy.RETAIN,
+            **value,  # type: ignore[arg-type]
         )
         acknowledge(
             secret,

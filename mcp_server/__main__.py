@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from pathlib import Path
 
+from mcp_server.secrets import load_secrets
 from mcp_server.server import build_server
 from mcp_server.settings import Settings
 
@@ -21,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
         help="allow tools that start jobs, register models, comment and commit",
     )
     args = parser.parse_args(argv)
+    load_secrets(os.environ)  # AWS: the GitHub token from Secrets Manager, once per cold start
     settings = Settings.from_env(allow_write=True) if args.allow_write else Settings.from_env()
     server = build_server(settings, base_dir=Path.cwd())
     asyncio.run(server.run_streamable_http_async(host=args.host, port=args.port))

@@ -164,7 +164,14 @@ def test_table_topic_secrets_and_image_repositories(synthesized: dict[str, Any])
     )
     storage.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     storage.resource_count_is("AWS::SecretsManager::Secret", 2)
-    storage.has_resource_properties("AWS::SecretsManager::Secret", {"Name": "mlops/github-token"})
+    storage.has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {"Name": "mlops/github-token", "SecretString": Match.string_like_regexp("^REPLACE_ME")},
+    )  # load_secrets refuses to start with it: the user sets the token
+    storage.has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {"Name": "mlops/webhook-secret", "GenerateSecretString": Match.object_like({"PasswordLength": 40})},
+    )
     families = image_families()
     assert {"evaluation", "sklearn", "xgboost", "pytorch"} <= set(families)
     storage.resource_count_is("AWS::ECR::Repository", len(families))

@@ -227,3 +227,36 @@ def test_the_factory_says_which_aws_backends_are_missing(tmp_path: Path) -> None
 
     with pytest.raises(BackendNotAvailableError, match=r"but data \(S3\) and webhook deliveries do not yet"):
         build_backends(Settings(home=tmp_path, backend="aws"), tmp_path)
+
+
+def test_secrets_are_read_once_at_start_and_a_missing_one_says_how_to_set_it(moto_endpoint: str) -> None:
+    from mcp_server.secrets import MissingSecretError, load_secrets
+
+    secrets = client(moto_endpoint, "secretsmanager")
+    token = secrets.create_secret(Name="mlops/github-token", SecretString="ghp_real_token")["ARN"]
+    placeholder = secrets.create_secret(
+        Name="mlops/unset", SecretString="REPLACE_ME: put a GitHub token here"
+    )["ARN"]
+    webhook = secrets.create_secret(Name="mlops/webhook-secret", SecretString="s3cr3t-from-github")["ARN"]
+    environ = {
+        "MLOPS_GITHUB_TOKEN_SECRET_ARN": token,
+        "MLOPS_WEBHOOK_SECRET_ARN": webhook,
+        "MLOPS_AWS_ENDPOINT_URL": moto_endpoint,
+    }
+
+    assert load_secrets(environ) == ["GITHUB_TOKEN", "MLOPS_WEBHOOK_SECRET"]
+    assert environ["GITHUB_TOKEN"] == "ghp_real_token"
+    assert environ["MLOPS_WEBHOOK_SECRET"] == "s3cr3t-from-github"
+    assert load_secrets(environ) == []  # already set: nothing read again
+
+    unset = {"MLOPS_GITHUB_TOKEN_SECRET_ARN": placeholder, "MLOPS_AWS_ENDPOINT_URL": moto_endpoint}
+    with pytest.raises(
+        MissingSecretError, match=r"mlops/unset.* has not been set; set it with: aws secretsmanager"
+    ):
+        load_secrets(unset)
+    missing_arn = token.replace("github-token", "nothing-here")
+    gone = {"MLOPS_GITHUB_TOKEN_SECRET_ARN": missing_arn, "MLOPS_AWS_ENDPOINT_URL": moto_endpoint}
+    with pytest.raises(MissingSecretError, match="cannot read the secret .*nothing-here.* for GITHUB_TOKEN"):
+        load_secrets(gone)
+    assert "GITHUB_TOKEN" not in gone
+    assert load_secrets({}) == []  # local mode: no ARNs, nothing to read
