@@ -384,11 +384,15 @@ def _post_comment_via_mcp(issue_number: int, body: str, idempotency_key: str) ->
 def _default_detector() -> IssueDetector:
     import boto3
 
+    from mcp_server.backends.factory import build_delivery_store
     from mcp_server.secrets import load_secrets
+    from mcp_server.settings import Settings
 
     load_secrets(os.environ)  # AWS: the webhook secret from Secrets Manager, once per cold start
     config = DetectorConfig.from_env()
-    return IssueDetector(config, boto3.client("stepfunctions", endpoint_url=config.sfn_endpoint_url))
+    deliveries = build_delivery_store(Settings.from_env())
+    sfn = boto3.client("stepfunctions", endpoint_url=config.sfn_endpoint_url)
+    return IssueDetector(config, sfn, deliveries, runtime_id="webhook-lambda")
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

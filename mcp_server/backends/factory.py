@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcp_server.backends.base import Backends, HistoryBackend, IssueBackend
+from mcp_server.backends.base import Backends, DeliveryStore, HistoryBackend, IssueBackend
 from mcp_server.settings import Settings
-
-
-class BackendNotAvailableError(RuntimeError):
-    """The configured backend does not implement a capability yet."""
 
 
 def build_issue_backend(settings: Settings) -> IssueBackend:
@@ -24,7 +20,7 @@ def build_issue_backend(settings: Settings) -> IssueBackend:
 
 
 def build_history_backend(settings: Settings) -> HistoryBackend:
-    """GitHub's ``training_history/`` when a token and repository are set, else the local git repository."""
+    """GitHub's ``training_history/`` when a token and repository are set, else a local git repository."""
     if settings.github_token and settings.github_repository:
         from mcp_server.backends.github.history import GitHubHistoryBackend
 
@@ -32,6 +28,21 @@ def build_history_backend(settings: Settings) -> HistoryBackend:
     from mcp_server.backends.local.history import GitHistoryBackend
 
     return GitHistoryBackend(settings)
+
+
+def build_delivery_store(settings: Settings) -> DeliveryStore:
+    """Where webhook deliveries are kept: the DynamoDB state table on AWS, else the workspace.
+
+    Raises:
+        MlopsError: AWS mode without ``MLOPS_STATE_TABLE``.
+    """
+    if settings.backend == "aws":
+        from mcp_server.backends.aws.deliveries import DynamoDbDeliveryStore
+
+        return DynamoDbDeliveryStore(settings)
+    from mcp_server.backends.local.deliveries import LocalDeliveryStore
+
+    return LocalDeliveryStore(settings)
 
 
 def build_backends(settings: Settings, base_dir: Path) -> Backends:
@@ -45,18 +56,11 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
         The backends.
 
     Raises:
-        BackendNotAvailableError: ``aws`` was chosen; some of its capabilities have no AWS
-            backend yet (the message lists which).
+        MlopsError: ``aws`` was chosen and a setting an AWS backend needs is missing.
     """
     if settings.backend == "aws":
-        raise BackendNotAvailableError(
-            "MLOPS_BACKEND=aws is not complete: training and tuning (SageMaker), evaluation (a "
-            "processing job), the registry (SageMaker Model Registry), notification (SNS), waiting "
-            "runs (DynamoDB) and history (GitHub) have AWS backends in mcp_server/backends/aws/, "
-            "but data (S3) and webhook deliveries do not yet; run with MLOPS_BACKEND=local"
-        )
+        return build_aws_backends(settings)
     from mcp_server.backends.local.data import LocalDatasetBackend
-    from mcp_server.backends.local.deliveries import LocalDeliveryStore
     from mcp_server.backends.local.evaluation import LocalEvaluationBackend
     from mcp_server.backends.local.notification import LocalNotificationBackend
     from mcp_server.backends.local.registry import LocalRegistryBackend
@@ -75,5 +79,45 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
         history=build_history_backend(settings),
         notification=LocalNotificationBackend(settings),
         waiting=LocalWaitingRunStore(settings),
-        deliveries=LocalDeliveryStore(settings),
+        deliveries=build_delivery_store(settings),
+    )
+
+
+def build_aws_backends(settings: Settings) -> Backends:
+    """Build the AWS backend of every capability (``MLOPS_BACKEND=aws``).
+
+    SageMaker for training, tuning, evaluation (a processing job) and the registry; S3 for data;
+    DynamoDB for waiting runs and webhook deliveries; SNS for notifications; GitHub for issues
+    and history.
+
+    Raises:
+        MlopsError: a setting a backend needs is missing (``GITHUB_TOKEN`` and
+            ``GITHUB_REPOSITORY``, ``MLOPS_BUCKET``, ``MLOPS_STATE_TABLE``,
+            ``MLOPS_SNS_TOPIC_ARN``); the message names it.
+    """
+    from mcp_server.backends.aws.data import S3DatasetBackend
+    from mcp_server.backends.aws.evaluation import SageMakerEvaluationBackend
+    from mcp_server.backends.aws.notification import SnsNotificationBackend
+    from mcp_server.backends.aws.registry import SageMakerRegistryBackend
+    from mcp_server.backends.aws.training import SageMakerTrainingBackend
+    from mcp_server.backends.aws.tuning import SageMakerTuningBackend
+    from mcp_server.backends.aws.waiting import DynamoDbWaitingRunStore
+    from mcp_server.errors import NotificationError
+
+    if not (settings.github_token and settings.github_repository):
+        raise NotificationError(
+            "AWS mode comments and commits on GitHub: set GITHUB_REPOSITORY=owner/name and the token "
+            "(GITHUB_TOKEN, or MLOPS_GITHUB_TOKEN_SECRET_ARN read at start)"
+        )
+    return Backends(
+        data=S3DatasetBackend(settings),
+        training=SageMakerTrainingBackend(settings),
+        tuning=SageMakerTuningBackend(settings),
+        evaluation=SageMakerEvaluationBackend(settings),
+        registry=SageMakerRegistryBackend(settings),
+        issues=build_issue_backend(settings),
+        history=build_history_backend(settings),
+        notification=SnsNotificationBackend(settings),
+        waiting=DynamoDbWaitingRunStore(settings),
+        deliveries=build_delivery_store(settings),
     )

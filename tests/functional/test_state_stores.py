@@ -7,6 +7,7 @@ local store, so both backends keep one contract.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -222,11 +223,39 @@ def test_throttling_is_retried_with_backoff_then_transient(monkeypatch: pytest.M
     assert Throttling.seen > 1  # botocore retried with backoff before giving up
 
 
-def test_the_factory_says_which_aws_backends_are_missing(tmp_path: Path) -> None:
-    from mcp_server.backends.factory import BackendNotAvailableError, build_backends
+def test_the_factory_builds_every_aws_backend_and_names_a_missing_setting(tmp_path: Path) -> None:
+    from mcp_server.backends.aws.data import S3DatasetBackend
+    from mcp_server.backends.aws.deliveries import DynamoDbDeliveryStore
+    from mcp_server.backends.aws.evaluation import SageMakerEvaluationBackend
+    from mcp_server.backends.aws.registry import SageMakerRegistryBackend
+    from mcp_server.backends.factory import build_backends
+    from mcp_server.backends.github.history import GitHubHistoryBackend
+    from mcp_server.backends.github.issues import GitHubIssueBackend
 
-    with pytest.raises(BackendNotAvailableError, match=r"but data \(S3\) and webhook deliveries do not yet"):
-        build_backends(Settings(home=tmp_path, backend="aws"), tmp_path)
+    complete = Settings(
+        home=tmp_path,
+        backend="aws",
+        s3_bucket="b",
+        state_table="t",
+        sns_topic_arn="arn:aws:sns:us-east-1:1:t",
+        github_token="ghp_x",
+        github_repository="acme/models",
+    )
+    backends = build_backends(complete, tmp_path)
+    assert isinstance(backends.data, S3DatasetBackend)
+    assert isinstance(backends.evaluation, SageMakerEvaluationBackend)
+    assert isinstance(backends.registry, SageMakerRegistryBackend)
+    assert isinstance(backends.deliveries, DynamoDbDeliveryStore)
+    assert isinstance(backends.issues, GitHubIssueBackend)
+    assert isinstance(backends.history, GitHubHistoryBackend)
+    assert list(tmp_path.iterdir()) == []  # nothing local is written
+
+    with pytest.raises(MlopsError, match="set GITHUB_REPOSITORY=owner/name and the token"):
+        build_backends(dataclasses.replace(complete, github_token=None), tmp_path)
+    with pytest.raises(MlopsError, match="set MLOPS_BUCKET"):
+        build_backends(dataclasses.replace(complete, s3_bucket=None), tmp_path)
+    with pytest.raises(MlopsError, match="set MLOPS_STATE_TABLE"):
+        build_backends(dataclasses.replace(complete, state_table=None), tmp_path)
 
 
 def test_secrets_are_read_once_at_start_and_a_missing_one_says_how_to_set_it(moto_endpoint: str) -> None:
@@ -260,3 +289,110 @@ def test_secrets_are_read_once_at_start_and_a_missing_one_says_how_to_set_it(mot
         load_secrets(gone)
     assert "GITHUB_TOKEN" not in gone
     assert load_secrets({}) == []  # local mode: no ARNs, nothing to read
+
+
+class Clock:
+    """Seconds since the epoch that a test moves forward."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def delivery(delivery_id: str, received_at: str, **extra: Any) -> Any:
+    from mcp_server.core.models import Delivery
+
+    payload = {"action": "labeled", "issue": {"number": 12}}
+    return Delivery(
+        delivery_id=delivery_id, event="issues", payload=payload, received_at=received_at, **extra
+    )
+
+
+@pytest.fixture(params=["local", "dynamodb"])
+def deliveries(request: pytest.FixtureRequest, tmp_path: Path, moto_endpoint: str) -> Any:
+    from mcp_server.backends.aws.deliveries import DynamoDbDeliveryStore
+    from mcp_server.backends.local.deliveries import LocalDeliveryStore
+
+    if request.param == "local":
+        return LocalDeliveryStore(Settings(home=tmp_path))
+    name = f"mlops-deliveries-{tmp_path.name}"[:255]
+    client(moto_endpoint, "dynamodb").create_table(**table_definition(name))
+    return DynamoDbDeliveryStore(aws_settings(moto_endpoint, state_table=name), clock=Clock())
+
+
+def test_a_delivery_is_claimed_once_taken_once_and_finished(deliveries: Any) -> None:
+    first = delivery("d-1", "2026-12-02T10:00:00Z")
+
+    assert deliveries.claim(first) is True
+    assert deliveries.claim(delivery("d-1", "2026-12-02T10:00:05Z")) is False  # a redelivery
+    assert deliveries.get("d-1") == first
+    assert deliveries.pending() == ["d-1"]
+    taken = deliveries.take("d-1", "runtime-a")
+    assert taken is not None and (taken.status, taken.runtime_id) == ("processing", "runtime-a")
+    released = deliveries.release("d-1", {"status": "engine_stopping"})
+    assert (released.status, released.attempts, released.outcome) == (
+        "received",
+        1,
+        {"status": "engine_stopping"},
+    )
+    assert deliveries.take("d-1", "runtime-b") is not None
+    done = deliveries.finish("d-1", {"status": "started", "execution": "issue-12-d-1"})
+    assert (done.status, done.attempts) == ("done", 2)
+    assert deliveries.get("d-1").outcome == {"status": "started", "execution": "issue-12-d-1"}
+    assert deliveries.take("d-1", "runtime-c") is None  # done: nothing more to do
+    assert deliveries.pending() == []
+    with pytest.raises(NotFoundError):
+        deliveries.get("never-received")
+    with pytest.raises(NotFoundError):
+        deliveries.finish("never-received", {})
+    assert deliveries.take("never-received", "runtime-a") is None
+
+
+def test_pending_deliveries_are_listed_oldest_first(deliveries: Any) -> None:
+    deliveries.claim(delivery("late", "2026-12-02T12:00:00Z"))
+    deliveries.claim(delivery("early", "2026-12-02T09:00:00Z"))
+    deliveries.claim(delivery("middle", "2026-12-02T10:30:00Z"))
+    deliveries.finish("middle", {"status": "ignored"})
+
+    assert deliveries.pending() == ["early", "late"]
+
+
+def test_a_dynamodb_delivery_is_held_for_a_lease_then_taken_again(moto_endpoint: str) -> None:
+    from mcp_server.backends.aws.deliveries import LEASE_S, DynamoDbDeliveryStore
+
+    client(moto_endpoint, "dynamodb").create_table(**table_definition("mlops-leases"))
+    clock = Clock()
+    store = DynamoDbDeliveryStore(aws_settings(moto_endpoint, state_table="mlops-leases"), clock=clock)
+    store.claim(delivery("d-9", "2026-12-02T10:00:00Z"))
+    assert store.take("d-9", "lambda-1") is not None
+
+    assert store.take("d-9", "lambda-2") is None  # held by the first taker's lease
+    assert store.pending() == []
+    clock.now += LEASE_S + 1  # the first taker died without finishing
+    assert store.pending() == ["d-9"]
+    again = store.take("d-9", "lambda-2")
+    assert again is not None and again.runtime_id == "lambda-2"
+    assert store.claim(delivery("d-10", "2026-12-02T10:01:00Z", status="processing", runtime_id="lambda-3"))
+    assert store.take("d-10", "lambda-4") is None  # claimed and taken in one step by its receiver
+
+
+def test_concurrent_takers_get_a_delivery_once(moto_endpoint: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mcp_server.backends.aws.deliveries import DynamoDbDeliveryStore
+
+    client(moto_endpoint, "dynamodb").create_table(**table_definition("mlops-race"))
+    settings = aws_settings(moto_endpoint, state_table="mlops-race")
+    DynamoDbDeliveryStore(settings).claim(delivery("d-race", "2026-12-02T10:00:00Z"))
+
+    def take(n: int) -> Any:
+        return DynamoDbDeliveryStore(settings, dynamodb_client=client(moto_endpoint, "dynamodb")).take(
+            "d-race", f"r{n}"
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        taken = [t for t in pool.map(take, range(8)) if t is not None]
+
+    assert len(taken) == 1

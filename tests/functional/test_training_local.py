@@ -290,7 +290,8 @@ def test_job_lost_by_a_server_restart_is_reported_failed(workspace):
         "classification",
         channels,
         columns,
-        hyperparameters={"n_estimators": 10_000},
+        # long enough to still run when killed, however slow the start is on a loaded machine
+        hyperparameters={"n_estimators": 200_000},
     )
     home = workspace["settings"].home
     subprocess.run(

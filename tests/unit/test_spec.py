@@ -382,7 +382,8 @@ def test_environment_is_refused_for_supervised_tasks() -> None:
     [
         ("sklearn://iriss", r"unknown scikit-learn dataset; did you mean 'iris'\?"),
         ("file://data.xlsx", r"file:// sources must be .csv or .parquet"),
-        ("s3://bucket/data.csv", r"s3:// sources are not supported yet"),
+        ("s3://bucket/data.xlsx", r"s3://BUCKET/KEY ending in .csv"),
+        ("s3://no/data.csv", r"s3://BUCKET/KEY ending in .csv"),  # a bucket name has 3 characters or more
         ("data.csv", r"expected sklearn://NAME, file://PATH"),
     ],
 )
@@ -390,6 +391,13 @@ def test_dataset_sources(source: str, pattern: str) -> None:
     error = only_error(spec_with(dataset__source=source))
     assert error.path == "dataset.source"
     assert re.search(pattern, error.message)
+
+
+@pytest.mark.parametrize(
+    "source", ["s3://team-data/loans/2026/loans.csv", "s3://b.e-t/x.csv.gz", "s3://bkt/x.parquet"]
+)
+def test_s3_sources_are_accepted(source: str) -> None:
+    assert validate_spec(spec_with(dataset__source=source)).dataset.source == source
 
 
 def test_every_error_is_reported_at_once() -> None:

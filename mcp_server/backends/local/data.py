@@ -104,9 +104,7 @@ class LocalDatasetBackend(DatasetBackend):
         if ds is None:
             raise DatasetError(f"the {spec.task} spec has no dataset section; add dataset.source")
         raw, label_names = self._load(ds.source)
-        if raw.empty or raw.shape[1] == 0:
-            raise DatasetError(f"dataset {ds.source} has no rows or no columns; check the file")
-        target = _check_target(raw, ds, spec.task)
+        target = check_loaded(raw, ds, spec.task)
         data_version = compute_data_version(raw)
         dataset_id = f"{ds.name or 'dataset'}-{data_version}"
         key = split_key(spec)
@@ -125,7 +123,8 @@ class LocalDatasetBackend(DatasetBackend):
             "target": target,
             "rows_raw": len(raw),
         }
-        return _prepare_splits(raw, spec, identity, label_names, folder / "processed" / key)
+        parts, ref = build_splits(raw, spec, identity, label_names)
+        return _store(parts, ref, folder / "processed" / key)
 
     def _load(self, source: str) -> tuple[pd.DataFrame, list[str] | None]:
         if source.startswith("sklearn://"):
@@ -257,7 +256,15 @@ def _did_you_mean(value: str, choices: Iterable[object]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _check_target(raw: pd.DataFrame, ds: DatasetSpec, task: str) -> str | None:
+def check_loaded(raw: pd.DataFrame, ds: DatasetSpec, task: str) -> str | None:
+    """Check that the loaded data has rows, columns and the target; return the target column.
+
+    Raises:
+        DatasetError: no rows or no columns; no target for a supervised task; a target that is
+            not a column (the message suggests the closest one and lists them).
+    """
+    if raw.empty or raw.shape[1] == 0:
+        raise DatasetError(f"dataset {preview(ds.source)} has no rows or no columns; check the file")
     target = ds.target
     if target is None and task in ("classification", "regression"):
         raise DatasetError(f"dataset.target is required for {task}: name the column to predict")
@@ -270,14 +277,32 @@ def _check_target(raw: pd.DataFrame, ds: DatasetSpec, task: str) -> str | None:
     return target
 
 
-def _prepare_splits(
+def build_splits(
     raw: pd.DataFrame,
     spec: TrainingSpec,
     identity: dict[str, Any],
     label_names: list[str] | None,
-    final: Path,
-) -> DatasetRef:
-    """Clean rows, encode labels, split, remove training outliers and store under ``final``."""
+) -> tuple[dict[str, pd.DataFrame], DatasetRef]:
+    """Clean rows, encode labels, split and remove training outliers, in memory.
+
+    Storage-free, so every dataset backend prepares the same rows the same way: the same spec
+    on the same data gives the same splits.
+
+    Args:
+        raw: the data as loaded.
+        spec: a spec with a ``dataset`` section.
+        identity: the DatasetRef fields the caller computed (``dataset_id``, ``name``,
+            ``source``, ``data_version``, ``uri``, ``task``, ``target``, ``rows_raw``).
+        label_names: scikit-learn's ``target_names`` of a shipped dataset, else None.
+
+    Returns:
+        The splits (name -> rows) and their DatasetRef, with ``splits`` empty: the caller stores
+        the rows and fills in where.
+
+    Raises:
+        DatasetError: a non-numeric regression target, too few rows or class members for the
+            split, or outlier removal that leaves no training rows.
+    """
     ds, prep, target = spec.dataset, spec.preprocessing, identity["target"]
     assert ds is not None  # checked by prepare_dataset
     frame, removed = _clean_rows(raw, prep, target)
@@ -315,7 +340,7 @@ def _prepare_splits(
         class_counts=class_counts,
         rows_removed=removed,
     )
-    return _store(parts, ref, final)
+    return parts, ref
 
 
 def _clean_rows(

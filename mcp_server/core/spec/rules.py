@@ -125,6 +125,13 @@ def _is_number(value: Any) -> bool:
         return False
 
 
+#: An S3 object a dataset can be read from: a valid bucket name, then a CSV or Parquet key.
+_S3_SOURCE = re.compile(
+    r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\x00-\x1f]+\.(csv(\.(gz|bz2|zip|xz|zst))?|parquet|pq)$",
+    re.IGNORECASE,
+)
+
+
 def _source_errors(source: str) -> list[SpecError]:
     if source.startswith("sklearn://"):
         name = source.removeprefix("sklearn://")
@@ -141,6 +148,16 @@ def _source_errors(source: str) -> list[SpecError]:
         path = source.removeprefix("file://")
         if not path.lower().endswith((".csv", ".parquet", ".pq")):
             return [SpecError("dataset.source", source, "file:// sources must be .csv or .parquet")]
+    elif source.startswith("s3://"):
+        if not _S3_SOURCE.match(source):
+            return [
+                SpecError(
+                    "dataset.source",
+                    source,
+                    "s3:// sources are s3://BUCKET/KEY ending in .csv (optionally .gz, .bz2, .zip, .xz, "
+                    ".zst) or .parquet; they are read in AWS mode",
+                )
+            ]
     elif re.match(r"^[a-z][a-z0-9+]*://", source):
         scheme = source.split("://", 1)[0]
         return [
