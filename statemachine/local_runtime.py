@@ -120,6 +120,8 @@ class LocalRuntime:
         serve_deliveries: run the worker that does the work of webhook deliveries received
             by ``receive`` (``mlops serve``); ``deliver`` does its own delivery's work either way.
         command: what this runtime serves, for ``mlops status``.
+        definition_path: the ASL the engine runs (default ``statemachine/mlops_workflow.asl.json``;
+            the AWS tests pass the definition the CDK app synthesised).
     """
 
     def __init__(
@@ -130,6 +132,7 @@ class LocalRuntime:
         operator_timeout_s: int | None = None,
         serve_deliveries: bool = False,
         command: str = "mlops",
+        definition_path: Path | None = None,
     ) -> None:
         """Prepare; nothing starts until ``start`` (or ``with``)."""
         if force_local_issues:
@@ -138,6 +141,7 @@ class LocalRuntime:
         self.base_dir = base_dir
         self.serve_deliveries = serve_deliveries
         self.command = command
+        self.definition_path = definition_path
         self.lease: RuntimeLease | None = None
         self.backends: Backends | None = None
         self.mcp: RunningServer | None = None
@@ -173,7 +177,8 @@ class LocalRuntime:
         self.mcp = serve_in_thread(build_server(self.settings, self.backends))
         os.environ["MLOPS_MCP_URL"] = self.mcp.url
         agent_runtime.settings.cache_clear()
-        self.engine = LocalEngine().start(load_handlers(), local_substitutions())
+        engine = LocalEngine(self.definition_path) if self.definition_path else LocalEngine()
+        self.engine = engine.start(load_handlers(), local_substitutions())
         self.recorder = ExecutionRecorder(
             self.engine.client(), self.records_dir, self.runtime_id, on_end=self._ended
         ).start()

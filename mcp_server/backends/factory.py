@@ -24,6 +24,11 @@ def build_history_backend(settings: Settings) -> HistoryBackend:
     if settings.github_token and settings.github_repository:
         from mcp_server.backends.github.history import GitHubHistoryBackend
 
+        if settings.backend == "aws":  # the plots a record links are on S3
+            from mcp_server.backends.aws.clients import aws_client
+            from mcp_server.backends.aws.s3 import source_reader
+
+            return GitHubHistoryBackend(settings, read_source=source_reader(aws_client(settings, "s3")))
         return GitHubHistoryBackend(settings)
     from mcp_server.backends.local.history import GitHistoryBackend
 

@@ -86,7 +86,7 @@ def test_create_training_job_sends_the_sagemaker_definition(backend, sent_reques
         "S3Uri": "s3://mlops-bucket/datasets/d1/processed/train/",
     }
     assert set(channels) == {"train", "validation"}
-    assert described["OutputDataConfig"]["S3OutputPath"] == "s3://mlops-bucket/models/xgb-spot/"
+    assert described["OutputDataConfig"]["S3OutputPath"] == "s3://mlops-bucket/jobs/"
     assert described["ResourceConfig"] == {
         "InstanceType": "ml.m5.xlarge",
         "InstanceCount": 1,
@@ -94,7 +94,7 @@ def test_create_training_job_sends_the_sagemaker_definition(backend, sent_reques
     }
     assert described["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
     assert described["EnableManagedSpotTraining"] is True
-    assert described["CheckpointConfig"]["S3Uri"] == "s3://mlops-bucket/checkpoints/xgb-spot/"
+    assert described["CheckpointConfig"]["S3Uri"] == "s3://mlops-bucket/jobs/xgb-spot/checkpoints/"
     # moto replaces MetricDefinitions with a fixed sample, so read what the client sent.
     definitions = {d["Name"]: d["Regex"] for d in sent[-1]["AlgorithmSpecification"]["MetricDefinitions"]}
     assert definitions["validation_f1"] == "validation_f1=([-+0-9.eE]+)"
@@ -110,7 +110,7 @@ def test_describe_maps_status_artifacts_and_times(backend):
     assert job.status == "Completed"  # moto's training jobs complete at once
     assert job.secondary_status == "Completed"
     assert job.algorithm == "xgboost"
-    assert job.model_uri == "s3://mlops-bucket/models/xgb-described/xgb-described/output/model.tar.gz"
+    assert job.model_uri == "s3://mlops-bucket/jobs/xgb-described/output/model.tar.gz"
     assert job.metrics == {"train:progress": 100.0}  # moto's fixed final metric
     assert job.started_at.endswith("Z") and job.ended_at.endswith("Z")
     assert job.duration_s is not None and job.duration_s >= 0

@@ -91,7 +91,7 @@ def test_the_tuning_section_maps_onto_create_hyper_parameter_tuning_job(sagemake
     assert job["AlgorithmSpecification"]["TrainingImage"] == SAGEMAKER_IMAGES["xgboost"]
     metrics = {d["Name"] for d in job["AlgorithmSpecification"]["MetricDefinitions"]}
     assert "validation_f1" in metrics  # the objective is captured from the trials' logs
-    assert job["OutputDataConfig"] == {"S3OutputPath": "s3://mlops-bucket/models/issue-3-tune-a1/"}
+    assert job["OutputDataConfig"] == {"S3OutputPath": "s3://mlops-bucket/jobs/"}
     assert job["EnableManagedSpotTraining"] is True
     assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 900, "MaxWaitTimeInSeconds": 1800}
     assert "CheckpointConfig" not in job

@@ -54,3 +54,27 @@ def object_exists(s3: Any, uri: str) -> bool:
             return False
         raise
     return True
+
+
+def source_reader(s3: Any) -> Any:
+    """Return ``read(uri) -> bytes`` for ``s3://`` URIs (through ``s3``) and local files.
+
+    The history backend reads the plots a record links with it: on S3 in AWS mode.
+
+    Raises (from the returned function):
+        HistoryError: the object or file cannot be read.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mcp_server.backends.github.history import read_local_source
+    from mcp_server.errors import HistoryError
+
+    def read(uri: str) -> bytes:
+        if not uri.startswith("s3://"):
+            return read_local_source(uri)
+        try:
+            return read_object(s3, uri)
+        except (ClientError, BotoCoreError, ValueError) as err:
+            raise HistoryError(f"cannot read {uri[:200]!r} to commit it: {err}") from err
+
+    return read

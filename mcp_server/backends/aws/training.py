@@ -130,7 +130,7 @@ def training_job_definition(request: TrainingJobRequest, settings: Settings) -> 
         "RoleArn": settings.sagemaker_role_arn,
         "HyperParameters": sagemaker_hyperparameters(request),
         "InputDataConfig": _input_channels(request.channels, request.task),
-        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models/{name}/"},
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/jobs/"},  # SageMaker adds {name}/output/
         "ResourceConfig": {
             "InstanceType": compute.instance_type,
             "InstanceCount": compute.instance_count,
@@ -144,7 +144,7 @@ def training_job_definition(request: TrainingJobRequest, settings: Settings) -> 
         wait_s = max(compute.max_wait_s or 2 * compute.max_runtime_s, compute.max_runtime_s)
         definition["StoppingCondition"]["MaxWaitTimeInSeconds"] = wait_s
         definition["CheckpointConfig"] = {
-            "S3Uri": f"s3://{bucket}/checkpoints/{name}/",
+            "S3Uri": f"s3://{bucket}/jobs/{name}/checkpoints/",
             "LocalPath": CHECKPOINT_LOCAL_PATH,
         }
     return definition
