@@ -14,6 +14,8 @@ the runtime when its recorder sees an execution end. The event is ``ExecutionEnd
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -93,6 +95,69 @@ def _issue_number(data: Any) -> int | None:
     return number if isinstance(number, int) and not isinstance(number, bool) and number >= 1 else None
 
 
+#: The EventBridge detail type Step Functions sends when an execution changes status.
+STATUS_CHANGE = "Step Functions Execution Status Change"
+
+
+def from_status_change(event: dict[str, Any], sfn_client: Any) -> ExecutionEnded:
+    """Turn EventBridge's execution status change into an ``ExecutionEnded``.
+
+    The event carries the execution's name, status, error, cause and input (a JSON string); the
+    state it ended in and the last state output are read from its history, newest event first
+    (``GetExecutionHistory``: ``stateEnteredEventDetails.name``, ``stateExitedEventDetails.output``;
+    the whole history is read, an ending is rare).
+
+    Raises:
+        KeyError: the event has no ``detail.executionArn`` or ``detail.name``.
+        botocore.exceptions.ClientError: the history cannot be read.
+    """
+    detail = event["detail"]
+    last_state: str | None = None
+    last_data: Any = None
+    pages = sfn_client.get_paginator("get_execution_history").paginate(
+        executionArn=detail["executionArn"], reverseOrder=True
+    )
+    events = [entry for page in pages for entry in page["events"]]
+    # newest first by event id: moto's history ignores reverseOrder
+    for item in sorted(events, key=lambda entry: int(entry.get("id", 0)), reverse=True):
+        entered = item.get("stateEnteredEventDetails")
+        if last_state is None and entered:
+            last_state = entered.get("name")
+        exited = item.get("stateExitedEventDetails")
+        if last_data is None and exited:
+            output = _json(exited.get("output"))
+            last_data = output if isinstance(output, dict) else None
+        if last_state is not None and last_data is not None:
+            break
+    return ExecutionEnded(
+        name=detail["name"],
+        status=detail["status"],
+        error=detail.get("error"),
+        cause=detail.get("cause"),
+        input=_json(detail.get("input")),
+        last_state=last_state,
+        last_data=last_data,
+    )
+
+
+def _json(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda handler: an ``ExecutionEnded`` event in, what was reported out."""
+    """Lambda handler: an ``ExecutionEnded`` (locally) or EventBridge's status change (AWS) in.
+
+    Returns:
+        What was reported (see ``report``).
+    """
+    if event.get("detail-type") == STATUS_CHANGE:
+        import boto3
+
+        sfn = boto3.client("stepfunctions", endpoint_url=os.environ.get("MLOPS_SFN_ENDPOINT_URL") or None)
+        return report(from_status_change(event, sfn))
     return report(ExecutionEnded.model_validate(event))
