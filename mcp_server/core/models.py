@@ -172,6 +172,9 @@ class TrainingJob(_Record):
     ended_at: str | None = None
     duration_s: float | None = None
     tracking_run_id: str | None = Field(None, description="MLflow run of this job")
+    notes: list[str] = Field(
+        default_factory=list, description="what the backend could not do as asked (e.g. spot locally)"
+    )
     tuning: TuningJob | None = Field(
         None, description="set when this job is the best trial of a hyperparameter tuning job: the search"
     )

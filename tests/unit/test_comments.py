@@ -400,3 +400,18 @@ def test_run_comment_for_cancelled_waiting_and_timed_out_runs() -> None:
     assert "**Verdict: retry**" in waiting
     assert "### ❌ Model rejected" in timed_out
     assert f"The wait for an operator's decision timed out at {TIMEOUT}." in timed_out
+
+
+def test_a_local_job_asked_for_spot_says_it_does_not_apply() -> None:
+    from mcp_server.backends.local.job_folder import SPOT_NOTE, local_notes
+    from mcp_server.core.models import TrainingJob
+    from mcp_server.core.rendering.history_markdown import render_record
+
+    assert local_notes({"compute": {"use_spot": True}}) == [SPOT_NOTE]
+    assert local_notes({"compute": {"use_spot": False}}) == []
+    assert local_notes({}) == []
+    job = TrainingJob(job_name="j-train-a1", status="Completed", algorithm="xgboost", notes=[SPOT_NOTE])
+    record_with_note = record("succeeded").model_copy(update={"training": job})
+    comment = run_comment(record_with_note, None)
+    assert f"- Note: {SPOT_NOTE}" in comment
+    assert "| Note | compute.use_spot does not apply locally" in render_record(record_with_note, {})

@@ -168,6 +168,18 @@ def ended_status(job_dir: Path, job: Job) -> Status:
     }
 
 
+#: What a local job does not do that ``compute:`` asked for.
+SPOT_NOTE = (
+    "compute.use_spot does not apply locally: the job ran as a process on this machine; spot "
+    "capacity (and its checkpoints on S3) is a SageMaker feature, used in AWS mode"
+)
+
+
+def local_notes(request: dict[str, Any]) -> list[str]:
+    """What the job's request asked for that a local job cannot do (``use_spot``)."""
+    return [SPOT_NOTE] if (request.get("compute") or {}).get("use_spot") else []
+
+
 def to_training_job(job_dir: Path, job: Job, status: Status | None) -> TrainingJob:
     """Describe the job from ``job.json`` and ``status.json`` (None while it runs)."""
     request = job["request"]
@@ -176,6 +188,7 @@ def to_training_job(job_dir: Path, job: Job, status: Status | None) -> TrainingJ
         "algorithm": request["algorithm"],
         "log_uri": (job_dir / "training.log").as_uri(),
         "tracking_run_id": job["run_id"],
+        "notes": local_notes(request),
     }
     if status is None:
         return TrainingJob(

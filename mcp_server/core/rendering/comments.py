@@ -185,6 +185,7 @@ def run_comment(record: HistoryRecord, commit: HistoryCommit | None) -> str:
         lines.append(f"- Training job: `{record.training.job_name}`{duration}")
         if record.training.tuning:
             lines.append(tuning_line(record.training.tuning))
+        lines += [f"- Note: {note}" for note in record.training.notes]
     lines.append(f"- History record: {record_link(commit)}")
     hint = _next_step(record)
     if hint:

@@ -315,6 +315,7 @@ def _summary(record: HistoryRecord) -> str:
         ("Started", record.started_at),
         ("Finished", record.finished_at),
     ]
+    rows += [("Note", note) for note in (job.notes if job else [])]
     body = "\n".join(f"| {name} | {cell(value)} |" for name, value in rows)
     return f"## Summary\n\n| Field | Value |\n|---|---|\n{body}"
 

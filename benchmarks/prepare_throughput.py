@@ -1,0 +1,109 @@
+"""Dataset preparation throughput and peak memory on a generated CSV; prints one JSON object.
+
+``{"mb", "rows", "seconds", "mb_per_s", "peak_rss_mb", "engine"}``: the CSV's size in MB
+(10^6 bytes), its rows, the seconds ``LocalDatasetBackend.prepare_dataset`` took (load, version,
+clean, IQR outliers, stratified split, Parquet), the throughput, and the preparing process's
+peak resident memory (``ru_maxrss`` of a child process that does only this). The CSV has 20
+numeric columns, a categorical one and a binary label, about 170 bytes a row; ``--mb`` sets its
+size (default 300).
+
+Goals (issue "Deploy to AWS", NFR-003): at least 28 MB/s (100 GB/hour) on one machine, and peak
+memory at most 1 GB whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ROWS_PER_CHUNK = 200_000
+
+
+def write_csv(path: Path, megabytes: float, seed: int = 0) -> int:
+    """Write a CSV of about ``megabytes`` MB; return its row count."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = 0
+    with path.open("w", encoding="utf-8") as handle:
+        while rows == 0 or path.stat().st_size < megabytes * 1e6:
+            frame = pd.DataFrame(
+                rng.normal(size=(ROWS_PER_CHUNK, 20)).round(5), columns=[f"x{i}" for i in range(20)]
+            )
+            frame["segment"] = rng.choice(["retail", "smb", "enterprise"], size=ROWS_PER_CHUNK)
+            frame["label"] = (frame["x0"] + rng.normal(scale=0.5, size=ROWS_PER_CHUNK) > 0).astype(int)
+            frame.to_csv(handle, index=False, header=rows == 0)
+            handle.flush()
+            rows += ROWS_PER_CHUNK
+    return rows
+
+
+def prepare(csv: str, home: str) -> None:
+    """Prepare ``csv`` (the child process's work); prints the seconds and peak RSS as JSON."""
+    from mcp_server.backends.local.data import LocalDatasetBackend
+    from mcp_server.core.spec.schema import validate_spec
+    from mcp_server.settings import Settings
+
+    spec = validate_spec(
+        {
+            "model_type": "supervised_learning",
+            "task": "classification",
+            "algorithm": "xgboost",
+            "dataset": {"source": f"file://{csv}", "target": "label"},
+            "preprocessing": {"outliers": {"method": "iqr", "factor": 3.0}},
+        }
+    )
+    backend = LocalDatasetBackend(Settings(home=Path(home), data_roots=(Path(csv).parent,)), base_dir=ROOT)
+    started = time.perf_counter()
+    ref = backend.prepare_dataset(spec)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, "rows_raw": ref.rows_raw}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mb", type=float, default=300.0)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        prepare(*args.child)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "data" / "generated.csv"
+        csv.parent.mkdir()
+        rows = write_csv(csv, args.mb)
+        size_mb = csv.stat().st_size / 1e6
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", str(csv), str(Path(tmp) / "home")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        child = json.loads(done.stdout.strip().splitlines()[-1])
+    print(
+        json.dumps(
+            {
+                "mb": round(size_mb, 1),
+                "rows": rows,
+                "seconds": round(child["seconds"], 2),
+                "mb_per_s": round(size_mb / child["seconds"], 1),
+                "peak_rss_mb": round(child["peak_rss_mb"]),
+                "engine": "pandas, in memory (local.data.LocalDatasetBackend)",
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
