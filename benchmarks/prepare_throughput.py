@@ -1,11 +1,15 @@
 """Dataset preparation throughput and peak memory on a generated CSV; prints one JSON object.
 
 ``{"mb", "rows", "seconds", "mb_per_s", "peak_rss_mb", "engine"}``: the CSV's size in MB
-(10^6 bytes), its rows, the seconds ``LocalDatasetBackend.prepare_dataset`` took (load, version,
-clean, IQR outliers, stratified split, Parquet), the throughput, and the preparing process's
-peak resident memory (``ru_maxrss`` of a child process that does only this). The CSV has 20
-numeric columns, a categorical one and a binary label, about 170 bytes a row; ``--mb`` sets its
-size (default 300).
+(10^6 bytes), its rows, the seconds the preparation took (load, version, duplicates, labels,
+stratified split, IQR outliers, Parquet), the throughput, and the preparing process's peak
+resident memory (``ru_maxrss`` of a child process that does only this). The CSV has 20 numeric
+columns, a categorical one and a binary label, about 170 bytes a row; ``--mb`` sets its size
+(default 300).
+
+``--engine job`` (the default) runs the preparation processing job's program
+(``training_containers/preparation``, DuckDB, out of core); ``--engine in-memory`` runs the
+MCP server's in-memory preparation (``LocalDatasetBackend``, pandas).
 
 Goals (issue "Deploy to AWS", NFR-003): at least 28 MB/s (100 GB/hour) on one machine, and peak
 memory at most 1 GB whatever the file's size.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -26,6 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 ROWS_PER_CHUNK = 200_000
+ENGINES = {
+    "job": "the preparation processing job (DuckDB, out of core)",
+    "in-memory": "pandas, in memory (local.data.LocalDatasetBackend)",
+}
 
 
 def write_csv(path: Path, megabytes: float, seed: int = 0) -> int:
@@ -71,13 +80,44 @@ def prepare(csv: str, home: str) -> None:
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, "rows_raw": ref.rows_raw}))
 
 
+def prepare_as_job(csv: str, root: str) -> None:
+    """Run the preparation program on ``csv`` under the processing contract in ``root``."""
+    folder = Path(root)
+    (folder / "input" / "config").mkdir(parents=True)
+    (folder / "input" / "data").mkdir(parents=True)
+    (folder / "input" / "data" / "generated.csv").symlink_to(csv)
+    config = {
+        "preparation_id": "prepare-benchmark",
+        "source": f"file://{csv}",
+        "input": "data/generated.csv",
+        "task": "classification",
+        "target": "label",
+        "split": {"train": 0.7, "validation": 0.15, "test": 0.15, "seed": 42, "stratify": True},
+        "outliers": {"method": "iqr", "factor": 3.0},
+    }
+    (folder / "input" / "config" / "preparation.json").write_text(json.dumps(config))
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "training_containers.preparation.prepare"],
+        cwd=ROOT,
+        env={**os.environ, "MLOPS_PROCESSING_ROOT": root},
+        check=True,
+        capture_output=True,
+    )
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+    rows_raw = json.loads((folder / "output" / "dataset.json").read_text())["rows_raw"]
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, "rows_raw": rows_raw}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=float, default=300.0)
+    parser.add_argument("--engine", choices=["job", "in-memory"], default="job")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        prepare(*args.child)
+        (prepare_as_job if args.engine == "job" else prepare)(*args.child)
         return
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "data" / "generated.csv"
@@ -85,7 +125,7 @@ def main() -> None:
         rows = write_csv(csv, args.mb)
         size_mb = csv.stat().st_size / 1e6
         done = subprocess.run(
-            [sys.executable, __file__, "--child", str(csv), str(Path(tmp) / "home")],
+            [sys.executable, __file__, "--engine", args.engine, "--child", str(csv), str(Path(tmp) / "home")],
             capture_output=True,
             text=True,
             check=True,
@@ -99,7 +139,7 @@ def main() -> None:
                 "seconds": round(child["seconds"], 2),
                 "mb_per_s": round(size_mb / child["seconds"], 1),
                 "peak_rss_mb": round(child["peak_rss_mb"]),
-                "engine": "pandas, in memory (local.data.LocalDatasetBackend)",
+                "engine": ENGINES[args.engine],
             }
         )
     )

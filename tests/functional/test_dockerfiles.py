@@ -20,7 +20,14 @@ HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadol
 
 
 def test_every_training_family_has_a_dockerfile():
-    assert {p.parent.name for p in DOCKERFILES} == {"sklearn", "xgboost", "pytorch", "rl", "evaluation"}
+    assert {p.parent.name for p in DOCKERFILES} == {
+        "sklearn",
+        "xgboost",
+        "pytorch",
+        "rl",
+        "evaluation",
+        "preparation",
+    }
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
@@ -35,7 +42,7 @@ def test_entry_point_is_the_family_program_and_pins_match_what_is_tested(dockerf
     text = dockerfile.read_text()
     module = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", text, re.MULTILINE).group(1))[-1]
     family = dockerfile.parent.name
-    program = "evaluate" if family == "evaluation" else "train"
+    program = {"evaluation": "evaluate", "preparation": "prepare"}.get(family, "train")
     assert module == f"training_containers.{family}.{program}"
     assert importlib.util.find_spec(module) is not None
     for line in (dockerfile.parent / "requirements.txt").read_text().splitlines():

@@ -23,24 +23,13 @@ and the log as artifacts under ``evaluation/``.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 from mcp_server.backends.base import EvaluationBackend
 from mcp_server.backends.local.data import path_from_uri
 from mcp_server.backends.local.files import exclusive, write_json_atomic
-from mcp_server.backends.local.job_folder import iso, kill_group, log_tail, process_alive
-from mcp_server.backends.local.launcher import (
-    REPOSITORY_ROOT,
-    JobProcess,
-    job_environment,
-    launch,
-    start_ticks,
-)
+from mcp_server.backends.local.processing_job import failure_reason, run_processing_job
 from mcp_server.core.jobs.evaluation import check_evaluation_request, program_config, report_fields
 from mcp_server.core.models import EvaluationReport, EvaluationRequest
 from mcp_server.errors import EvaluationError
@@ -50,8 +39,6 @@ from mcp_server.settings import Settings
 PROGRAM = "training_containers.evaluation.evaluate"
 LOG = "evaluation.log"
 _REASON_MAX_CHARS = 2048
-#: Failure texts of a process that ran into its address-space limit (RLIMIT_AS).
-_MEMORY_SIGNS = ("MemoryError", "failed to map segment", "Cannot allocate memory", "bad_alloc", "libllvmlite")
 
 
 class LocalEvaluationBackend(EvaluationBackend):
@@ -97,38 +84,21 @@ class LocalEvaluationBackend(EvaluationBackend):
         return report
 
     def _run(self, request: EvaluationRequest, job_dir: Path) -> None:
-        """Prepare the job folder, run the program to its end, and check that it completed."""
+        """Run the program as a local processing job to its end, and check that it completed."""
         inputs = _input_folders(request)
-        _stop_orphan(job_dir)
-        _clear(job_dir)
-        _mount(inputs, job_dir / "input")
-        write_json_atomic(job_dir / "input" / "config" / "evaluation.json", program_config(request))
-        started = time.time()
-        process = self._spawn(job_dir)
-        write_json_atomic(
-            job_dir / "process.json", {"pid": process.pid, "start_ticks": start_ticks(process.pid)}
+        (job_dir / "tracking.json").unlink(missing_ok=True)
+        status = run_processing_job(
+            job_dir,
+            PROGRAM,
+            inputs,
+            ("evaluation.json", program_config(request)),
+            self._settings,
+            LOG,
+            timeout_s=request.max_runtime_s,
         )
-        timed_out = False
-        try:
-            exit_code = process.wait(timeout=request.max_runtime_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            exit_code = kill_group(process)
-        ended = time.time()
-        status = {
-            "exit_code": exit_code,
-            "timed_out": timed_out,
-            "started_at": iso(started),
-            "ended_at": iso(ended),
-            "duration_s": round(ended - started, 3),
-        }
-        write_json_atomic(job_dir / "status.json", status)
-        _check_completed(request, job_dir, exit_code, timed_out, self._settings.job_memory_limit_mb)
-
-    def _spawn(self, job_dir: Path) -> JobProcess:
-        env = job_environment({"MLOPS_PROCESSING_ROOT": str(job_dir), "MPLBACKEND": "Agg"})
-        limit = self._settings.job_memory_limit_mb
-        return launch(PROGRAM, env, REPOSITORY_ROOT, job_dir / LOG, limit, owner_file=job_dir / "owner")
+        _check_completed(
+            request, job_dir, status["exit_code"], status["timed_out"], self._settings.job_memory_limit_mb
+        )
 
     def _track(self, run_id: str, report: EvaluationReport, job_dir: Path) -> None:
         """Log the metrics and the outputs to the MLflow run, once per run (``tracking.json``)."""
@@ -220,43 +190,6 @@ def _input_folders(request: EvaluationRequest) -> dict[str, Path]:
     return folders
 
 
-def _stop_orphan(job_dir: Path) -> None:
-    """Stop this evaluation's earlier process if it still runs (its runtime died mid-job).
-
-    An evaluation is recomputed from its inputs, so the earlier run is stopped rather than
-    adopted: two processes must not write one output folder.
-    """
-    path = job_dir / "process.json"
-    if not path.is_file():
-        return
-    try:
-        earlier = json.loads(path.read_text())
-        if process_alive(int(earlier["pid"]), job_dir, earlier.get("start_ticks")):
-            os.killpg(int(earlier["pid"]), signal.SIGKILL)
-    except (OSError, ValueError, KeyError):
-        return
-
-
-def _clear(job_dir: Path) -> None:
-    """Remove what an earlier, unfinished attempt left (links are removed, never followed)."""
-    for name in ("input", "output"):
-        if (job_dir / name).exists():
-            shutil.rmtree(job_dir / name)
-    for name in (LOG, "status.json", "tracking.json"):
-        (job_dir / name).unlink(missing_ok=True)
-
-
-def _mount(folders: dict[str, Path], input_dir: Path) -> None:
-    """Link each folder as ``input_dir/<name>``; copy it where links are not possible."""
-    input_dir.mkdir(parents=True, exist_ok=True)
-    for name, folder in folders.items():
-        link = input_dir / name
-        try:
-            link.symlink_to(folder.resolve(), target_is_directory=True)
-        except OSError:
-            shutil.copytree(folder, link)
-
-
 def _check_completed(
     request: EvaluationRequest, job_dir: Path, exit_code: int, timed_out: bool, memory_limit_mb: int
 ) -> None:
@@ -274,20 +207,7 @@ def _check_completed(
         )
     if exit_code == 0 and (job_dir / "output" / "report.json").is_file():
         return
-    failure = job_dir / "output" / "failure"
-    text = failure.read_text().strip() if failure.is_file() else ""
-    if text:
-        reason = text.split("\n\n", 1)[0]  # the headline "ExceptionType: message"
-    else:
-        killed = f" (killed by signal {-exit_code})" if exit_code < 0 else ""
-        reason = (
-            f"the program exited with code {exit_code}{killed} and wrote no report; "
-            f"last log lines:\n{log_tail(log)}"
-        )
-    if any(sign in reason for sign in _MEMORY_SIGNS):
-        reason += (
-            f"; the job's address space is limited to {memory_limit_mb} MiB: raise MLOPS_JOB_MEMORY_LIMIT_MB"
-        )
+    reason = failure_reason(job_dir, exit_code, LOG, memory_limit_mb, "report")
     raise EvaluationError(
-        f"evaluation {request.evaluation_id} failed: {reason[:_REASON_MAX_CHARS]} (log: {log})"
+        f"evaluation {request.evaluation_id} failed: {reason[:_REASON_MAX_CHARS]} (log: {job_dir / LOG})"
     )

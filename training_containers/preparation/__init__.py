@@ -1,0 +1,1 @@
+"""The data preparation program, a job under the SageMaker Processing contract (``prepare``)."""

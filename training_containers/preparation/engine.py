@@ -1,0 +1,517 @@
+"""Out-of-core dataset preparation with DuckDB: load, version, clean, encode, split, outliers.
+
+Every step is a SQL statement over tables in a DuckDB database file in a scratch folder, with
+a memory limit: what does not fit is spilled to that folder (DuckDB's out-of-core hash
+aggregation, joins, sorts and windows), so the job's memory stays bounded whatever the file's
+size. The meaning of each step is fixed, so the same data and options give the same data
+version and the same splits on any machine:
+
+- **version**: SHA-256 over the columns' names and types, then each row's ``hash()`` in the
+  file's order; 12 hex digits. Any changed value, column, type or row order changes it (the
+  hash function is DuckDB's, pinned with the image: an upgrade may give new versions).
+- **duplicates** (``drop_duplicates``): the first of identical rows is kept (NULLs equal).
+- **missing**: a row without a label is always dropped; with ``drop_missing`` every row with a
+  NULL or NaN. Values are missing as pandas reads them (``NULL_STRINGS``).
+- **labels** (classification): sorted distinct labels become codes 0..K-1 (float labels that
+  are whole numbers become integers first, as ``0.0``/``1.0`` after a NaN).
+- **split**: each row gets ``h = md5_number(seed:row)``. Unstratified, rows are ordered by
+  ``h``; stratified, by ``((rank of h within its class) - 0.5) / class size``, then ``h``, which
+  spreads every class evenly over the order. The first ``ceil(test * n)`` rows are the test
+  split, the next ``ceil(validation / (train + validation) * (n - test))`` the validation
+  split (scikit-learn's ``train_test_split`` rounding), the rest the training split; each
+  split is written in that order (shuffled).
+- **outliers** (training rows only, numeric features; NULL and NaN kept, columns with no spread
+  skipped): ``iqr`` drops values outside ``[Q1 - factor * IQR, Q3 + factor * IQR]``, with exact
+  quartiles interpolated linearly (pandas' and numpy's default); ``zscore`` drops
+  ``|x - mean| / std > factor`` (sample standard deviation, ddof 1).
+"""
+
+from __future__ import annotations
+
+import bz2
+import difflib
+import hashlib
+import json
+import lzma
+import math
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+SPLITS = ("train", "validation", "test")
+#: Strings read as missing values: pandas' default ``na_values`` (``pandas.read_csv``).
+NULL_STRINGS = [
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+]
+#: Types a CSV column may be read as: numbers or text. Dates and booleans stay text, as pandas
+#: reads them, so the training job's pipeline sees the same kinds of column as before.
+CSV_TYPES = ["BIGINT", "DOUBLE", "VARCHAR"]
+#: DuckDB types whose columns are numeric features.
+NUMERIC_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+)
+#: Most distinct labels a classification target may have.
+MAX_CLASSES = 10_000
+#: Rows per batch when the version is computed (bounded memory, any file size).
+BATCH_ROWS = 262_144
+#: Decompressors for the CSV compressions DuckDB does not read itself (it reads gzip and zstd).
+_DECOMPRESSORS = {".bz2": bz2.open, ".xz": lzma.open}
+
+
+class DataError(Exception):
+    """The data cannot be prepared as the spec asks; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    """``dataset.split`` of the spec: fractions (summing to 1), seed and stratification."""
+
+    train: float = 0.7
+    validation: float = 0.15
+    test: float = 0.15
+    seed: int = 42
+    stratify: bool = True
+
+
+@dataclass(frozen=True)
+class PreparationOptions:
+    """What shapes the prepared rows.
+
+    Attributes:
+        source: the spec's ``dataset.source``, quoted in messages.
+        task: the spec's task.
+        target: the label column, or None.
+        split: the split fractions and seed.
+        drop_duplicates: drop repeated rows.
+        drop_missing: drop every row with a missing value (else only unlabelled rows).
+        outliers: ``{"method": "iqr" | "zscore", "factor": float}`` or None.
+        drop_columns: columns that are not features (scikit-learn's ``target`` column when the
+            spec names no target).
+        label_names: names of class codes 0..K-1 when the labels already are those integers.
+    """
+
+    source: str
+    task: str
+    target: str | None = None
+    split: SplitOptions = field(default_factory=SplitOptions)
+    drop_duplicates: bool = True
+    drop_missing: bool = False
+    outliers: dict[str, Any] | None = None
+    drop_columns: tuple[str, ...] = ()
+    label_names: list[str] | None = None
+
+
+def connect(scratch: Path, memory_limit_mb: int, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB database in ``scratch`` that spills there beyond ``memory_limit_mb`` MiB."""
+    connection = duckdb.connect(str(scratch / "preparation.duckdb"))
+    connection.execute(f"SET memory_limit = '{int(memory_limit_mb)}MiB'")
+    connection.execute(f"SET temp_directory = {literal(str(scratch / 'spill'))}")
+    connection.execute("SET preserve_insertion_order = true")
+    if threads:
+        connection.execute(f"SET threads = {int(threads)}")
+    return connection
+
+
+def literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def load_file(connection: duckdb.DuckDBPyConnection, path: Path, source: str, scratch: Path) -> None:
+    """Load a CSV (plain, ``.gz``, ``.zst``, ``.bz2``, ``.xz`` or ``.zip``) or Parquet file as table ``raw``.
+
+    Raises:
+        DataError: an unsupported file type, or a file that cannot be read or parsed.
+    """
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        kind, query = "Parquet", f"SELECT * FROM read_parquet({literal(str(path))})"
+    elif ".csv" in name:
+        kind = "CSV"
+        path = _decompressed(path, scratch)
+        nulls = ", ".join(literal(text) for text in NULL_STRINGS)
+        types = ", ".join(literal(text) for text in CSV_TYPES)
+        query = (
+            f"SELECT * FROM read_csv({literal(str(path))}, header = true, nullstr = [{nulls}], "
+            f"auto_type_candidates = [{types}]{{sample}})"
+        )
+    else:
+        raise DataError(
+            f"dataset.source {source}: unsupported file type {path.suffix!r}; use .csv or .parquet"
+        )
+    try:
+        try:
+            connection.execute(f"CREATE TABLE raw AS {query.format(sample='')}")
+        except duckdb.ConversionException:
+            # a value late in the file does not fit the type sniffed from the first rows:
+            # sniff the whole file (a second pass) instead
+            connection.execute("DROP TABLE IF EXISTS raw")
+            connection.execute(f"CREATE TABLE raw AS {query.format(sample=', sample_size = -1')}")
+    except (duckdb.Error, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(
+            f"dataset.source {source}: cannot read {path.name} ({_first_line(err)}); "
+            f"check that it is a valid {kind} file"
+        ) from err
+
+
+def _decompressed(path: Path, scratch: Path) -> Path:
+    """A CSV DuckDB can read: ``path`` itself, or its content decompressed into ``scratch``."""
+    suffix = path.suffix.lower()
+    if suffix not in (*_DECOMPRESSORS, ".zip"):
+        return path
+    target = scratch / "source.csv"
+    try:
+        if suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.namelist() if not m.endswith("/")]
+                if len(members) != 1:
+                    raise DataError(f"{path.name} holds {len(members)} files; a .csv.zip must hold one CSV")
+                with archive.open(members[0]) as packed, target.open("wb") as out:
+                    shutil.copyfileobj(packed, out, 1 << 20)
+        else:
+            with _DECOMPRESSORS[suffix](path, "rb") as packed, target.open("wb") as out:
+                shutil.copyfileobj(packed, out, 1 << 20)
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as err:
+        raise DataError(f"cannot decompress {path.name} ({err}); check the file") from err
+    return target
+
+
+def columns(connection: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """``[(name, type)]`` of a table's columns, in order."""
+    return [(row[0], row[1]) for row in connection.execute(f"DESCRIBE {table}").fetchall()]
+
+
+def count(connection: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
+    """Run a query that returns one integer (a ``count(*)``) and return it."""
+    return int(connection.execute(sql, params or []).fetchall()[0][0])
+
+
+def check_loaded(raw_columns: list[tuple[str, str]], rows: int, options: PreparationOptions) -> None:
+    """Check that the data has rows, columns and the target.
+
+    Raises:
+        DataError: no rows or no columns; no target for a supervised task; a target that is not a
+            column (the message suggests the closest one and lists them).
+    """
+    if rows == 0 or not raw_columns:
+        raise DataError(f"dataset {options.source} has no rows or no columns; check the file")
+    target, task = options.target, options.task
+    if target is None and task in ("classification", "regression"):
+        raise DataError(f"dataset.target is required for {task}: name the column to predict")
+    names = [name for name, _ in raw_columns]
+    if target is not None and target not in names:
+        shown = ", ".join(names[:50]) + (f" and {len(names) - 50} more" if len(names) > 50 else "")
+        raise DataError(
+            f"dataset.target {target!r} is not a column of {options.source}{did_you_mean(target, names)}; "
+            f"available columns: {shown}"
+        )
+
+
+def did_you_mean(value: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def data_version(connection: duckdb.DuckDBPyConnection, raw_columns: list[tuple[str, str]]) -> str:
+    """12 hex digits of SHA-256 over the columns and every row's hash, in the file's order."""
+    digest = hashlib.sha256(json.dumps([[name, kind] for name, kind in raw_columns]).encode())
+    row_hash = f"hash({', '.join(ident(name) for name, _ in raw_columns)})"
+    reader = connection.sql(f"SELECT {row_hash} AS h FROM raw").to_arrow_reader(BATCH_ROWS)
+    for batch in reader:
+        digest.update(batch.column(0).to_numpy(zero_copy_only=False).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def clean(
+    connection: duckdb.DuckDBPyConnection, raw_columns: list[tuple[str, str]], options: PreparationOptions
+) -> dict[str, int]:
+    """Create table ``clean`` (``__row`` plus the kept columns); return the rows removed by kind."""
+    rows_raw = count(connection, "SELECT count(*) FROM raw")
+    everything = ", ".join(ident(name) for name, _ in raw_columns)
+    conditions = ["true"]
+    kept = rows_raw
+    if options.drop_duplicates:
+        connection.execute(
+            f"CREATE TABLE first_rows AS SELECT min(rowid) AS __row FROM raw GROUP BY {everything}"
+        )
+        kept = count(connection, "SELECT count(*) FROM first_rows")
+        conditions.append("rowid IN (SELECT __row FROM first_rows)")
+    checked = raw_columns if options.drop_missing else [c for c in raw_columns if c[0] == options.target]
+    conditions += [_present(name, kind) for name, kind in checked]
+    selected = ", ".join(ident(name) for name, _ in raw_columns if name not in options.drop_columns)
+    connection.execute(
+        f"CREATE TABLE clean AS SELECT rowid AS __row, {selected} FROM raw WHERE {' AND '.join(conditions)}"
+    )
+    after = count(connection, "SELECT count(*) FROM clean")
+    return {"duplicates": rows_raw - kept, "missing": kept - after, "outliers": 0}
+
+
+def _present(name: str, kind: str) -> str:
+    column = ident(name)
+    if kind in ("FLOAT", "DOUBLE"):
+        return f"({column} IS NOT NULL AND NOT isnan({column}))"
+    return f"{column} IS NOT NULL"
+
+
+def encode_labels(
+    connection: duckdb.DuckDBPyConnection, target: str, kind: str, label_names: list[str] | None
+) -> list[str]:
+    """Replace the target of table ``clean`` by codes 0..K-1 (table ``work``); return each code's label.
+
+    Raises:
+        DataError: more than ``MAX_CLASSES`` distinct labels.
+    """
+    column = ident(target)
+    distinct = count(connection, f"SELECT count(DISTINCT {column}) FROM clean")
+    if distinct > MAX_CLASSES:
+        raise DataError(
+            f"dataset.target {target!r} has {distinct} distinct values, more than {MAX_CLASSES} classes; "
+            "use task: regression for a numeric target, or group the labels"
+        )
+    values = [row[0] for row in connection.execute(f"SELECT DISTINCT {column} FROM clean").fetchall()]
+    label_type = kind
+    if kind in ("FLOAT", "DOUBLE") and all(float(v).is_integer() for v in values):
+        values, label_type = [int(v) for v in values], "BIGINT"  # 0.0/1.0 after a NaN: labels 0 and 1
+    try:
+        values.sort()
+    except TypeError:
+        values.sort(key=str)
+    connection.execute(f"CREATE TABLE labels (label {label_type}, code BIGINT)")
+    connection.executemany("INSERT INTO labels VALUES (?, ?)", [[v, code] for code, v in enumerate(values)])
+    connection.execute(
+        f"CREATE TABLE work AS SELECT clean.* REPLACE (labels.code AS {column}) "
+        f"FROM clean JOIN labels ON CAST(clean.{column} AS {label_type}) = labels.label"
+    )
+    if label_names is not None and values == list(range(len(label_names))):
+        return list(label_names)
+    return [str(v) for v in values]
+
+
+def split_sizes(rows: int, split: SplitOptions) -> dict[str, int]:
+    """Rows of each split of ``rows``.
+
+    Test ``ceil(test * n)``, validation ``ceil(v / (t + v) * rest)``, train the rest.
+    """
+    n_test = math.ceil(split.test * rows)
+    n_validation = math.ceil(split.validation / (split.train + split.validation) * (rows - n_test))
+    return {"train": rows - n_test - n_validation, "validation": n_validation, "test": n_test}
+
+
+def check_split(
+    connection: duckdb.DuckDBPyConnection,
+    options: PreparationOptions,
+    labels: list[str] | None,
+    stratify: bool,
+) -> dict[str, int]:
+    """Check that the ``work`` rows fill every split (and, stratified, every class); return the sizes.
+
+    Raises:
+        DataError: a split would be empty, or a class has fewer rows than there are splits.
+    """
+    rows = count(connection, "SELECT count(*) FROM work")
+    split = options.split
+    names = [name for name in SPLITS if getattr(split, name) > 0]
+    sizes = split_sizes(rows, split)
+    if any(sizes[name] < 1 for name in names):
+        shown = ", ".join(f"{name} {sizes[name]}" for name in names)
+        raise DataError(
+            f"dataset {options.source} has {rows} usable rows, too few for the split "
+            f"({shown} rows); add data or change dataset.split"
+        )
+    if stratify and options.target is not None:
+        column = ident(options.target)
+        small = connection.execute(
+            f"SELECT {column}, count(*) AS n FROM work GROUP BY {column} HAVING n < ? ORDER BY {column}",
+            [len(names)],
+        ).fetchall()
+        if small:
+            shown = ", ".join(f"{labels[int(code)] if labels else repr(code)}: {n}" for code, n in small[:20])
+            raise DataError(
+                f"dataset.target {options.target!r}: classes with fewer than {len(names)} rows "
+                f"cannot be stratified into {len(names)} splits ({shown}); add rows, "
+                "drop those classes, or set dataset.split.stratify: false"
+            )
+    return {name: sizes[name] for name in names}
+
+
+def assign_splits(
+    connection: duckdb.DuckDBPyConnection, options: PreparationOptions, sizes: dict[str, int], stratify: bool
+) -> None:
+    """Create table ``parts``: the ``work`` rows with their position ``__pos`` and ``__split``.
+
+    The table is stored in ``__pos`` order, which scans keep (``preserve_insertion_order``), so
+    each split is written shuffled without sorting again.
+    """
+    seed = literal(f"{options.split.seed}:")
+    hashed = f"SELECT __row, md5_number({seed} || __row) AS __h{{extra}} FROM work"
+    if stratify and options.target is not None:
+        column = ident(options.target)
+        ranked = (
+            f"SELECT __row, __h, (row_number() OVER (PARTITION BY {column} ORDER BY __h) - 0.5) "
+            f"/ count(*) OVER (PARTITION BY {column}) AS __u FROM ({hashed.format(extra=', ' + column)})"
+        )
+        order = "__u, __h"
+    else:
+        ranked, order = hashed.format(extra=""), "__h"
+    n_test, n_validation = sizes["test"], sizes.get("validation", 0)
+    connection.execute(
+        f"CREATE TABLE placed AS SELECT __row, row_number() OVER (ORDER BY {order}) - 1 AS __pos "
+        f"FROM ({ranked})"
+    )
+    connection.execute(
+        "CREATE TABLE parts AS SELECT work.*, placed.__pos, CASE WHEN __pos < ? THEN 'test' "
+        "WHEN __pos < ? THEN 'validation' ELSE 'train' END AS __split FROM work JOIN placed USING (__row) "
+        "ORDER BY __pos",
+        [n_test, n_test + n_validation],
+    )
+
+
+def remove_outliers(
+    connection: duckdb.DuckDBPyConnection,
+    features: list[tuple[str, str]],
+    outliers: dict[str, Any],
+    values_in_memory: int = 0,
+) -> int:
+    """Delete training rows outside the IQR fences or the z-score cut-off on any numeric feature.
+
+    Args:
+        connection: holds table ``parts``.
+        features: ``[(name, type)]`` of the feature columns; only numeric ones are checked.
+        outliers: ``{"method": "iqr" | "zscore", "factor": float}``.
+        values_in_memory: how many values the quartiles may hold in memory at once; when the
+            training split's numeric values fit, every quartile comes from one aggregate
+            (``quantile_cont``), else each column's from an out-of-core sort. Both are exact.
+
+    Returns:
+        The rows deleted.
+    """
+    numeric = [(name, kind) for name, kind in features if is_numeric(kind)]
+    train_rows = count(connection, "SELECT count(*) FROM parts WHERE __split = 'train'")
+    known: dict[str, tuple[float | None, float | None]] = {}
+    if outliers["method"] == "iqr" and numeric and train_rows * len(numeric) <= values_in_memory:
+        known = _all_quartiles(connection, [name for name, _ in numeric])
+    conditions: list[str] = []
+    params: list[float] = []
+    for name, _ in numeric:
+        value = f"CAST({ident(name)} AS DOUBLE)"
+        present = f"{value} IS NOT NULL AND NOT isnan({value})"
+        if outliers["method"] == "iqr":
+            q1, q3 = known[name] if name in known else _quartiles(connection, value, present)
+            spread = None if q1 is None else q3 - q1
+            if spread is None or not spread > 0:
+                continue
+            conditions.append(f"({present} AND ({value} < ? OR {value} > ?))")
+            params += [q1 - outliers["factor"] * spread, q3 + outliers["factor"] * spread]
+        else:
+            mean, std = connection.execute(
+                f"SELECT avg({value}), stddev_samp({value}) FROM parts WHERE __split = 'train' AND {present}"
+            ).fetchall()[0]
+            if std is None or not std > 0:
+                continue
+            conditions.append(f"({present} AND abs(({value} - ?) / ?) > ?)")
+            params += [mean, std, float(outliers["factor"])]
+    if not conditions:
+        return 0
+    where = f"__split = 'train' AND ({' OR '.join(conditions)})"
+    removed = count(connection, f"SELECT count(*) FROM parts WHERE {where}", params)
+    connection.execute(f"DELETE FROM parts WHERE {where}", params)
+    return removed
+
+
+def _all_quartiles(
+    connection: duckdb.DuckDBPyConnection, names: list[str]
+) -> dict[str, tuple[float | None, float | None]]:
+    """Exact Q1 and Q3 of every named column's training values (NULL and NaN left out), in one pass."""
+    parts = []
+    for name in names:
+        value = f"CAST({ident(name)} AS DOUBLE)"
+        parts.append(f"quantile_cont({value}, [0.25, 0.75]) FILTER (WHERE NOT isnan({value}))")
+    row = connection.execute(f"SELECT {', '.join(parts)} FROM parts WHERE __split = 'train'").fetchall()[0]
+    return {
+        name: (None, None) if pair is None else (pair[0], pair[1])
+        for name, pair in zip(names, row, strict=True)
+    }
+
+
+def _quartiles(
+    connection: duckdb.DuckDBPyConnection, value: str, present: str
+) -> tuple[float | None, float | None]:
+    """Exact Q1 and Q3 of a column's training values, interpolated linearly, by an out-of-core sort."""
+    total = count(connection, f"SELECT count(*) FROM parts WHERE __split = 'train' AND {present}")
+    if total == 0:
+        return None, None
+    ranks: dict[float, tuple[int, int, float]] = {}
+    for q in (0.25, 0.75):
+        position = q * (total - 1)
+        low = math.floor(position)
+        ranks[q] = (low + 1, min(low + 2, total), position - low)  # 1-based ranks around the position
+    wanted = sorted({rank for low, high, _ in ranks.values() for rank in (low, high)})
+    rows = connection.execute(
+        f"SELECT __rank, __x FROM (SELECT {value} AS __x, row_number() OVER (ORDER BY {value}) AS __rank "
+        f"FROM parts WHERE __split = 'train' AND {present}) WHERE __rank IN ({', '.join(map(str, wanted))})"
+    ).fetchall()
+    at = dict(rows)
+    q1, q3 = (at[low] + (at[high] - at[low]) * fraction for low, high, fraction in (ranks[0.25], ranks[0.75]))
+    return q1, q3
+
+
+def is_numeric(kind: str) -> bool:
+    """Whether a DuckDB column type is a numeric feature (booleans are categorical)."""
+    return kind.startswith(NUMERIC_TYPES)
+
+
+def class_counts(connection: duckdb.DuckDBPyConnection, target: str, labels: list[str]) -> dict[str, int]:
+    """Rows of each class over every split, by label."""
+    counted = dict(connection.execute(f"SELECT {ident(target)}, count(*) FROM parts GROUP BY 1").fetchall())
+    return {label: int(counted.get(code, 0)) for code, label in enumerate(labels)}
+
+
+def write_parquet(connection: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
+    """Write a query's rows, in its order, to a Parquet file (its folder is created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection.execute(f"COPY ({query}) TO {literal(str(path))} (FORMAT parquet)")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:300]
