@@ -60,7 +60,8 @@ class PreparationConfig:
         drop_duplicates: ``preprocessing.drop_duplicates``.
         drop_missing: ``preprocessing.missing_values == "drop"``.
         outliers: ``preprocessing.outliers`` (``method``, ``factor``) or None.
-        memory_limit_mb: DuckDB's memory limit, MiB; the process uses about 150 MiB more.
+        memory_limit_mb: DuckDB's memory limit, MiB; the process's peak RSS is about 200 MiB more
+            (703 MB under the default 512 MiB in benchmarks/prepare_throughput.py).
         threads: DuckDB's threads (None: one per core).
     """
 
