@@ -66,6 +66,13 @@ def test_a_running_job_can_be_stopped_by_its_process_group(tmp_path, mode):
     assert kill_group(job) == -signal.SIGTERM
 
 
+def test_a_job_stopped_at_once_is_stopped(tmp_path, mode):
+    """The job leads its process group when launch returns, so a stop right away reaches it."""
+    job = start(tmp_path, "sleep")
+    assert os.getpgid(job.pid) == job.pid
+    assert kill_group(job) == -signal.SIGTERM
+
+
 def test_the_memory_limit_applies(tmp_path, mode):
     job = start(tmp_path, "allocate", memory_mb=1024)
     assert job.wait(60) == 1

@@ -20,6 +20,7 @@ import runpy
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,6 +53,8 @@ PRELOAD = [
     "sklearn.metrics._plot.confusion_matrix",
     "sklearn.cluster",
     "sklearn.decomposition",
+    "sklearn.datasets",
+    "duckdb",
     "sklearn.manifold",
     # The programs' shared modules: a change to them needs a server restart to reach warm jobs.
     "training_containers.common.program",
@@ -65,6 +68,7 @@ PRELOAD = [
     "training_containers.sklearn.unsupervised",
     "training_containers.evaluation.clustering",
     "training_containers.evaluation.embedding",
+    "training_containers.preparation.engine",
 ]
 
 #: The folder holding the ``training_containers`` package: every job's working directory.
@@ -237,6 +241,7 @@ def launch(
         )
         with _entry_script_hidden():
             process.start()
+        _wait_for_own_group(process.pid)
         return ForkedJob(process, [module])
     with open(log_path, "wb") as log:
         return subprocess.Popen(
@@ -248,6 +253,22 @@ def launch(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def _wait_for_own_group(pid: int, timeout_s: float = 10.0) -> None:
+    """Wait until a forked job leads its own process group (its first step), or has ended.
+
+    Stopping a job signals its group (``os.killpg(pid)``); before the child's ``setsid`` there
+    is no such group, and a stop right after the start would miss the job.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if os.getpgid(pid) == pid:
+                return
+        except ProcessLookupError:
+            return
+        time.sleep(0.001)
 
 
 def start_ticks(pid: int) -> int | None:
