@@ -30,8 +30,10 @@ from cdk.nag import acknowledge, finding
 from cdk.names import BUCKET_NAME, KEY_ACTIONS, TABLE_NAME, bucket_arn, objects_arn
 from mcp_server.secrets import PLACEHOLDER
 
-#: The bucket's prefixes (ARCHITECTURE §4, "Artifacts").
-PREFIXES = ("datasets", "jobs", "evaluations", "models", "logs")
+#: The bucket's prefixes: ARCHITECTURE §4's artifacts, the data preparation jobs
+#: (``preparations/``), and ``data/``, where users upload the files their specs read as
+#: ``s3://{bucket}/data/...``.
+PREFIXES = ("datasets", "jobs", "evaluations", "models", "logs", "preparations", "data")
 CONTAINERS = Path(__file__).resolve().parent.parent / "training_containers"
 
 

@@ -35,7 +35,7 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 BUCKET, TABLE, TOPIC = "mlops-artifacts-e2e", "mlops-state", "mlops-runs"
 IMAGES = {
     family: f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-{family}:latest"
-    for family in ("sklearn", "xgboost", "pytorch", "rl", "evaluation")
+    for family in ("sklearn", "xgboost", "pytorch", "rl", "evaluation", "preparation")
 }
 
 
@@ -194,6 +194,7 @@ def main() -> None:
         )
         training_client.meta.events.register("after-call.sagemaker.CreateTrainingJob", _after(jobs))
         processing = run_processing_jobs(backends.evaluation._sagemaker, backends.evaluation._s3)  # type: ignore[attr-defined]
+        run_processing_jobs(backends.data._sagemaker, backends.data._s3, processing)  # type: ignore[attr-defined]
         payload = issue_payload(
             args.issue,
             title,

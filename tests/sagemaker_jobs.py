@@ -24,12 +24,18 @@ ROOT = "/opt/ml/processing"
 
 
 def download_prefix(s3: Any, uri: str, target: Path) -> int:
-    """Download every object under ``uri`` into ``target`` (keys relative to the prefix); return the count."""
+    """Download every object whose key starts with ``uri``'s into ``target``; return the count.
+
+    As SageMaker lays out an ``S3Prefix`` input: each key keeps its path below the prefix's last
+    ``/``, so ``s3://b/loans/x.csv`` lands as ``target/x.csv`` (and ``loans/x.csv.gz``, which
+    shares the prefix, beside it), and ``s3://b/splits/train/`` gives ``target/data.parquet``.
+    """
     bucket, prefix = split_s3_uri(uri)
+    folder = prefix[: prefix.rfind("/") + 1]
     count = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            relative = item["Key"][len(prefix) :].lstrip("/") or Path(item["Key"]).name
+            relative = item["Key"][len(folder) :]
             path = target / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
@@ -73,9 +79,15 @@ class ProcessingJobs:
         self.runs.append(params["ProcessingJobName"])
 
 
-def run_processing_jobs(sagemaker: Any, s3: Any) -> ProcessingJobs:
-    """Make ``sagemaker``'s ``CreateProcessingJob`` calls run their job (see the module)."""
-    jobs = ProcessingJobs(s3)
+def run_processing_jobs(sagemaker: Any, s3: Any, jobs: ProcessingJobs | None = None) -> ProcessingJobs:
+    """Make ``sagemaker``'s ``CreateProcessingJob`` calls run their job (see the module).
+
+    Args:
+        sagemaker: the client whose jobs to run.
+        s3: the client the jobs read and write through.
+        jobs: the runner to use (one for several clients), else a new one.
+    """
+    jobs = jobs or ProcessingJobs(s3)
     sagemaker.meta.events.register(
         "provide-client-params.sagemaker.CreateProcessingJob",
         lambda params, **kwargs: jobs(params, **kwargs),

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from cdk.storage_stack import PREFIXES
 from mcp_server.core.rendering.history_markdown import INDEX_DATA_PATH, read_index_data
 from tests.conftest import EXAMPLES, REPO_ROOT
 from tests.github_api import FakeGitHub, serve
@@ -62,7 +63,12 @@ def test_an_issue_runs_end_to_end_on_the_aws_backends(github: FakeGitHub, tmp_pa
     assert any(k.startswith("jobs/") and k.endswith("/output/model.tar.gz") for k in keys)
     assert any(k.startswith("evaluations/") and k.endswith("/output/report.json") for k in keys)
     assert any(k.startswith("evaluations/") and "/output/plots/" in k for k in keys)
-    assert {k.split("/", 1)[0] for k in keys} <= {"datasets", "jobs", "evaluations", "models", "logs"}
+    assert any(k.startswith("preparations/prepare-") and k.endswith("/output/dataset.json") for k in keys)
+    assert any(k.startswith("preparations/prepare-") and k.endswith("/published.json") for k in keys)
+    assert {k.split("/", 1)[0] for k in keys} <= set(PREFIXES)
+    assert [
+        r for r in world["processing_runs"] if r.startswith("prepare-")
+    ]  # a processing job prepared the data
     [package] = world["model_packages"]
     assert package["group"] == "wine-classification"
     assert package["status"] == "PendingManualApproval"

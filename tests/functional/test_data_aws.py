@@ -1,7 +1,13 @@
-"""S3DatasetBackend against a moto server: the local preparation, with its artifacts on S3."""
+"""S3DatasetBackend against a moto server: the preparation program as a SageMaker processing job.
+
+moto records the processing job; ``tests/sagemaker_jobs.py`` runs the real preparation program
+on what the job's inputs hold on S3 and uploads its output, as SageMaker would. The result must
+match the local backend's for the same spec and data: one program, two backends.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -17,10 +23,13 @@ from mcp_server.backends.local.data import LocalDatasetBackend
 from mcp_server.errors import DatasetError
 from mcp_server.settings import Settings
 from tests.conftest import REPO_ROOT
+from tests.functional.conftest import SAGEMAKER_IMAGES, SAGEMAKER_ROLE
 from tests.functional.test_data_local import make_spec, read_split
+from tests.sagemaker_jobs import ProcessingJobs, run_processing_jobs
 
 BUCKET = "mlops-data-bucket"
 LOAN = REPO_ROOT / "examples" / "data" / "loan_approval.csv"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-preparation:1"
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +49,36 @@ def s3(moto_endpoint: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def backend(s3: Any, moto_endpoint: str) -> S3DatasetBackend:
-    settings = Settings(
-        home=Path("/nonexistent"), backend="aws", s3_bucket=BUCKET, aws_endpoint_url=moto_endpoint
+def settings(moto_endpoint: str) -> Settings:
+    return Settings(
+        home=Path("/nonexistent"),
+        backend="aws",
+        s3_bucket=BUCKET,
+        sagemaker_role_arn=SAGEMAKER_ROLE,
+        training_images={**SAGEMAKER_IMAGES, "preparation": IMAGE},
+        aws_endpoint_url=moto_endpoint,
     )
-    return S3DatasetBackend(settings, s3_client=s3)
+
+
+@pytest.fixture(scope="module")
+def sagemaker(moto_endpoint: str) -> Any:
+    return boto3.client("sagemaker", region_name="us-east-1", endpoint_url=moto_endpoint)
+
+
+@pytest.fixture(scope="module")
+def jobs(sagemaker: Any, s3: Any) -> ProcessingJobs:
+    created: list[dict[str, Any]] = []
+    runner = run_processing_jobs(sagemaker, s3)
+    sagemaker.meta.events.register(
+        "provide-client-params.sagemaker.CreateProcessingJob", lambda params, **_: created.append(params)
+    )
+    runner.created = created  # type: ignore[attr-defined]
+    return runner
+
+
+@pytest.fixture(scope="module")
+def backend(settings: Settings, s3: Any, sagemaker: Any, jobs: ProcessingJobs) -> S3DatasetBackend:
+    return S3DatasetBackend(settings, s3_client=s3, sagemaker_client=sagemaker, poll_s=0.01)
 
 
 def s3_split(s3: Any, uri: str) -> pd.DataFrame:
@@ -52,8 +86,12 @@ def s3_split(s3: Any, uri: str) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
 
 
+def keys(s3: Any, prefix: str) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+
+
 def test_the_same_spec_gives_the_local_backends_version_and_splits(
-    backend: S3DatasetBackend, s3: Any, tmp_path: Path
+    backend: S3DatasetBackend, s3: Any, jobs: ProcessingJobs, tmp_path: Path
 ) -> None:
     spec = make_spec("sklearn://wine", outliers={"method": "iqr", "factor": 1.5})
 
@@ -64,12 +102,12 @@ def test_the_same_spec_gives_the_local_backends_version_and_splits(
     assert ref.split_sizes == local.split_sizes
     assert ref.class_labels == local.class_labels
     assert ref.rows_removed == local.rows_removed
+    assert ref.rows_removed["outliers"] > 0
     for name in ("train", "validation", "test"):
         assert ref.splits[name].startswith(f"s3://{BUCKET}/datasets/{ref.dataset_id}/processed/")
         assert ref.splits[name].endswith(f"/{name}/")
         pd.testing.assert_frame_equal(s3_split(s3, ref.splits[name]), read_split(local, name))
-    raw = s3.head_object(Bucket=BUCKET, Key=f"datasets/{ref.dataset_id}/raw/data.parquet")
-    assert raw["ContentLength"] > 0
+    assert keys(s3, f"datasets/{ref.dataset_id}/raw/") == [f"datasets/{ref.dataset_id}/raw/data.parquet"]
     metadata_key = (
         ref.splits["train"].removeprefix(f"s3://{BUCKET}/").removesuffix("train/") + "metadata.json"
     )
@@ -77,34 +115,91 @@ def test_the_same_spec_gives_the_local_backends_version_and_splits(
         json.loads(s3.get_object(Bucket=BUCKET, Key=metadata_key)["Body"].read())["dataset_id"]
         == ref.dataset_id
     )
+    # The job: the preparation image and program, its configuration on S3, no data input for sklearn://.
+    [job] = [p for p in jobs.created if p["ProcessingJobName"] == jobs.runs[-1]]  # type: ignore[attr-defined]
+    assert job["ProcessingJobName"].startswith("prepare-")
+    assert job["AppSpecification"] == {
+        "ImageUri": IMAGE,
+        "ContainerEntrypoint": ["python3", "-m", "training_containers.preparation.prepare"],
+    }
+    assert [i["InputName"] for i in job["ProcessingInputs"]] == ["config"]
+    assert job["ProcessingResources"]["ClusterConfig"]["VolumeSizeInGB"] == 30
+    prefix = f"preparations/{job['ProcessingJobName']}"
+    config = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=f"{prefix}/input/config/preparation.json")["Body"].read()
+    )
+    assert (config["sklearn"], config["input"], config["outliers"]) == (
+        "wine",
+        None,
+        {"method": "iqr", "factor": 1.5},
+    )
+    assert f"{prefix}/output/dataset.json" in keys(s3, prefix)
 
 
-def test_a_prepared_dataset_is_returned_without_writing_again(backend: S3DatasetBackend, s3: Any) -> None:
+def test_a_prepared_dataset_is_returned_without_a_job_or_a_write(
+    backend: S3DatasetBackend, s3: Any, jobs: ProcessingJobs
+) -> None:
     spec = make_spec("sklearn://iris")
     first = backend.prepare_dataset(spec)
+    runs = list(jobs.runs)
     writes: list[str] = []
     s3.meta.events.register("before-call.s3.PutObject", lambda params, **_: writes.append(params["url_path"]))
+    s3.meta.events.register(
+        "before-call.s3.CopyObject", lambda params, **_: writes.append(params["url_path"])
+    )
 
     again = backend.prepare_dataset(spec)
 
     assert again == first
-    assert writes == []
+    assert (jobs.runs, writes) == (runs, [])
 
 
 @pytest.mark.parametrize(
     "key", ["loans/loan_approval.csv", "loans/loan_approval.csv.gz", "loans/loan_approval.parquet"]
 )
-def test_s3_sources_in_csv_compressed_csv_or_parquet(backend: S3DatasetBackend, key: str) -> None:
+def test_s3_sources_in_csv_compressed_csv_or_parquet(
+    backend: S3DatasetBackend, jobs: ProcessingJobs, tmp_path: Path, key: str
+) -> None:
     ref = backend.prepare_dataset(make_spec(f"s3://team-data/{key}", target="approved"))
 
     assert ref.source == f"s3://team-data/{key}"
     assert ref.class_labels == ["no", "yes"]
     assert sum(ref.split_sizes.values()) == ref.rows_raw - sum(ref.rows_removed.values())
     assert ref.feature_types["employment_type"] == "categorical"
+    [job] = [p for p in jobs.created if p["ProcessingJobName"] == jobs.runs[-1]]  # type: ignore[attr-defined]
+    [data] = [i["S3Input"] for i in job["ProcessingInputs"] if i["InputName"] == "data"]
+    assert (data["S3Uri"], data["LocalPath"]) == (f"s3://team-data/{key}", "/opt/ml/processing/input/data")
+    if key.endswith(".csv"):  # the same bytes as a local file: the same data version and splits
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "loan_approval.csv").write_bytes(LOAN.read_bytes())
+        local = LocalDatasetBackend(Settings(home=tmp_path / "ws"), base_dir=tmp_path).prepare_dataset(
+            make_spec("file://data/loan_approval.csv", target="approved")
+        )
+        assert (local.data_version, local.split_sizes) == (ref.data_version, ref.split_sizes)
 
 
-def test_bad_sources_are_dataset_errors_that_name_the_fix(backend: S3DatasetBackend) -> None:
-    with pytest.raises(DatasetError, match=r"cannot read it \(NoSuchKey\); check the URI"):
+def test_a_changed_object_is_prepared_again_into_a_new_version(
+    backend: S3DatasetBackend, s3: Any, jobs: ProcessingJobs
+) -> None:
+    frame = pd.read_csv(LOAN)
+    s3.put_object(Bucket="team-data", Key="loans/changing.csv", Body=frame.to_csv(index=False).encode())
+    spec = make_spec("s3://team-data/loans/changing.csv", target="approved")
+    before = backend.prepare_dataset(spec)
+    frame.loc[3, frame.columns[0]] = frame.loc[3, frame.columns[0]] + 1
+    s3.put_object(Bucket="team-data", Key="loans/changing.csv", Body=frame.to_csv(index=False).encode())
+    runs = len(jobs.runs)
+
+    after = backend.prepare_dataset(spec)
+
+    assert len(jobs.runs) == runs + 1
+    assert after.data_version != before.data_version
+    assert after.dataset_id == f"changing-{after.data_version}"
+
+
+def test_bad_sources_are_dataset_errors_that_name_the_fix(
+    backend: S3DatasetBackend, settings: Settings
+) -> None:
+    with pytest.raises(DatasetError, match=r"cannot read it \(404\); check the URI"):
         backend.prepare_dataset(make_spec("s3://team-data/loans/missing.csv", target="approved"))
     with pytest.raises(DatasetError, match="AWS mode reads sklearn://NAME and s3://BUCKET/KEY"):
         backend.prepare_dataset(make_spec("file://examples/data/loan_approval.csv", target="approved"))
@@ -117,7 +212,38 @@ def test_bad_sources_are_dataset_errors_that_name_the_fix(backend: S3DatasetBack
     )
     with pytest.raises(DatasetError, match="unsupported file type"):
         backend.prepare_dataset(unchecked)
-    with pytest.raises(DatasetError, match=r"'approvd' is not a column .*did you mean 'approved'"):
+    with pytest.raises(DatasetError) as caught:  # the program's message, as it is
         backend.prepare_dataset(make_spec("s3://team-data/loans/loan_approval.csv", target="approvd"))
+    assert str(caught.value).startswith("dataset.target 'approvd' is not a column")
+    assert "did you mean 'approved'" in str(caught.value)
     with pytest.raises(DatasetError, match="set MLOPS_BUCKET"):
         S3DatasetBackend(Settings(home=Path("/x"), backend="aws"))
+    no_image = dataclasses.replace(settings, training_images=SAGEMAKER_IMAGES)
+    with pytest.raises(DatasetError, match="set MLOPS_TRAINING_IMAGE_PREPARATION"):
+        S3DatasetBackend(no_image).prepare_dataset(make_spec("sklearn://digits"))
+
+
+def test_a_failed_job_reports_sagemakers_reason_and_its_log(
+    settings: Settings, s3: Any, moto_endpoint: str
+) -> None:
+    """A job that died before the program could write anything: SageMaker's FailureReason."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=moto_endpoint)
+
+    def fail(parsed: dict[str, Any], **_: Any) -> None:
+        name = parsed["ProcessingJobArn"].rsplit("/", 1)[1]
+        job = sagemaker_backends["123456789012"]["us-east-1"].processing_jobs[name]
+        job.processing_job_status = "Failed"
+        job.failure_reason = "ClientError: Cannot pull the image"
+
+    sagemaker.meta.events.register("after-call.sagemaker.CreateProcessingJob", fail)
+    backend = S3DatasetBackend(settings, s3_client=s3, sagemaker_client=sagemaker, poll_s=0.01)
+    with pytest.raises(DatasetError) as caught:
+        backend.prepare_dataset(make_spec("sklearn://breast_cancer"))
+    message = str(caught.value)
+    assert message.startswith("data preparation prepare-")
+    assert (
+        "failed: ClientError: Cannot pull the image (log: https://us-east-1.console.aws.amazon.com/"
+        in message
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcp_server.backends.local.data import (
-    LocalDatasetBackend,
-    compute_data_version,
-    load_sklearn,
-    path_from_uri,
-)
+from mcp_server.backends.local.data import LocalDatasetBackend, path_from_uri
+from mcp_server.core.jobs.preparation import check_sklearn_name
 from mcp_server.core.models import DatasetRef
 from mcp_server.core.spec.schema import SpecValidationError, TrainingSpec, validate_spec
 from mcp_server.errors import DatasetError
@@ -151,7 +148,11 @@ def test_data_version_is_stable_and_follows_the_values(backend: LocalDatasetBack
     frame.to_csv(tmp_path / "a.csv", index=False)
     spec = make_spec("file://a.csv", "species")
     before = backend.prepare_dataset(spec)
-    assert compute_data_version(pd.read_csv(tmp_path / "a.csv")) == before.data_version
+    (tmp_path / "copy").mkdir()
+    shutil.copy(tmp_path / "a.csv", tmp_path / "copy" / "a.csv")  # the content decides, not the path
+    assert (
+        other.prepare_dataset(make_spec("file://copy/a.csv", "species")).data_version == before.data_version
+    )
     frame.loc[5, "height"] += 0.001
     frame.to_csv(tmp_path / "a.csv", index=False)
     after = backend.prepare_dataset(spec)
@@ -280,7 +281,7 @@ def test_regression_target_must_be_numeric(backend: LocalDatasetBackend, tmp_pat
 
 def test_unknown_sklearn_dataset() -> None:
     with pytest.raises(DatasetError, match=r"sklearn://iriss: unknown .*did you mean 'iris'"):
-        load_sklearn("iriss")
+        check_sklearn_name("iriss")
 
 
 # ---------------------------------------------------------------------------------------------

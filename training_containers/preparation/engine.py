@@ -365,7 +365,9 @@ def check_split(
             [len(names)],
         ).fetchall()
         if small:
-            shown = ", ".join(f"{labels[int(code)] if labels else repr(code)}: {n}" for code, n in small[:20])
+            shown = ", ".join(
+                f"{labels[int(code)]!r}: {n}" if labels else f"{code!r}: {n}" for code, n in small[:20]
+            )
             raise DataError(
                 f"dataset.target {options.target!r}: classes with fewer than {len(names)} rows "
                 f"cannot be stratified into {len(names)} splits ({shown}); add rows, "

@@ -20,26 +20,26 @@ model package's metadata.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from mcp_server.backends.aws.clients import aws_client, error_code, translated
-from mcp_server.backends.aws.s3 import object_exists, read_object, write_object
+from mcp_server.backends.aws.clients import aws_client, translated
+from mcp_server.backends.aws.processing import (
+    failure_reason,
+    log_link,
+    start_processing_job,
+    wait_for_processing_job,
+)
+from mcp_server.backends.aws.processing import processing_job_definition as job_definition
+from mcp_server.backends.aws.s3 import object_exists, read_object
 from mcp_server.backends.base import EvaluationBackend
 from mcp_server.core.jobs.evaluation import check_evaluation_request, program_config, report_fields
 from mcp_server.core.models import EvaluationReport, EvaluationRequest
-from mcp_server.errors import EvaluationError, TransientError
+from mcp_server.errors import EvaluationError
 from mcp_server.settings import Settings
 
-ROOT = "/opt/ml/processing"
 #: The image family of the evaluation program (``MLOPS_TRAINING_IMAGE_EVALUATION``).
 IMAGE_FAMILY = "evaluation"
 ENTRYPOINT = ["python3", "-m", "training_containers.evaluation.evaluate"]
-#: Seconds a processing job may spend getting its instance, on top of its own time limit.
-PROVISIONING_S = 900
-_REASON_MAX_CHARS = 2048
 
 
 class SageMakerEvaluationBackend(EvaluationBackend):
@@ -102,61 +102,26 @@ class SageMakerEvaluationBackend(EvaluationBackend):
 
     def _start(self, request: EvaluationRequest, prefix: str) -> None:
         """Write the configuration and create the job unless it exists."""
-        try:
-            self._sagemaker.describe_processing_job(ProcessingJobName=request.evaluation_id)
-            return
-        except ClientError as err:
-            if error_code(err) not in ("ValidationException", "ResourceNotFound"):
-                raise
-        config = json.dumps(program_config(request), indent=2).encode()
-        write_object(self._s3, f"{prefix}/input/config/evaluation.json", config, "application/json")
-        try:
-            self._sagemaker.create_processing_job(
-                **processing_job_definition(request, prefix, self._settings, self._instance_type)
-            )
-        except ClientError as err:
-            if error_code(err) != "ResourceInUse":  # created meanwhile by a retried call
-                raise
+        definition = processing_job_definition(request, prefix, self._settings, self._instance_type)
+        config_uri = f"{prefix}/input/config/evaluation.json"
+        start_processing_job(self._sagemaker, self._s3, definition, config_uri, program_config(request))
 
     def _wait(self, request: EvaluationRequest, prefix: str) -> None:
         """Poll the job until it ends; raise its failure."""
-        deadline = time.monotonic() + request.max_runtime_s + PROVISIONING_S
-        while True:
-            job = self._sagemaker.describe_processing_job(ProcessingJobName=request.evaluation_id)
-            status = job["ProcessingJobStatus"]
-            if status == "Completed":
-                return
-            if status in ("Failed", "Stopped"):
-                reason = self._failure(job, prefix)[:_REASON_MAX_CHARS]
-                log = log_link(self._settings.aws_region, request.evaluation_id)
-                raise EvaluationError(f"evaluation {request.evaluation_id} failed: {reason} (log: {log})")
-            if time.monotonic() >= deadline:
-                raise TransientError(
-                    f"evaluation {request.evaluation_id} is still {status} after its time limit; "
-                    "retry to wait on"
-                )
-            time.sleep(self._poll_s)
-
-    def _failure(self, job: dict[str, Any], prefix: str) -> str:
-        """The program's failure headline when it wrote one, else SageMaker's FailureReason."""
-        try:
-            text = read_object(self._s3, f"{prefix}/output/failure").decode("utf-8", errors="replace").strip()
-        except ClientError:
-            text = ""
-        if text:
-            return text.split("\n\n", 1)[0]
-        return str(
-            job.get("FailureReason")
-            or job.get("ExitMessage")
-            or f"the job ended {job['ProcessingJobStatus']}"
+        name = request.evaluation_id
+        reason = wait_for_processing_job(
+            self._sagemaker, self._s3, name, prefix, request.max_runtime_s, self._poll_s
         )
+        if reason is not None:
+            log = log_link(self._settings.aws_region, name)
+            raise EvaluationError(f"evaluation {name} failed: {reason} (log: {log})")
 
     def _report(self, evaluation_id: str, prefix: str) -> EvaluationReport:
         """Build the EvaluationReport from ``report.json`` on S3, with ``s3://`` URIs."""
         output = f"{prefix}/output"
         if not object_exists(self._s3, f"{output}/report.json"):  # the program exited 0 without a report
             job = {"ProcessingJobStatus": "Completed", "ExitMessage": "the job wrote no report.json"}
-            reason = self._failure(job, prefix)[:_REASON_MAX_CHARS]
+            reason = failure_reason(self._s3, job, prefix)
             log = log_link(self._settings.aws_region, evaluation_id)
             raise EvaluationError(f"evaluation {evaluation_id} failed: {reason} (log: {log})")
         try:
@@ -191,51 +156,17 @@ def processing_job_definition(
     sources = {"model": request.model_uri, "config": f"{prefix}/input/config/"}
     if request.task != "control":
         sources.update(request.dataset.splits)
-    inputs = []
-    for name, uri in sources.items():
-        if not uri.startswith("s3://"):
-            raise EvaluationError(f"the evaluation's {name} input must be on S3, got {uri[:200]!r}")
-        inputs.append(
-            {
-                "InputName": name,
-                "S3Input": {
-                    "S3Uri": uri,
-                    "LocalPath": f"{ROOT}/input/{name}",
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                    "S3DataDistributionType": "FullyReplicated",
-                },
-            }
+    try:
+        return job_definition(
+            request.evaluation_id,
+            image,
+            settings.sagemaker_role_arn,
+            ENTRYPOINT,
+            sources,
+            f"{prefix}/output",
+            request.max_runtime_s,
+            instance_type,
+            {"evaluation": request.evaluation_id},
         )
-    return {
-        "ProcessingJobName": request.evaluation_id,
-        "RoleArn": settings.sagemaker_role_arn,
-        "AppSpecification": {"ImageUri": image, "ContainerEntrypoint": ENTRYPOINT},
-        "ProcessingInputs": inputs,
-        "ProcessingOutputConfig": {
-            "Outputs": [
-                {
-                    "OutputName": "output",
-                    "S3Output": {
-                        "S3Uri": f"{prefix}/output",
-                        "LocalPath": f"{ROOT}/output",
-                        "S3UploadMode": "EndOfJob",
-                    },
-                }
-            ]
-        },
-        "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": instance_type, "VolumeSizeInGB": 30}
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": request.max_runtime_s},
-        "Environment": {"MPLBACKEND": "Agg"},
-        "Tags": [{"Key": "evaluation", "Value": request.evaluation_id}],
-    }
-
-
-def log_link(region: str, job_name: str) -> str:
-    """The CloudWatch console page of the processing job's log streams."""
-    return (
-        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/log-group/"
-        f"$252Faws$252Fsagemaker$252FProcessingJobs$3FlogStreamNameFilter$3D{job_name}"
-    )
+    except ValueError as err:
+        raise EvaluationError(f"the evaluation's {err}") from err
