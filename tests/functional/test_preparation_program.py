@@ -190,8 +190,11 @@ def test_iqr_outliers_use_exact_quartiles_in_memory_and_out_of_core(tmp_path: Pa
         bool
     )
     assert len(values) < len(frame)  # NaN rows are kept, not counted as outliers
-    removed = engine.remove_outliers(connection, features, spread, values_in_memory=0)  # the sort path
-    assert removed == int(outside.sum()) > 0
+    for values_in_memory in (0, 10**6):  # the sort path, then the aggregates
+        engine.keep_rows(connection, features, spread, values_in_memory=values_in_memory)
+        kept = connection.execute("SELECT count(*) FROM kept").fetchall()[0][0]
+        assert len(frame) - kept == int(outside.sum()) > 0
+        connection.execute("DROP VIEW kept")
 
 
 def test_out_of_core_under_a_small_memory_limit_gives_the_same_result(tmp_path: Path) -> None:

@@ -1,10 +1,10 @@
 """Out-of-core dataset preparation with DuckDB: load, version, clean, encode, split, outliers.
 
-Every step is a SQL statement over tables in a DuckDB database file in a scratch folder, with
-a memory limit: what does not fit is spilled to that folder (DuckDB's out-of-core hash
+Every step is a SQL statement over tables in an in-memory DuckDB database with a memory limit:
+what does not fit (tables included) is spilled to a scratch folder (DuckDB's out-of-core hash
 aggregation, joins, sorts and windows), so the job's memory stays bounded whatever the file's
-size. The meaning of each step is fixed, so the same data and options give the same data
-version and the same splits on any machine:
+size, and nothing is written to disk while it fits. The meaning of each step is fixed, so the
+same data and options give the same data version and the same splits on any machine:
 
 - **version**: SHA-256 over the columns' names and types, then each row's ``hash()`` in the
   file's order; 12 hex digits. Any changed value, column, type or row order changes it (the
@@ -136,14 +136,25 @@ class PreparationOptions:
 
 
 def connect(scratch: Path, memory_limit_mb: int, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """Open a DuckDB database in ``scratch`` that spills there beyond ``memory_limit_mb`` MiB."""
-    connection = duckdb.connect(str(scratch / "preparation.duckdb"))
+    """Open an in-memory DuckDB database that spills to ``scratch`` beyond ``memory_limit_mb`` MiB.
+
+    In memory rather than a database file: the tables are intermediate, and a file would be
+    written (and flushed) even for data that fits; beyond the limit both spill alike.
+    """
+    connection = duckdb.connect(":memory:")
     connection.execute(f"SET memory_limit = '{int(memory_limit_mb)}MiB'")
     connection.execute(f"SET temp_directory = {literal(str(scratch / 'spill'))}")
     connection.execute("SET preserve_insertion_order = true")
     if threads:
         connection.execute(f"SET threads = {int(threads)}")
     return connection
+
+
+def drop(connection: duckdb.DuckDBPyConnection, *objects: str) -> None:
+    """Drop tables and views that later steps no longer read (``"TABLE raw"``), freeing their memory."""
+    for name in objects:
+        kind, _, table = name.partition(" ")
+        connection.execute(f"DROP {kind} IF EXISTS {table}")
 
 
 def literal(text: str) -> str:
@@ -265,7 +276,15 @@ def data_version(connection: duckdb.DuckDBPyConnection, raw_columns: list[tuple[
 def clean(
     connection: duckdb.DuckDBPyConnection, raw_columns: list[tuple[str, str]], options: PreparationOptions
 ) -> dict[str, int]:
-    """Create table ``clean`` (``__row`` plus the kept columns); return the rows removed by kind."""
+    """Create view ``clean`` (``__row`` plus the kept columns of the kept rows).
+
+    A view, not a table: the rows are materialized once, as table ``work``
+    (``encode_labels`` or ``keep_target``), which counts the rows removed as missing.
+
+    Returns:
+        The rows removed by kind; ``missing`` is filled in by ``count_missing`` once ``work``
+        exists.
+    """
     rows_raw = count(connection, "SELECT count(*) FROM raw")
     everything = ", ".join(ident(name) for name, _ in raw_columns)
     conditions = ["true"]
@@ -280,10 +299,19 @@ def clean(
     conditions += [_present(name, kind) for name, kind in checked]
     selected = ", ".join(ident(name) for name, _ in raw_columns if name not in options.drop_columns)
     connection.execute(
-        f"CREATE TABLE clean AS SELECT rowid AS __row, {selected} FROM raw WHERE {' AND '.join(conditions)}"
+        f"CREATE VIEW clean AS SELECT rowid AS __row, {selected} FROM raw WHERE {' AND '.join(conditions)}"
     )
-    after = count(connection, "SELECT count(*) FROM clean")
-    return {"duplicates": rows_raw - kept, "missing": kept - after, "outliers": 0}
+    return {"duplicates": rows_raw - kept, "missing": kept, "outliers": 0}
+
+
+def count_missing(connection: duckdb.DuckDBPyConnection, removed: dict[str, int]) -> dict[str, int]:
+    """Fill in ``removed["missing"]`` (rows kept after duplicates, as ``clean`` left it) from ``work``."""
+    return {**removed, "missing": removed["missing"] - count(connection, "SELECT count(*) FROM work")}
+
+
+def keep_target(connection: duckdb.DuckDBPyConnection) -> None:
+    """Materialize the ``clean`` rows as table ``work`` with the target as it is (no labels)."""
+    connection.execute("CREATE TABLE work AS SELECT * FROM clean")
 
 
 def _present(name: str, kind: str) -> str:
@@ -302,13 +330,17 @@ def encode_labels(
         DataError: more than ``MAX_CLASSES`` distinct labels.
     """
     column = ident(target)
-    distinct = count(connection, f"SELECT count(DISTINCT {column}) FROM clean")
-    if distinct > MAX_CLASSES:
+    values = [
+        row[0]
+        for row in connection.execute(
+            f"SELECT DISTINCT {column} FROM clean LIMIT {MAX_CLASSES + 1}"
+        ).fetchall()
+    ]
+    if len(values) > MAX_CLASSES:
         raise DataError(
-            f"dataset.target {target!r} has {distinct} distinct values, more than {MAX_CLASSES} classes; "
+            f"dataset.target {target!r} has more than {MAX_CLASSES} distinct values, too many classes; "
             "use task: regression for a numeric target, or group the labels"
         )
-    values = [row[0] for row in connection.execute(f"SELECT DISTINCT {column} FROM clean").fetchall()]
     label_type = kind
     if kind in ("FLOAT", "DOUBLE") and all(float(v).is_integer() for v in values):
         values, label_type = [int(v) for v in values], "BIGINT"  # 0.0/1.0 after a NaN: labels 0 and 1
@@ -388,13 +420,16 @@ def assign_splits(
     hashed = f"SELECT __row, md5_number({seed} || __row) AS __h{{extra}} FROM work"
     if stratify and options.target is not None:
         column = ident(options.target)
-        ranked = (
-            f"SELECT __row, __h, (row_number() OVER (PARTITION BY {column} ORDER BY __h) - 0.5) "
-            f"/ count(*) OVER (PARTITION BY {column}) AS __u FROM ({hashed.format(extra=', ' + column)})"
+        connection.execute(
+            f"CREATE TABLE class_sizes AS SELECT {column}, count(*) AS __n FROM work GROUP BY 1"
         )
-        order = "__u, __h"
+        ranked = (
+            f"SELECT __row, __h, (row_number() OVER (PARTITION BY {column} ORDER BY __h, __row) - 0.5) "
+            f"/ __n AS __u FROM ({hashed.format(extra=', ' + column)}) JOIN class_sizes USING ({column})"
+        )
+        order = "__u, __h, __row"
     else:
-        ranked, order = hashed.format(extra=""), "__h"
+        ranked, order = hashed.format(extra=""), "__h, __row"
     n_test, n_validation = sizes["test"], sizes.get("validation", 0)
     connection.execute(
         f"CREATE TABLE placed AS SELECT __row, row_number() OVER (ORDER BY {order}) - 1 AS __pos "
@@ -408,56 +443,74 @@ def assign_splits(
     )
 
 
-def remove_outliers(
+def keep_rows(
     connection: duckdb.DuckDBPyConnection,
     features: list[tuple[str, str]],
-    outliers: dict[str, Any],
+    outliers: dict[str, Any] | None,
     values_in_memory: int = 0,
-) -> int:
-    """Delete training rows outside the IQR fences or the z-score cut-off on any numeric feature.
+) -> None:
+    """Create view ``kept``: the ``parts`` rows without the training rows that are outliers.
+
+    A training row is an outlier when a numeric feature lies outside the IQR fences or beyond
+    the z-score cut-off (see the module). The rows are filtered where they are read (the
+    counts and the training split's file), not deleted.
 
     Args:
         connection: holds table ``parts``.
         features: ``[(name, type)]`` of the feature columns; only numeric ones are checked.
-        outliers: ``{"method": "iqr" | "zscore", "factor": float}``.
-        values_in_memory: how many values the quartiles may hold in memory at once; when the
-            training split's numeric values fit, every quartile comes from one aggregate
-            (``quantile_cont``), else each column's from an out-of-core sort. Both are exact.
-
-    Returns:
-        The rows deleted.
+        outliers: ``{"method": "iqr" | "zscore", "factor": float}``, or None to keep every row.
+        values_in_memory: how many values the quartiles may hold in memory at once; when one
+            column's training values fit, the quartiles come from aggregates (``quantile_cont``)
+            over as many columns at a time as fit, else each column's from an out-of-core sort.
+            Both are exact.
     """
+    conditions = _outlier_conditions(connection, features, outliers, values_in_memory) if outliers else []
+    outlier = f"__split = 'train' AND ({' OR '.join(conditions)})" if conditions else "false"
+    connection.execute(f"CREATE VIEW kept AS SELECT * FROM parts WHERE NOT ({outlier})")
+
+
+def _outlier_conditions(
+    connection: duckdb.DuckDBPyConnection,
+    features: list[tuple[str, str]],
+    outliers: dict[str, Any],
+    values_in_memory: int,
+) -> list[str]:
+    """One SQL condition per numeric feature with spread: true where the row's value is an outlier."""
     numeric = [(name, kind) for name, kind in features if is_numeric(kind)]
     train_rows = count(connection, "SELECT count(*) FROM parts WHERE __split = 'train'")
     known: dict[str, tuple[float | None, float | None]] = {}
-    if outliers["method"] == "iqr" and numeric and train_rows * len(numeric) <= values_in_memory:
-        known = _all_quartiles(connection, [name for name, _ in numeric])
+    per_query = values_in_memory // max(train_rows, 1)  # columns whose values fit in memory at once
+    if outliers["method"] == "iqr" and per_query >= 1:
+        names = [name for name, _ in numeric]
+        for start in range(0, len(names), per_query):
+            known.update(_all_quartiles(connection, names[start : start + per_query]))
     conditions: list[str] = []
-    params: list[float] = []
     for name, _ in numeric:
         value = f"CAST({ident(name)} AS DOUBLE)"
         present = f"{value} IS NOT NULL AND NOT isnan({value})"
         if outliers["method"] == "iqr":
             q1, q3 = known[name] if name in known else _quartiles(connection, value, present)
-            spread = None if q1 is None else q3 - q1
-            if spread is None or not spread > 0:
+            if q1 is None or q3 is None or not q3 - q1 > 0:
                 continue
-            conditions.append(f"({present} AND ({value} < ? OR {value} > ?))")
-            params += [q1 - outliers["factor"] * spread, q3 + outliers["factor"] * spread]
+            spread = q3 - q1
+            low, high = q1 - outliers["factor"] * spread, q3 + outliers["factor"] * spread
+            conditions.append(f"({present} AND ({value} < {_double(low)} OR {value} > {_double(high)}))")
         else:
             mean, std = connection.execute(
                 f"SELECT avg({value}), stddev_samp({value}) FROM parts WHERE __split = 'train' AND {present}"
             ).fetchall()[0]
             if std is None or not std > 0:
                 continue
-            conditions.append(f"({present} AND abs(({value} - ?) / ?) > ?)")
-            params += [mean, std, float(outliers["factor"])]
-    if not conditions:
-        return 0
-    where = f"__split = 'train' AND ({' OR '.join(conditions)})"
-    removed = count(connection, f"SELECT count(*) FROM parts WHERE {where}", params)
-    connection.execute(f"DELETE FROM parts WHERE {where}", params)
-    return removed
+            factor = float(outliers["factor"])
+            conditions.append(
+                f"({present} AND abs(({value} - {_double(mean)}) / {_double(std)}) > {_double(factor)})"
+            )
+    return conditions
+
+
+def _double(number: float) -> str:
+    """A DOUBLE literal that reads back as exactly ``number`` (its shortest repr, cast)."""
+    return f"CAST({literal(repr(float(number)))} AS DOUBLE)"
 
 
 def _all_quartiles(
@@ -502,10 +555,25 @@ def is_numeric(kind: str) -> bool:
     return kind.startswith(NUMERIC_TYPES)
 
 
-def class_counts(connection: duckdb.DuckDBPyConnection, target: str, labels: list[str]) -> dict[str, int]:
-    """Rows of each class over every split, by label."""
-    counted = dict(connection.execute(f"SELECT {ident(target)}, count(*) FROM parts GROUP BY 1").fetchall())
-    return {label: int(counted.get(code, 0)) for code, label in enumerate(labels)}
+def kept_counts(
+    connection: duckdb.DuckDBPyConnection, target: str | None, labels: list[str] | None
+) -> tuple[dict[str, int], dict[str, int] | None]:
+    """Rows of each split in view ``kept``, and of each class over every split (by label), in one scan.
+
+    Returns:
+        ``({split: rows}, {label: rows})``; the second is None without labels.
+    """
+    by = ident(target) if labels is not None and target is not None else "NULL"
+    rows = connection.execute(f"SELECT __split, {by}, count(*) FROM kept GROUP BY ALL").fetchall()
+    sizes: dict[str, int] = {}
+    classes: dict[int, int] = {}
+    for split, code, n in rows:
+        sizes[split] = sizes.get(split, 0) + int(n)
+        if code is not None:
+            classes[int(code)] = classes.get(int(code), 0) + int(n)
+    if labels is None:
+        return sizes, None
+    return sizes, {label: classes.get(code, 0) for code, label in enumerate(labels)}
 
 
 def write_parquet(connection: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:

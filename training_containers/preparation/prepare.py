@@ -60,8 +60,8 @@ class PreparationConfig:
         drop_duplicates: ``preprocessing.drop_duplicates``.
         drop_missing: ``preprocessing.missing_values == "drop"``.
         outliers: ``preprocessing.outliers`` (``method``, ``factor``) or None.
-        memory_limit_mb: DuckDB's memory limit, MiB; the process's peak RSS is about 200 MiB more
-            (703 MB under the default 512 MiB in benchmarks/prepare_throughput.py).
+        memory_limit_mb: DuckDB's memory limit, MiB; the process's peak RSS is about 220 MiB more
+            (about 860 MB under the default 640 MiB in benchmarks/prepare_throughput.py).
         threads: DuckDB's threads (None: one per core).
     """
 
@@ -75,7 +75,7 @@ class PreparationConfig:
     drop_duplicates: bool = True
     drop_missing: bool = False
     outliers: dict[str, Any] | None = None
-    memory_limit_mb: int = 512
+    memory_limit_mb: int = 640
     threads: int | None = None
 
     @classmethod
@@ -164,6 +164,7 @@ def _prepare_loaded(
     engine.check_loaded(raw_columns, rows_raw, options)
     version = engine.data_version(connection, raw_columns)
     engine.write_parquet(connection, "SELECT * FROM raw", output / "raw" / "data.parquet")
+    connection.execute("SET preserve_insertion_order = false")  # rows carry their position in __row
     removed = engine.clean(connection, raw_columns, options)
     target = options.target
     kinds = dict(raw_columns)
@@ -176,26 +177,29 @@ def _prepare_loaded(
                 f"dataset.target {target!r} must be numeric for regression "
                 f"(type {kinds[target]}); use task: classification for labels"
             )
-        connection.execute("CREATE TABLE work AS SELECT * FROM clean")
+        engine.keep_target(connection)
+    removed = engine.count_missing(connection, removed)
+    engine.drop(connection, "VIEW clean", "TABLE raw", "TABLE first_rows")  # what work holds now
     stratify = options.task == "classification" and options.split.stratify and target is not None
     sizes = engine.check_split(connection, options, labels, stratify)
+    connection.execute("SET preserve_insertion_order = true")  # parts is stored, and read, in __pos order
     engine.assign_splits(connection, options, sizes, stratify)
+    engine.drop(connection, "TABLE work", "TABLE placed")  # what parts holds now
     features = [
         (name, kind) for name, kind in raw_columns if name != target and name not in options.drop_columns
     ]
+    engine.keep_rows(connection, features, options.outliers, values_in_memory=memory_limit_mb * 2**20 // 32)
+    final_sizes, class_counts = engine.kept_counts(connection, target, labels)
     if options.outliers is not None:
-        removed["outliers"] = engine.remove_outliers(
-            connection, features, options.outliers, values_in_memory=memory_limit_mb * 2**20 // 32
-        )
-    final_sizes = dict(connection.execute("SELECT __split, count(*) FROM parts GROUP BY 1").fetchall())
-    if options.outliers is not None and not final_sizes.get("train"):
-        raise DataError(
-            f"outlier removal ({options.outliers['method']}, factor {options.outliers['factor']}) "
-            "left no training rows; raise preprocessing.outliers.factor"
-        )
+        removed["outliers"] = sizes["train"] - final_sizes.get("train", 0)
+        if not final_sizes.get("train"):
+            raise DataError(
+                f"outlier removal ({options.outliers['method']}, factor {options.outliers['factor']}) "
+                "left no training rows; raise preprocessing.outliers.factor"
+            )
     kept = ", ".join(engine.ident(name) for name, _ in raw_columns if name not in options.drop_columns)
     for name in sizes:
-        query = f"SELECT {kept} FROM parts WHERE __split = {engine.literal(name)}"  # stored in __pos order
+        query = f"SELECT {kept} FROM kept WHERE __split = {engine.literal(name)}"  # stored in __pos order
         engine.write_parquet(connection, query, output / name / "data.parquet")
     return {
         "data_version": version,
@@ -207,7 +211,7 @@ def _prepare_loaded(
             name: "numeric" if engine.is_numeric(kind) else "categorical" for name, kind in features
         },
         "class_labels": labels,
-        "class_counts": engine.class_counts(connection, target, labels) if labels is not None else None,
+        "class_counts": class_counts,
         "rows_removed": removed,
         "engine": f"duckdb {duckdb.__version__}",
     }

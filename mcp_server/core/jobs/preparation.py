@@ -36,7 +36,7 @@ SPLITS = ("train", "validation", "test")
 MAX_RUNTIME_S = 4 * 3600
 #: DuckDB's memory limit in a local job, MiB (peak RSS about 200 MiB more; what does not fit
 #: is spilled to disk, so any file size fits: benchmarks/prepare_throughput.py).
-LOCAL_MEMORY_LIMIT_MB = 512
+LOCAL_MEMORY_LIMIT_MB = 640
 #: SageMaker's largest processing volume, GB.
 MAX_VOLUME_GB = 16_384
 _FILE_KINDS = ((".parquet", "Parquet"), (".pq", "Parquet"))
