@@ -25,19 +25,22 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
             Field(description="the validated training spec; its dataset and preprocessing sections are used"),
         ],
     ) -> DatasetRef:
-        """Load, clean, split and version the spec's dataset.
+        """Load, clean, split and version the spec's dataset, in a data preparation processing job.
 
-        Reads ``spec.dataset.source`` (sklearn://NAME or file://PATH to CSV/Parquet), drops
+        Runs ``training_containers/preparation`` on ``spec.dataset.source`` (sklearn://NAME, and
+        file://PATH locally or s3://BUCKET/KEY on AWS, to CSV or Parquet): it drops
         duplicates and rows with missing values when asked, encodes a classification target as
         codes 0..K-1, splits train/validation/test with the spec's fractions and seed (stratified
         for classification), removes outliers from the training split, and stores raw data and
-        splits under datasets/{dataset_id}/. Idempotent for the same content and spec.
+        splits under datasets/{dataset_id}/. An unchanged source with the same spec returns the
+        published result without a new job.
 
         Returns:
             DatasetRef: dataset_id, data_version (12 hex digits of the content's SHA-256), split
             URIs and sizes (rows), feature names and types, class labels, rows removed.
 
         Raises:
-            DatasetError: unreadable source, missing target column, or a split too small.
+            DatasetError: unreadable source, missing target column, a split too small, or a
+                preparation job that failed (its reason and log).
         """
         return backends.data.prepare_dataset(spec)

@@ -20,7 +20,7 @@ import pytest
 
 from mcp_server.backends.aws.data import S3DatasetBackend
 from mcp_server.backends.local.data import LocalDatasetBackend
-from mcp_server.errors import DatasetError
+from mcp_server.errors import DatasetError, TransientError
 from mcp_server.settings import Settings
 from tests.conftest import REPO_ROOT
 from tests.functional.conftest import SAGEMAKER_IMAGES, SAGEMAKER_ROLE
@@ -247,3 +247,38 @@ def test_a_failed_job_reports_sagemakers_reason_and_its_log(
         "failed: ClientError: Cannot pull the image (log: https://us-east-1.console.aws.amazon.com/"
         in message
     )
+
+
+def test_a_long_job_is_waited_on_over_retried_calls_without_a_second_job(
+    settings: Settings, s3: Any, moto_endpoint: str
+) -> None:
+    """A call answers TransientError when its wait budget runs out; the retry finds the same job."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    jobs = sagemaker_backends["123456789012"]["us-east-1"].processing_jobs
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=moto_endpoint)
+    created: list[dict[str, Any]] = []
+
+    def still_running(parsed: dict[str, Any], **_: Any) -> None:
+        jobs[parsed["ProcessingJobArn"].rsplit("/", 1)[1]].processing_job_status = "InProgress"
+
+    sagemaker.meta.events.register(
+        "provide-client-params.sagemaker.CreateProcessingJob", lambda params, **_: created.append(params)
+    )
+    sagemaker.meta.events.register("after-call.sagemaker.CreateProcessingJob", still_running)
+    backend = S3DatasetBackend(
+        settings, s3_client=s3, sagemaker_client=sagemaker, poll_s=0.01, wait_budget_s=0.2
+    )
+    spec = make_spec("sklearn://iris", split={"seed": 5})
+    with pytest.raises(
+        TransientError, match=r"processing job prepare-\w+ is still InProgress; retry to wait on"
+    ):
+        backend.prepare_dataset(spec)
+    [params] = created
+    ProcessingJobs(s3)(params)  # the job runs to its end and uploads its output, as SageMaker would
+    jobs[params["ProcessingJobName"]].processing_job_status = "Completed"
+
+    ref = backend.prepare_dataset(spec)
+
+    assert len(created) == 1  # the retried call found the job by its name
+    assert ref.split_sizes == {"train": 103, "validation": 23, "test": 23}

@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 
 from mcp_server.backends.aws.clients import aws_client, error_code, translated
 from mcp_server.backends.aws.processing import (
+    WAIT_BUDGET_S,
     failure_reason,
     log_link,
     processing_job_definition,
@@ -61,6 +62,8 @@ class S3DatasetBackend(DatasetBackend):
         s3_client: a boto3 S3 client to use instead of building one.
         sagemaker_client: a boto3 SageMaker client to use instead of building one.
         poll_s: seconds between two looks at the job.
+        wait_budget_s: seconds one call waits for the job before answering TransientError (the
+            workflow's retry waits on; ``processing.WAIT_BUDGET_S``).
         instance_type: the processing instance (``ml.m5.xlarge``: 4 vCPUs, 16 GiB).
         memory_limit_mb: DuckDB's memory limit on that instance, MiB (half of it).
 
@@ -74,6 +77,7 @@ class S3DatasetBackend(DatasetBackend):
         s3_client: Any = None,
         sagemaker_client: Any = None,
         poll_s: float = 10.0,
+        wait_budget_s: float = WAIT_BUDGET_S,
         instance_type: str = "ml.m5.xlarge",
         memory_limit_mb: int = 8192,
     ) -> None:
@@ -84,6 +88,7 @@ class S3DatasetBackend(DatasetBackend):
         self._s3 = s3_client or aws_client(settings, "s3")
         self._sagemaker = sagemaker_client or aws_client(settings, "sagemaker")
         self._poll_s = poll_s
+        self._wait_budget_s = wait_budget_s
         self._instance_type = instance_type
         self._memory_limit_mb = memory_limit_mb
 
@@ -206,7 +211,13 @@ class S3DatasetBackend(DatasetBackend):
         config_uri = f"{prefix}/input/config/{preparation.CONFIG_FILE}"
         start_processing_job(self._sagemaker, self._s3, definition, config_uri, config)
         reason = wait_for_processing_job(
-            self._sagemaker, self._s3, job_id, prefix, preparation.MAX_RUNTIME_S, self._poll_s
+            self._sagemaker,
+            self._s3,
+            job_id,
+            prefix,
+            preparation.MAX_RUNTIME_S,
+            self._poll_s,
+            self._wait_budget_s,
         )
         if reason is None and not object_exists(self._s3, f"{prefix}/output/{preparation.RESULT_FILE}"):
             job = {"ProcessingJobStatus": "Completed", "ExitMessage": "the job wrote no dataset.json"}

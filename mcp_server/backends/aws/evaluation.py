@@ -24,6 +24,7 @@ from typing import Any
 
 from mcp_server.backends.aws.clients import aws_client, translated
 from mcp_server.backends.aws.processing import (
+    WAIT_BUDGET_S,
     failure_reason,
     log_link,
     start_processing_job,
@@ -51,6 +52,8 @@ class SageMakerEvaluationBackend(EvaluationBackend):
         sagemaker_client: a boto3 SageMaker client to use instead of building one.
         s3_client: a boto3 S3 client to use instead of building one.
         poll_s: seconds between two looks at the job.
+        wait_budget_s: seconds one call waits for the job before answering TransientError (the
+            workflow's retry waits on; ``processing.WAIT_BUDGET_S``).
         instance_type: the processing instance (``ml.m5.xlarge``: 4 vCPUs, 16 GiB).
     """
 
@@ -60,12 +63,14 @@ class SageMakerEvaluationBackend(EvaluationBackend):
         sagemaker_client: Any = None,
         s3_client: Any = None,
         poll_s: float = 10.0,
+        wait_budget_s: float = WAIT_BUDGET_S,
         instance_type: str = "ml.m5.xlarge",
     ) -> None:
         self._settings = settings
         self._sagemaker = sagemaker_client or aws_client(settings, "sagemaker")
         self._s3 = s3_client or aws_client(settings, "s3")
         self._poll_s = poll_s
+        self._wait_budget_s = wait_budget_s
         self._instance_type = instance_type
 
     def evaluate_model(self, request: EvaluationRequest) -> EvaluationReport:
@@ -110,7 +115,7 @@ class SageMakerEvaluationBackend(EvaluationBackend):
         """Poll the job until it ends; raise its failure."""
         name = request.evaluation_id
         reason = wait_for_processing_job(
-            self._sagemaker, self._s3, name, prefix, request.max_runtime_s, self._poll_s
+            self._sagemaker, self._s3, name, prefix, request.max_runtime_s, self._poll_s, self._wait_budget_s
         )
         if reason is not None:
             log = log_link(self._settings.aws_region, name)

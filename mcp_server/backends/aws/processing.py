@@ -23,6 +23,10 @@ from mcp_server.errors import TransientError
 ROOT = "/opt/ml/processing"
 #: Seconds a processing job may spend getting its instance, on top of its own time limit.
 PROVISIONING_S = 900
+#: Seconds one call waits for a job before answering TransientError ("retry to wait on"): under
+#: the agents' tool timeout (``MLOPS_TOOL_TIMEOUT_S``, 600) and the MCP server Lambda's 15
+#: minutes, so a long job is waited on over retried calls, which find it by name.
+WAIT_BUDGET_S = 540
 #: Characters of a failure reason kept in messages (SageMaker's own FailureReason is at most 1,024).
 REASON_MAX_CHARS = 2048
 
@@ -130,7 +134,13 @@ def start_processing_job(
 
 
 def wait_for_processing_job(
-    sagemaker: Any, s3: Any, name: str, prefix: str, max_runtime_s: int, poll_s: float
+    sagemaker: Any,
+    s3: Any,
+    name: str,
+    prefix: str,
+    max_runtime_s: int,
+    poll_s: float,
+    budget_s: float = WAIT_BUDGET_S,
 ) -> str | None:
     """Poll the job until it ends.
 
@@ -141,16 +151,17 @@ def wait_for_processing_job(
         prefix: the job's ``s3://`` prefix (its output is ``{prefix}/output/``).
         max_runtime_s: the job's time limit, seconds; the wait adds ``PROVISIONING_S``.
         poll_s: seconds between two ``DescribeProcessingJob`` calls.
+        budget_s: seconds this call waits at most (``WAIT_BUDGET_S``).
 
     Returns:
         None when the job completed; else why it failed or stopped (``failure_reason``).
 
     Raises:
-        TransientError: the job has not ended within its time limit plus provisioning; retry
-            to wait on.
+        TransientError: the job has not ended within ``budget_s`` (or its time limit plus
+            provisioning); retry to wait on: the retried call finds the job by its name.
         botocore.exceptions.ClientError: SageMaker refused.
     """
-    deadline = time.monotonic() + max_runtime_s + PROVISIONING_S
+    deadline = time.monotonic() + min(max_runtime_s + PROVISIONING_S, budget_s)
     while True:
         job = sagemaker.describe_processing_job(ProcessingJobName=name)
         status = job["ProcessingJobStatus"]
@@ -160,7 +171,7 @@ def wait_for_processing_job(
             return failure_reason(s3, job, prefix)
         if time.monotonic() >= deadline:
             raise TransientError(
-                f"processing job {name} is still {status} after its time limit; retry to wait on"
+                f"processing job {name} is still {status}; retry to wait on (it is found by its name)"
             )
         time.sleep(poll_s)
 
