@@ -150,13 +150,6 @@ def connect(scratch: Path, memory_limit_mb: int, threads: int | None = None) -> 
     return connection
 
 
-def drop(connection: duckdb.DuckDBPyConnection, *objects: str) -> None:
-    """Drop tables and views that later steps no longer read (``"TABLE raw"``), freeing their memory."""
-    for name in objects:
-        kind, _, table = name.partition(" ")
-        connection.execute(f"DROP {kind} IF EXISTS {table}")
-
-
 def literal(text: str) -> str:
     """``text`` as a SQL string literal."""
     return "'" + text.replace("'", "''") + "'"

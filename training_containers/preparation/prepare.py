@@ -179,12 +179,13 @@ def _prepare_loaded(
             )
         engine.keep_target(connection)
     removed = engine.count_missing(connection, removed)
-    engine.drop(connection, "VIEW clean", "TABLE raw", "TABLE first_rows")  # what work holds now
+    # What work holds now: dropped to free their memory.
+    connection.execute("DROP VIEW clean; DROP TABLE raw; DROP TABLE IF EXISTS first_rows")
     stratify = options.task == "classification" and options.split.stratify and target is not None
     sizes = engine.check_split(connection, options, labels, stratify)
     connection.execute("SET preserve_insertion_order = true")  # parts is stored, and read, in __pos order
     engine.assign_splits(connection, options, sizes, stratify)
-    engine.drop(connection, "TABLE work", "TABLE placed")  # what parts holds now
+    connection.execute("DROP TABLE work; DROP TABLE placed")  # what parts holds now
     features = [
         (name, kind) for name, kind in raw_columns if name != target and name not in options.drop_columns
     ]

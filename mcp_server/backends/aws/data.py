@@ -50,7 +50,6 @@ from mcp_server.settings import Settings
 #: The image family of the preparation program (``MLOPS_TRAINING_IMAGE_PREPARATION``).
 IMAGE_FAMILY = "preparation"
 ENTRYPOINT = ["python3", "-m", preparation.PROGRAM]
-_COMPRESSED = (".gz", ".zst", ".bz2", ".xz", ".zip")
 
 
 class S3DatasetBackend(DatasetBackend):
@@ -203,9 +202,7 @@ class S3DatasetBackend(DatasetBackend):
             preparation.MAX_RUNTIME_S,
             self._instance_type,
             {"preparation": job_id},
-            volume_gb=preparation.volume_size_gb(
-                size, bool(file_name and file_name.lower().endswith(_COMPRESSED))
-            ),
+            volume_gb=preparation.volume_size_gb(size, file_name),
         )
         config = preparation.program_config(spec, job_id, file_name, self._memory_limit_mb)
         config_uri = f"{prefix}/input/config/{preparation.CONFIG_FILE}"

@@ -48,7 +48,6 @@ from mcp_server.settings import Settings
 #: Folders of the project (``base_dir``) whose files ``file://`` sources may read.
 PROJECT_DATA_FOLDERS = ("data", "examples/data")
 LOG = "preparation.log"
-_REASON_MAX_CHARS = 2048
 
 
 def path_from_uri(uri: str) -> Path:
@@ -132,13 +131,12 @@ class LocalDatasetBackend(DatasetBackend):
             )
             result_file = job_dir / "output" / preparation.RESULT_FILE
             if not result_file.is_file():
-                limit = self._settings.job_memory_limit_mb
-                reason = failure_reason(job_dir, status["exit_code"], LOG, limit, "dataset.json")
                 if status["timed_out"]:
                     reason = f"ran longer than {preparation.MAX_RUNTIME_S} s (MaxRuntimeExceeded)"
-                raise DatasetError(
-                    preparation.failure_message(job_id, reason[:_REASON_MAX_CHARS], (job_dir / LOG).as_uri())
-                )
+                else:
+                    limit = self._settings.job_memory_limit_mb
+                    reason = failure_reason(job_dir, status["exit_code"], LOG, limit, "dataset.json")
+                raise DatasetError(preparation.failure_message(job_id, reason, (job_dir / LOG).as_uri()))
             ref = self._publish(spec, job_dir / "output", json.loads(result_file.read_text()))
             metadata = _metadata(ref).relative_to(self._root)
             write_json_atomic(job_dir / "published.json", {"metadata": metadata.as_posix()})

@@ -38,7 +38,6 @@ from mcp_server.settings import Settings
 #: The folder holding the ``training_containers`` package (the subprocess's working directory).
 PROGRAM = "training_containers.evaluation.evaluate"
 LOG = "evaluation.log"
-_REASON_MAX_CHARS = 2048
 
 
 class LocalEvaluationBackend(EvaluationBackend):
@@ -195,7 +194,7 @@ def _check_completed(
 ) -> None:
     """Raise the job's failure as an EvaluationError unless it wrote its report.
 
-    A failure that looks like the address-space limit (``_MEMORY_SIGNS``: e.g. SHAP's llvmlite
+    A failure that looks like the address-space limit (``processing_job.MEMORY_SIGNS``: e.g. SHAP's llvmlite
     cannot map its library under about 3 GiB) says so and names ``MLOPS_JOB_MEMORY_LIMIT_MB``.
     """
     log = job_dir / LOG
@@ -208,6 +207,4 @@ def _check_completed(
     if exit_code == 0 and (job_dir / "output" / "report.json").is_file():
         return
     reason = failure_reason(job_dir, exit_code, LOG, memory_limit_mb, "report")
-    raise EvaluationError(
-        f"evaluation {request.evaluation_id} failed: {reason[:_REASON_MAX_CHARS]} (log: {job_dir / LOG})"
-    )
+    raise EvaluationError(f"evaluation {request.evaluation_id} failed: {reason} (log: {job_dir / LOG})")

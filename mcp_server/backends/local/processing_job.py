@@ -30,6 +30,8 @@ from mcp_server.backends.local.job_folder import iso, kill_group, log_tail, proc
 from mcp_server.backends.local.launcher import REPOSITORY_ROOT, job_environment, launch, start_ticks
 from mcp_server.settings import Settings
 
+#: Characters of a failure reason kept in messages.
+REASON_MAX_CHARS = 2048
 #: Failure texts of a process that ran into its address-space limit (RLIMIT_AS).
 MEMORY_SIGNS = ("MemoryError", "failed to map segment", "Cannot allocate memory", "bad_alloc", "libllvmlite")
 
@@ -103,6 +105,9 @@ def failure_reason(job_dir: Path, exit_code: int, log_name: str, memory_limit_mb
         log_name: the log's file name in ``job_dir``.
         memory_limit_mb: the job's address-space limit, MiB.
         what: the result the program should have written (``report``), for the message.
+
+    Returns:
+        At most ``REASON_MAX_CHARS`` characters.
     """
     failure = job_dir / "output" / "failure"
     text = failure.read_text(errors="replace").strip() if failure.is_file() else ""
@@ -118,7 +123,7 @@ def failure_reason(job_dir: Path, exit_code: int, log_name: str, memory_limit_mb
         reason += (
             f"; the job's address space is limited to {memory_limit_mb} MiB: raise MLOPS_JOB_MEMORY_LIMIT_MB"
         )
-    return reason
+    return reason[:REASON_MAX_CHARS]
 
 
 def stop_orphan(job_dir: Path) -> None:

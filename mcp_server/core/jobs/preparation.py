@@ -39,6 +39,8 @@ MAX_RUNTIME_S = 4 * 3600
 LOCAL_MEMORY_LIMIT_MB = 640
 #: SageMaker's largest processing volume, GB.
 MAX_VOLUME_GB = 16_384
+#: Suffixes of the compressed CSVs the program reads.
+COMPRESSED_SUFFIXES = (".gz", ".zst", ".bz2", ".xz", ".zip")
 _FILE_KINDS = ((".parquet", "Parquet"), (".pq", "Parquet"))
 
 
@@ -123,13 +125,17 @@ def check_file_kind(source: str, file_name: str) -> str:
     )
 
 
-def volume_size_gb(source_bytes: int, compressed: bool) -> int:
+def volume_size_gb(source_bytes: int, file_name: str | None) -> int:
     """The processing volume a SageMaker preparation needs for a source of ``source_bytes`` bytes.
+
+    ``file_name`` is the source file's name (None for a scikit-learn dataset); its suffix tells
+    a compressed CSV.
 
     Room for the source, the Parquet outputs and DuckDB's spill (four times the source), and for
     a compressed CSV its decompressed copy (CSV compresses about eight-fold: twelve times the
     source), plus 20 GB; at least 30 GB (the evaluation's), at most ``MAX_VOLUME_GB``.
     """
+    compressed = bool(file_name) and str(file_name).lower().endswith(COMPRESSED_SUFFIXES)
     factor = 12 if compressed else 4
     return min(MAX_VOLUME_GB, max(30, math.ceil(factor * source_bytes / 1e9) + 20))
 
