@@ -153,6 +153,24 @@ def test_missing_values_duplicates_and_string_labels(tmp_path: Path) -> None:
     assert result(dropped)["rows_removed"] == {"duplicates": 1, "missing": 3, "outliers": 0}
 
 
+def test_duplicates_are_found_by_value_with_nulls_nans_and_signed_zeros_equal(tmp_path: Path) -> None:
+    csv = tmp_path / "repeats.csv"
+    lines = ["x,y,note,label"]
+    lines += ["1.5,,a,0", "1.5,,a,0", "1.5,,a,0"]  # three copies with a NULL: two dropped
+    lines += ["nan,2,b,1", "NaN,2,b,1"]  # NaN equals NaN, as pandas reads both
+    lines += ["0.0,3,c,0", "-0.0,3,c,0"]  # 0.0 equals -0.0
+    lines += ["1.5,,a,1", "1.5,1,a,0", "1.5,,A,0"]  # one value apart from the first rows: kept
+    lines += [f"{i}.5,{i},n,{i % 2}" for i in range(40)]
+    csv.write_text("\n".join(lines) + "\n")
+    done = run_job(tmp_path / "job", csv, source="file://repeats.csv", task="classification", target="label")
+    assert done.returncode == 0, done.stderr
+    body = result(tmp_path / "job")
+    expected = len(pd.read_csv(csv)) - len(pd.read_csv(csv).drop_duplicates())
+    assert body["rows_removed"]["duplicates"] == expected == 4
+    rows = pd.concat([split(tmp_path / "job", n) for n in ("train", "validation", "test")])
+    assert len(rows) == len(lines) - 1 - 4 and not rows.duplicated().any()
+
+
 def test_a_value_late_in_the_file_that_changes_the_type_is_read(tmp_path: Path) -> None:
     csv = tmp_path / "late.csv"
     rows = [f"{i},{i % 2}" for i in range(30_000)] + ["unknown,1"]

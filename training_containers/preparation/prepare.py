@@ -61,7 +61,7 @@ class PreparationConfig:
         drop_missing: ``preprocessing.missing_values == "drop"``.
         outliers: ``preprocessing.outliers`` (``method``, ``factor``) or None.
         memory_limit_mb: DuckDB's memory limit, MiB; the process's peak RSS is about 220 MiB more
-            (about 860 MB under the default 640 MiB in benchmarks/prepare_throughput.py).
+            (about 850 MB under the default 640 MiB in benchmarks/prepare_throughput.py).
         threads: DuckDB's threads (None: one per core).
     """
 
@@ -162,6 +162,7 @@ def _prepare_loaded(
     raw_columns = engine.columns(connection, "raw")
     rows_raw = engine.count(connection, "SELECT count(*) FROM raw")
     engine.check_loaded(raw_columns, rows_raw, options)
+    engine.compact(connection)
     version = engine.data_version(connection, raw_columns)
     engine.write_parquet(connection, "SELECT * FROM raw", output / "raw" / "data.parquet")
     connection.execute("SET preserve_insertion_order = false")  # rows carry their position in __row
@@ -179,13 +180,12 @@ def _prepare_loaded(
             )
         engine.keep_target(connection)
     removed = engine.count_missing(connection, removed)
-    # What work holds now: dropped to free their memory.
-    connection.execute("DROP VIEW clean; DROP TABLE raw; DROP TABLE IF EXISTS first_rows")
+    connection.execute("DROP VIEW clean; DROP TABLE IF EXISTS later_duplicates")  # what usable holds now
     stratify = options.task == "classification" and options.split.stratify and target is not None
     sizes = engine.check_split(connection, options, labels, stratify)
     connection.execute("SET preserve_insertion_order = true")  # parts is stored, and read, in __pos order
-    engine.assign_splits(connection, options, sizes, stratify)
-    connection.execute("DROP TABLE work; DROP TABLE placed")  # what parts holds now
+    engine.assign_splits(connection, options, sizes, stratify, labelled=labels is not None)
+    connection.execute("DROP TABLE raw; DROP TABLE usable; DROP TABLE placed")  # what parts holds now
     features = [
         (name, kind) for name, kind in raw_columns if name != target and name not in options.drop_columns
     ]
