@@ -61,6 +61,8 @@ bench: setup
 	$(BIN)/python benchmarks/rl_cartpole.py
 	$(BIN)/python benchmarks/fuzz_spec.py
 	$(BIN)/python benchmarks/concurrency.py
+	$(BIN)/python benchmarks/prepare_throughput.py
+	$(BIN)/python benchmarks/endpoint_throughput.py
 
 clean:
 	rm -rf .mlops cdk.out .pytest_cache

@@ -76,3 +76,14 @@ def test_concurrent_mlops_run_processes_lose_nothing_and_share_no_version():
     assert figures["succeeded"] == figures["records"] == figures["commits"] == 2
     assert figures["distinct_versions"] == figures["distinct_semantic_versions"] == 2
     assert figures["single_s"] is None and figures["concurrent_s"] > 0
+
+
+@pytest.mark.benchmark
+def test_endpoint_throughput_prints_ours_against_the_bare_server():
+    figures = run_benchmark("benchmarks/endpoint_throughput.py", "--seconds", "1", "--skip-mlflow")
+    for server in ("ours", "bare"):
+        assert figures[server]["rps"] > 0 and figures[server]["non_2xx"] == 0
+        assert 0 < figures[server]["p50_ms"] <= figures[server]["p95_ms"] <= figures[server]["p99_ms"]
+    assert figures["ours"]["captured"] >= figures["ours"]["requests"]  # capture at 100 %, warm-up included
+    ratio = figures["ours"]["rps"] / figures["bare"]["rps"]
+    assert figures["ratio_vs_bare"] == pytest.approx(ratio, abs=0.01)

@@ -218,6 +218,14 @@ def test_any_bytes_are_rows_or_a_request_error(body, content_type):
         assert 0 < len(message) < 400  # quoted values are shortened
 
 
+def test_deeply_nested_json_is_a_request_error_not_a_crash():
+    with pytest.raises(RequestError, match="nests JSON arrays or objects too deeply"):
+        parse_body(SCHEMA, b"[" * 200_000, "application/json")
+    nested = b'{"instances": [[1, 2, ' + b"[" * 900 + b"]" * 900 + b', "a"]]}'
+    with pytest.raises(RequestError, match=r"row 1, feature 'city' \(categorical\)"):
+        parse_body(SCHEMA, nested, "application/json")
+
+
 def test_the_openapi_document_names_each_feature_with_its_type():
     document = openapi_document(SCHEMA, "churn endpoint", "1.2.0")
     row = document["paths"]["/invocations"]["post"]["requestBody"]["content"]["application/json"]["schema"][

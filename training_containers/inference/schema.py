@@ -185,6 +185,8 @@ def _json_rows(text: str) -> list[Any]:
         raise RequestError(
             f"the body is not JSON ({err.msg} at line {err.lineno} column {err.colno})"
         ) from err
+    except RecursionError as err:
+        raise RequestError("the body nests JSON arrays or objects too deeply; a row is a flat list") from err
     if isinstance(document, Mapping):
         if "instances" not in document:
             keys = ", ".join(repr(shorten(str(key))) for key in list(document)[:5])
@@ -374,7 +376,12 @@ def shorten(text: str, limit: int = QUOTED_CHARS) -> str:
 
 
 def _quoted(value: Any) -> str:
-    return repr(shorten(value if isinstance(value, str) else json.dumps(value, default=str)))
+    if isinstance(value, str):
+        return repr(shorten(value))
+    try:
+        return repr(shorten(json.dumps(value, default=str)))
+    except (RecursionError, ValueError):
+        return f"a nested {type(value).__name__}"
 
 
 def _listed(names: Sequence[str], limit: int = 20) -> str:
