@@ -11,12 +11,14 @@ LocalTrainingBackend), then serves it three ways on 127.0.0.1, one after another
   ``--skip-mlflow``.
 
 Each gets ``--clients`` (8) concurrent clients, one asyncio process apart from the server,
-sending single-row JSON for ``--seconds`` (10) after a warm-up. Prints one JSON object:
-``{"ours": {"rps", "p50_ms", "p95_ms", "p99_ms", "non_2xx"}, "bare": {...}, "mlflow": {...},
+sending single-row JSON for ``--seconds`` (10) after a warm-up. Then **blue_green**: the same
+load on our server while its fleet is switched every second (``POST /admin/reload``). Prints
+one JSON object: ``{"ours": {"rps", "p50_ms", "p95_ms", "p99_ms", "non_2xx", "captured"},
+"bare": {...}, "mlflow": {...}, "blue_green": {"switches", "requests", "non_2xx", "p95_ms"},
 "ratio_vs_mlflow", "ratio_vs_bare"}`` (ratios of requests per second).
 
 Goals (issue "Serve the model"): at least 20x mlflow's requests per second, at least 90 % of the
-bare server's, and p95 at most 10 ms.
+bare server's, p95 at most 10 ms, and no answer other than 2xx during a blue/green switch.
 """
 
 from __future__ import annotations
@@ -235,6 +237,7 @@ def main() -> None:
         results["ours"] = measure(serve, port, bodies, args.clients, args.seconds)
         captured = sum(len(f.read_text().splitlines()) for f in (home / "capture").rglob("*.jsonl"))
         results["ours"]["captured"] = captured
+        results["blue_green"] = measure_switches(home, model, bodies, args.clients, args.seconds)
         port = free_port()
         bare = [sys.executable, "-c", BARE_SERVER, str(model / "model.joblib"), str(port)]
         results["bare"] = measure(bare, port, bodies, args.clients, args.seconds)
@@ -244,6 +247,56 @@ def main() -> None:
     if "mlflow" in results:
         results["ratio_vs_mlflow"] = round(results["ours"]["rps"] / results["mlflow"]["rps"], 1)
     print(json.dumps(results))
+
+
+def measure_switches(
+    home: Path, model: Path, bodies: list[str], clients: int, seconds: float
+) -> dict[str, Any]:
+    """Blue/green under load: the load of ``measure`` while the fleet is switched every second.
+
+    Each switch rewrites ``endpoint.json`` with the other fleet alone (``blue`` or ``green``)
+    and calls ``POST /admin/reload``; the load counts the answers that were not 2xx.
+    """
+    config = home / "switch.json"
+
+    def write(name: str) -> None:
+        variant = {"name": name, "model_dir": str(model), "weight": 1, "class_labels": LABELS}
+        config.write_text(json.dumps({"endpoint_name": "switch", "variants": [variant]}))
+
+    write("blue")
+    port = free_port()
+    command = [sys.executable, "-m", "training_containers.inference.serve", "--config", str(config)]
+    process = start([*command, "--host", "127.0.0.1", "--port", str(port)], port)
+    try:
+        client = subprocess.Popen(
+            [sys.executable, __file__, "--client", f"http://127.0.0.1:{port}/invocations"]
+            + ["--clients", str(clients), "--seconds", str(seconds)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert client.stdin is not None
+        client.stdin.write(json.dumps(bodies))
+        client.stdin.close()
+        switches, fleet = 0, "blue"
+        until = time.monotonic() + seconds + 2  # the client warms up for 2 s first
+        while time.monotonic() < until - 1:
+            time.sleep(1)
+            fleet = "green" if fleet == "blue" else "blue"
+            write(fleet)
+            switches += httpx.post(f"http://127.0.0.1:{port}/admin/reload", timeout=30).status_code == 200
+        assert client.stdout is not None
+        figures = json.loads(client.stdout.read())
+        client.wait(60)
+    finally:
+        process.terminate()
+        process.wait(30)
+    return {
+        "switches": switches,
+        "requests": figures["requests"],
+        "non_2xx": figures["non_2xx"],
+        "p95_ms": figures["p95_ms"],
+    }
 
 
 def measure_mlflow(

@@ -85,5 +85,6 @@ def test_endpoint_throughput_prints_ours_against_the_bare_server():
         assert figures[server]["rps"] > 0 and figures[server]["non_2xx"] == 0
         assert 0 < figures[server]["p50_ms"] <= figures[server]["p95_ms"] <= figures[server]["p99_ms"]
     assert figures["ours"]["captured"] >= figures["ours"]["requests"]  # capture at 100 %, warm-up included
+    assert figures["blue_green"]["switches"] >= 1 and figures["blue_green"]["non_2xx"] == 0
     ratio = figures["ours"]["rps"] / figures["bare"]["rps"]
     assert figures["ratio_vs_bare"] == pytest.approx(ratio, abs=0.01)

@@ -369,3 +369,62 @@ def test_a_port_in_use_stops_the_server_with_the_reason(served):
     assert done.returncode != 0
     assert "address already in use" in done.stderr
     assert httpx.get(f"{served['url']}/ping").status_code == 200  # the running endpoint keeps serving
+
+
+def test_a_reload_shifts_traffic_and_switches_fleets_without_a_failed_request(served, tmp_path):
+    import threading
+
+    config = tmp_path / "endpoint.json"
+
+    def write(*variants: tuple[str, Path, float]) -> None:
+        body = [{"name": n, "model_dir": str(d), "weight": w, "class_labels": LABELS} for n, d, w in variants]
+        config.write_text(json.dumps({"endpoint_name": "switch", "variants": body}))
+
+    write(("blue", served["blue"], 1))
+    port = free_port()
+    process = start_server(config, port)
+    url = f"http://127.0.0.1:{port}"
+    row = {"instances": served["rows"].drop(columns=["target"]).head(1).values.tolist()}
+    answers: list[tuple[float, int, str]] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(timeout=10) as client:
+            while not stop.is_set():
+                sent = time.monotonic()
+                response = client.post(f"{url}/invocations", json=row)
+                answers.append((sent, response.status_code, response.headers.get("x-variant", "")))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        steps = [
+            ((("blue", served["blue"], 9), ("green", served["green"], 1)), {"blue": 9, "green": 1}),  # canary
+            ((("blue", served["blue"], 1), ("green", served["green"], 1)), {"blue": 1, "green": 1}),
+            ((("green", served["green"], 1),), {"green": 1}),  # the new fleet alone: blue is removed
+        ]
+        switched = 0.0
+        for variants, weights in steps:
+            write(*variants)
+            reloaded = httpx.post(f"{url}/admin/reload", timeout=30)
+            switched = time.monotonic()
+            assert reloaded.status_code == 200, reloaded.text
+            assert reloaded.json() == {"variants": weights}
+            time.sleep(0.7)
+        write(("green", served["green"], 1), ("red", Path(tmp_path / "no-model"), 1))
+        refused = httpx.post(f"{url}/admin/reload", timeout=30)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+        process.terminate()
+        process.wait(10)
+    assert refused.status_code == 400
+    assert "not reloaded, the previous configuration serves" in refused.json()["error"]
+    assert len(answers) > 100 and {status for _, status, _ in answers} == {200}  # no request failed
+    assert {variant for _, _, variant in answers} == {"blue", "green"}
+    late = [variant for sent, _, variant in answers if sent > switched]
+    assert late and set(late) == {"green"}  # sent after the switch (and the refused reload): green only

@@ -11,7 +11,9 @@ Routes:
 - ``GET /openapi.json`` and ``GET /docs``: the OpenAPI document generated from the input schema
   (of the variant with the largest weight) and its interactive page (Swagger UI);
 - ``GET /metrics``: per variant, the latency histogram (seconds) and the responses by status
-  class, in the Prometheus text format (``prometheus_client``).
+  class, in the Prometheus text format (``prometheus_client``);
+- ``POST /admin/reload`` (a local endpoint only, from 127.0.0.1): read ``endpoint.json`` again
+  and switch to its variants and weights atomically (``create_app``).
 
 It runs in two ways:
 
@@ -40,6 +42,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -167,107 +170,223 @@ class Variant:
     predictor: Predictor
 
 
-def create_app(config: EndpointConfig, seed: int | None = None) -> Starlette:
-    """The ASGI application serving ``config``'s variants (see the module).
+@dataclass(frozen=True)
+class Serving:
+    """What an endpoint serves at one moment; replaced whole, never changed in place.
 
-    Every model is loaded before the application is returned, so a model that does not load
-    fails here, not on a request.
+    Attributes:
+        config: the configuration it was loaded from.
+        variants: variant name -> its loaded model.
+        router: the weighted choice among them.
+        document: the OpenAPI document of the variant with the largest weight.
+    """
+
+    config: EndpointConfig
+    variants: dict[str, Variant]
+    router: Router
+    document: dict[str, Any]
+
+
+def load_serving(config: EndpointConfig, seed: int | None = None, previous: Serving | None = None) -> Serving:
+    """Load every variant of ``config``, reusing the models ``previous`` already holds.
+
+    A model is reused when its folder and class labels are unchanged, so a change of weights
+    loads nothing.
 
     Raises:
-        FileNotFoundError, ValueError: a variant's model cannot be loaded or served.
+        FileNotFoundError, ValueError: a variant's model cannot be loaded or served, or the
+            configuration is unusable (``EndpointConfig.check``).
     """
     config.check()
-    variants = {
-        v.name: Variant(v, load_predictor(Path(v.model_dir), v.class_labels)) for v in config.variants
-    }
-    router = Router({v.name: v.weight for v in config.variants}, seed)
+    loaded = {}
+    if previous is not None:
+        loaded = {
+            (v.config.model_dir, tuple(v.config.class_labels or ())): v.predictor
+            for v in previous.variants.values()
+        }
+    variants = {}
+    for variant in config.variants:
+        key = (variant.model_dir, tuple(variant.class_labels or ()))
+        predictor = loaded.get(key) or load_predictor(Path(variant.model_dir), variant.class_labels)
+        variants[variant.name] = Variant(variant, predictor)
     main = max(config.variants, key=lambda v: v.weight)
     document = openapi_document(
         variants[main.name].predictor.schema, f"{config.endpoint_name} endpoint", main.model_version or "1"
     )
-    registry = CollectorRegistry()
-    latency = Histogram(
-        "endpoint_latency_seconds",
-        "Time to answer an invocation, seconds",
-        ["endpoint", "variant"],
-        buckets=LATENCY_BUCKETS_S,
-        registry=registry,
-    )
-    responses = Counter(
-        "endpoint_responses",
-        "Invocations answered, by status class",
-        ["endpoint", "variant", "status"],
-        registry=registry,
-    )
-    capture = (
-        CaptureWriter(Path(config.capture_root), config.endpoint_name, config.sampling_percentage, seed)
-        if config.capture_root
-        else None
-    )
-    endpoint = config.endpoint_name
-    # the successful path's series, bound once (labels() takes a lock and a lookup a call)
-    observe = {name: latency.labels(endpoint, name).observe for name in variants}
-    succeeded = {name: responses.labels(endpoint, name, "2xx").inc for name in variants}
+    return Serving(config, variants, Router({v.name: v.weight for v in config.variants}, seed), document)
 
-    async def ping(request: Request) -> Response:
+
+def create_app(config: EndpointConfig, seed: int | None = None, config_path: Path | None = None) -> Starlette:
+    """The ASGI application serving ``config``'s variants (see the module and ``EndpointServer``).
+
+    Raises:
+        FileNotFoundError, ValueError: a variant's model cannot be loaded or served.
+    """
+    return EndpointServer(config, seed, config_path).app
+
+
+class EndpointServer:
+    """One endpoint's routes over a ``Serving`` that a reload replaces atomically.
+
+    Every model is loaded in the constructor, so a model that does not load fails there, not
+    on a request. With ``config_path`` (a local endpoint), ``POST /admin/reload`` from 127.0.0.1
+    reads that file again and switches to it: the new variants' models are loaded while the old
+    ones serve, then every later request is routed by the new configuration and none fails
+    (traffic shifts, blue/green). A configuration that does not load is a 400 with the reason,
+    and the old one keeps serving. The endpoint's name and capture folder are fixed for the
+    life of the process.
+
+    Args:
+        config: what to serve first.
+        seed: seeds the routing and the capture sampling (tests), or None.
+        config_path: the file ``config`` was read from, or None (no reload).
+
+    Raises:
+        FileNotFoundError, ValueError: a variant's model cannot be loaded or served.
+    """
+
+    def __init__(
+        self, config: EndpointConfig, seed: int | None = None, config_path: Path | None = None
+    ) -> None:
+        """Load the models, create the metrics and the capture writer, build the routes."""
+        self.config, self.seed, self.config_path = config, seed, config_path
+        self.serving = load_serving(config, seed)
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "endpoint_latency_seconds",
+            "Time to answer an invocation, seconds",
+            ["endpoint", "variant"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.responses = Counter(
+            "endpoint_responses",
+            "Invocations answered, by status class",
+            ["endpoint", "variant", "status"],
+            registry=self.registry,
+        )
+        self.capture = (
+            CaptureWriter(Path(config.capture_root), config.endpoint_name, config.sampling_percentage, seed)
+            if config.capture_root
+            else None
+        )
+        self._bound: dict[str, tuple[Any, Any]] = {}
+        self.app = Starlette(
+            routes=[
+                Route("/ping", self.ping, methods=["GET"]),
+                Route("/invocations", self.invocations, methods=["POST"]),
+                Route("/openapi.json", self.openapi, methods=["GET"]),
+                Route("/docs", self.docs, methods=["GET"]),
+                Route("/metrics", self.metrics, methods=["GET"]),
+                Route("/admin/reload", self.reload, methods=["POST"]),
+            ],
+            lifespan=self.lifespan,
+        )
+
+    def _series(self, name: str) -> tuple[Any, Any]:
+        """The successful path's latency and 2xx series of a variant, bound once.
+
+        ``labels()`` takes a lock and a lookup a call; a bound method does not.
+        """
+        if name not in self._bound:
+            endpoint = self.config.endpoint_name
+            self._bound[name] = (
+                self.latency.labels(endpoint, name).observe,
+                self.responses.labels(endpoint, name, "2xx").inc,
+            )
+        return self._bound[name]
+
+    async def ping(self, request: Request) -> Response:
+        """``GET /ping``: 200 (the models are loaded before the server listens)."""
         return Response(status_code=200)
 
-    async def invocations(request: Request) -> Response:
+    async def invocations(self, request: Request) -> Response:
+        """``POST /invocations``: see the module."""
         started = time.perf_counter()
+        serving = self.serving  # one consistent configuration for the whole request
         variant_name = "-"
         try:
-            variant_name = router.choose(request.headers.get(TARGET_VARIANT_HEADER))
-            variant = variants[variant_name]
+            variant_name = serving.router.choose(request.headers.get(TARGET_VARIANT_HEADER))
+            variant = serving.variants[variant_name]
             body = await _read_body(request)
             content_type = request.headers.get("content-type", "application/json")
             rows = parse_body(variant.predictor.schema, body, content_type)
         except RequestError as err:
-            return _answer(endpoint, variant_name, 400, {"error": str(err)}, started, latency, responses)
+            return self._answer(variant_name, 400, {"error": str(err)}, started)
         try:
             result = variant.predictor.predict(rows)
         except Exception as err:  # the model's own failure: a 500 that says so, logged
             LOG.exception("variant %s failed to predict", variant_name)
             reason = f"{type(err).__name__}: {err}"[:400]
-            body_500 = {"error": f"the model of variant {variant_name} failed to predict: {reason}"}
-            return _answer(endpoint, variant_name, 500, body_500, started, latency, responses)
+            return self._answer(
+                variant_name,
+                500,
+                {"error": f"the model of variant {variant_name} failed to predict: {reason}"},
+                started,
+            )
         result["variant"] = variant_name
         if variant.config.model_version:
             result["model_version"] = variant.config.model_version
         payload, out_type = encode(result, request.headers.get("accept", ""))
         response = Response(payload, media_type=out_type, headers={"X-Variant": variant_name})
-        observe[variant_name](time.perf_counter() - started)
-        succeeded[variant_name]()
-        if capture is not None:
-            capture.offer(variant_name, content_type, body, out_type, payload)
+        observe, succeeded = self._series(variant_name)
+        observe(time.perf_counter() - started)
+        succeeded()
+        if self.capture is not None:
+            self.capture.offer(variant_name, content_type, body, out_type, payload)
         return response
 
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(document)
+    async def reload(self, request: Request) -> Response:
+        """``POST /admin/reload``: switch to the configuration file's variants and weights."""
+        if self.config_path is None:
+            return JSONResponse(
+                {"error": "this endpoint has no configuration file to reload"}, status_code=404
+            )
+        if request.client is None or request.client.host not in ("127.0.0.1", "::1"):
+            return JSONResponse({"error": "reload is accepted from this machine only"}, status_code=403)
+        try:
+            fresh = EndpointConfig.read(self.config_path)
+            if (
+                fresh.endpoint_name != self.config.endpoint_name
+                or fresh.capture_root != self.config.capture_root
+            ):
+                raise ValueError(
+                    "the endpoint's name and capture folder cannot change while it runs; start a new endpoint"
+                )
+            serving = await run_in_threadpool(load_serving, fresh, self.seed, self.serving)
+        except (OSError, ValueError) as err:
+            return JSONResponse(
+                {"error": f"not reloaded, the previous configuration serves: {err}"}, status_code=400
+            )
+        self.serving = serving
+        if self.capture is not None:
+            self.capture.fraction = max(0.0, min(100.0, fresh.sampling_percentage)) / 100
+        return JSONResponse({"variants": {v.name: v.weight for v in fresh.variants}})
 
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(_SWAGGER_PAGE.format(title=document["info"]["title"]))
+    async def openapi(self, request: Request) -> Response:
+        """``GET /openapi.json``."""
+        return JSONResponse(self.serving.document)
 
-    async def metrics(request: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    async def docs(self, request: Request) -> Response:
+        """``GET /docs``: Swagger UI over ``/openapi.json``."""
+        return HTMLResponse(_SWAGGER_PAGE.format(title=self.serving.document["info"]["title"]))
+
+    async def metrics(self, request: Request) -> Response:
+        """``GET /metrics``: the Prometheus text format."""
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> Any:
+    async def lifespan(self, app: Starlette) -> Any:
+        """Write the waiting capture records when the server stops."""
         yield
-        if capture is not None:
-            capture.close()
+        if self.capture is not None:
+            self.capture.close()
 
-    app = Starlette(
-        routes=[
-            Route("/ping", ping, methods=["GET"]),
-            Route("/invocations", invocations, methods=["POST"]),
-            Route("/openapi.json", openapi, methods=["GET"]),
-            Route("/docs", docs, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
-    app.state.capture = capture
-    return app
+    def _answer(self, variant: str, status: int, body: dict[str, Any], started: float) -> Response:
+        """A JSON error answer, counted and timed."""
+        self.latency.labels(self.config.endpoint_name, variant).observe(time.perf_counter() - started)
+        self.responses.labels(self.config.endpoint_name, variant, f"{status // 100}xx").inc()
+        return JSONResponse(body, status_code=status)
 
 
 def encode(result: dict[str, Any], accept: str) -> tuple[bytes, str]:
@@ -291,20 +410,6 @@ async def _read_body(request: Request) -> bytes:
             )
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _answer(
-    endpoint: str,
-    variant: str,
-    status: int,
-    body: dict[str, Any],
-    started: float,
-    latency: Any,
-    responses: Any,
-) -> Response:
-    latency.labels(endpoint, variant).observe(time.perf_counter() - started)
-    responses.labels(endpoint, variant, f"{status // 100}xx").inc()
-    return JSONResponse(body, status_code=status)
 
 
 _SWAGGER_PAGE = """<!doctype html>
@@ -350,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = EndpointConfig.read(args.config) if args.config else sagemaker_config()
-        app = create_app(config)
+        app = create_app(config, config_path=args.config)
     except (OSError, ValueError) as err:
         sys.stderr.write(f"serve: cannot start: {err}\n")
         return 2
