@@ -142,6 +142,9 @@ def test_a_model_that_cannot_predict_new_rows_is_refused(tmp_path):
         load_predictor(folder)
     with pytest.raises(FileNotFoundError, match="metadata.json does not exist"):
         load_predictor(tmp_path / "nothing")
+    (folder / "model.joblib").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="cannot load .*model.joblib .*is it a training job's model"):
+        load_predictor(folder)
 
 
 def test_a_policy_serves_greedy_actions_and_refuses_missing_observations(tmp_path):

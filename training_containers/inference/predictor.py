@@ -126,7 +126,8 @@ def load_predictor(model_dir: Path, class_labels: list[str] | None = None) -> Pr
 
     Raises:
         FileNotFoundError: no ``metadata.json``, or neither ``model.joblib`` nor ``policy/``.
-        ValueError: the model cannot predict new rows, or its metadata names no features.
+        ValueError: ``model.joblib`` cannot be unpickled, the model cannot predict new rows, or
+            its metadata names no features.
     """
     model_dir = Path(model_dir)
     metadata_path = model_dir / "metadata.json"
@@ -143,7 +144,13 @@ def load_predictor(model_dir: Path, class_labels: list[str] | None = None) -> Pr
         raise FileNotFoundError(f"{model_dir} holds neither model.joblib nor policy/; nothing to serve")
     import joblib
 
-    pipeline = joblib.load(model_dir / "model.joblib")
+    try:
+        pipeline = joblib.load(model_dir / "model.joblib")
+    except Exception as err:  # a truncated or foreign file: unpickling raises many kinds
+        raise ValueError(
+            f"cannot load {model_dir / 'model.joblib'} ({type(err).__name__}: {str(err)[:200]}); "
+            "is it a training job's model?"
+        ) from err
     if not hasattr(pipeline, "predict"):
         algorithm = metadata.get("algorithm", type(pipeline).__name__)
         raise ValueError(

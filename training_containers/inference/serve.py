@@ -191,7 +191,7 @@ def load_serving(config: EndpointConfig, seed: int | None = None, previous: Serv
     """Load every variant of ``config``, reusing the models ``previous`` already holds.
 
     A model is reused when its folder and class labels are unchanged, so a change of weights
-    loads nothing.
+    loads nothing (a training job's model folder is written once, never replaced).
 
     Raises:
         FileNotFoundError, ValueError: a variant's model cannot be loaded or served, or the
