@@ -95,6 +95,16 @@ def train_model(home: Path) -> Path:
     return Path(job.model_uri.removeprefix("file://"))
 
 
+def serve_command(config: Path, port: int) -> list[str]:
+    """The command line of our inference server for ``config`` on 127.0.0.1:``port``."""
+    return [sys.executable, "-m", "training_containers.inference.serve", "--config", str(config)] + [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
 def start(command: list[str], port: int, timeout_s: float = 120) -> subprocess.Popen[bytes]:
     """Start a server process and wait until ``/ping`` answers 200."""
     # mlflow models serve starts uvicorn by name: the venv's bin on PATH
@@ -223,18 +233,7 @@ def main() -> None:
         )
         results: dict[str, Any] = {}
         port = free_port()
-        serve = [
-            sys.executable,
-            "-m",
-            "training_containers.inference.serve",
-            "--config",
-            str(config),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-        results["ours"] = measure(serve, port, bodies, args.clients, args.seconds)
+        results["ours"] = measure(serve_command(config, port), port, bodies, args.clients, args.seconds)
         captured = sum(len(f.read_text().splitlines()) for f in (home / "capture").rglob("*.jsonl"))
         results["ours"]["captured"] = captured
         results["blue_green"] = measure_switches(home, model, bodies, args.clients, args.seconds)
@@ -265,8 +264,7 @@ def measure_switches(
 
     write("blue")
     port = free_port()
-    command = [sys.executable, "-m", "training_containers.inference.serve", "--config", str(config)]
-    process = start([*command, "--host", "127.0.0.1", "--port", str(port)], port)
+    process = start(serve_command(config, port), port)
     try:
         client = subprocess.Popen(
             [sys.executable, __file__, "--client", f"http://127.0.0.1:{port}/invocations"]

@@ -23,8 +23,14 @@ from xgboost import XGBClassifier, XGBRegressor
 from training_containers.common.preprocessing import build_preprocessor, fit_preprocessor
 from training_containers.inference.capture import CaptureWriter, hour_folder
 from training_containers.inference.compiled import compile_pipeline
-from training_containers.inference.predictor import load_predictor, rows_frame
-from training_containers.inference.schema import InputSchema, RequestError, openapi_document, parse_body
+from training_containers.inference.predictor import load_predictor
+from training_containers.inference.schema import (
+    InputSchema,
+    RequestError,
+    openapi_document,
+    parse_body,
+    rows_frame,
+)
 from training_containers.inference.serve import EndpointConfig, Router, VariantConfig
 
 TYPES = {"age": "numeric", "income": "numeric", "city": "categorical", "plan": "categorical"}
@@ -90,11 +96,11 @@ def fitted(preprocessing: dict[str, Any], estimator: Any, task: str = "classific
 )
 def test_a_compiled_pipeline_predicts_what_the_pipeline_predicts(preprocessing, estimator, task):
     pipeline = fitted(preprocessing, estimator, task)
-    compiled = compile_pipeline(pipeline, list(TYPES), TYPES)
+    schema = InputSchema(tuple(TYPES), TYPES, task, allows_missing=True)
+    compiled = compile_pipeline(pipeline, schema)
     assert compiled is not None
     X, _ = frame(200, seed=7)
     X.loc[3, "city"] = "unseen-city"  # an unknown category: all zeros (onehot) or -1 (label)
-    schema = InputSchema(tuple(TYPES), TYPES, task, allows_missing=True)
     body = json.dumps(
         {"instances": [[None if pd.isna(v) else v for v in row] for row in X.itertuples(index=False)]}
     )
@@ -117,7 +123,7 @@ def test_a_pipeline_of_another_shape_is_not_compiled_and_is_still_served(tmp_pat
     X, y = frame()
     odd = Pipeline([("double", FunctionTransformer(doubled_numbers)), ("model", LogisticRegression())])
     odd.fit(X, y)
-    assert compile_pipeline(odd, list(TYPES), TYPES) is None
+    assert compile_pipeline(odd, SCHEMA) is None
     folder = tmp_path / "model"
     folder.mkdir()
     joblib.dump(odd, folder / "model.joblib")

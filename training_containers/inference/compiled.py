@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from training_containers.inference.schema import InputSchema, Rows, rows_frame
+
 #: Probe rows compared at compile time.
 PROBE_ROWS = 64
 #: Largest difference allowed between the compiled and the pipeline's probabilities.
@@ -99,27 +101,24 @@ class CompiledPipeline:
         return predicted, proba
 
 
-def compile_pipeline(
-    pipeline: Any, feature_names: list[str], feature_types: dict[str, str]
-) -> CompiledPipeline | None:
+def compile_pipeline(pipeline: Any, schema: InputSchema) -> CompiledPipeline | None:
     """Compile a training job's fitted pipeline, or return None when it cannot be (see the module).
 
     Args:
         pipeline: ``Pipeline([("preprocess", Pipeline([("columns", ColumnTransformer),
             ("select", selector)?])), ("estimator", estimator)])``.
-        feature_names: the input columns in order.
-        feature_types: column -> ``numeric`` | ``categorical``.
+        schema: the model's inputs.
     """
     try:
-        compiled = _compile(pipeline, feature_names, feature_types)
+        compiled = _compile(pipeline, schema)
     except (AttributeError, KeyError, TypeError, ValueError, IndexError):
         return None
-    if compiled is None or not _agrees(compiled, pipeline, feature_names, feature_types):
+    if compiled is None or not _agrees(compiled, pipeline, schema):
         return None
     return compiled
 
 
-def _compile(pipeline: Any, names: list[str], types: dict[str, str]) -> CompiledPipeline | None:
+def _compile(pipeline: Any, schema: InputSchema) -> CompiledPipeline | None:
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
@@ -131,7 +130,7 @@ def _compile(pipeline: Any, names: list[str], types: dict[str, str]) -> Compiled
     columns = inner.get("columns")
     if not isinstance(columns, ColumnTransformer) or set(inner) - {"columns", "select"}:
         return None
-    groups = _groups(columns, names, types)
+    groups = _groups(columns, schema)
     if not groups:
         return None
     support = np.asarray(inner["select"].get_support()) if "select" in inner else None
@@ -139,13 +138,16 @@ def _compile(pipeline: Any, names: list[str], types: dict[str, str]) -> Compiled
     return CompiledPipeline(groups, support, estimator, _booster_output(estimator, classes), classes)
 
 
-def _groups(columns: Any, names: list[str], types: dict[str, str]) -> list[_Group] | None:
+def _groups(columns: Any, schema: InputSchema) -> list[_Group] | None:
     """The ``ColumnTransformer``'s entries as compiled groups.
 
     None when an entry mixes numeric and categorical columns, or a remainder is kept.
     """
-    numeric_names = [n for n in names if types[n] == "numeric"]
-    categorical_names = [n for n in names if types[n] != "numeric"]
+    numeric_names, categorical_names, types = (
+        schema.numeric_names,
+        schema.categorical_names,
+        schema.feature_types,
+    )
     groups = []
     for label, transformer, selected in columns.transformers_:
         if label == "remainder" or transformer == "drop":
@@ -295,13 +297,10 @@ def _ordinal(x: np.ndarray, lookups: list[dict[Any, int]], unknown: float) -> np
     return out
 
 
-def _agrees(compiled: CompiledPipeline, pipeline: Any, names: list[str], types: dict[str, str]) -> bool:
+def _agrees(compiled: CompiledPipeline, pipeline: Any, schema: InputSchema) -> bool:
     """Whether the compiled pipeline gives the pipeline's predictions and probabilities on probe rows."""
-    import pandas as pd
-
     rng = np.random.default_rng(0)
-    numeric = [n for n in names if types[n] == "numeric"]
-    categorical = [n for n in names if types[n] != "numeric"]
+    numeric, categorical = schema.numeric_names, schema.categorical_names
     centre, spread = _numeric_probe_scale(pipeline, len(numeric))
     numbers = centre + spread * rng.normal(size=(PROBE_ROWS, len(numeric)))
     if len(numeric):
@@ -311,13 +310,7 @@ def _agrees(compiled: CompiledPipeline, pipeline: Any, names: list[str], types: 
     for j, values in enumerate(seen):
         choices = [*values, None, "__unseen__"]
         categories[:, j] = [choices[i % len(choices)] for i in range(PROBE_ROWS)]
-    frame = pd.DataFrame(
-        {
-            **{n: numbers[:, numeric.index(n)] for n in numeric},
-            **{n: pd.Series(categories[:, categorical.index(n)], dtype="str") for n in categorical},
-        },
-        columns=names,
-    )
+    frame = rows_frame(schema, Rows(numbers, categories))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         expected = np.asarray(pipeline.predict(frame))

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from training_containers.inference.compiled import CompiledPipeline, compile_pipeline
-from training_containers.inference.schema import InputSchema, Rows
+from training_containers.inference.schema import InputSchema, Rows, rows_frame
 
 
 class Predictor(Protocol):
@@ -102,20 +102,6 @@ class PolicyPredictor:
         return {"predictions": np.asarray(self.policy.act(observations)).astype(int).tolist()}
 
 
-def rows_frame(schema: InputSchema, rows: Rows) -> Any:
-    """The rows as a pandas frame with the training columns, in order (the pipeline's input)."""
-    import pandas as pd
-
-    kinds = schema.feature_types
-    numeric = [name for name in schema.feature_names if kinds[name] == "numeric"]
-    categorical = [name for name in schema.feature_names if kinds[name] != "numeric"]
-    data = {name: rows.numbers[:, j] for j, name in enumerate(numeric)}
-    # the training jobs read categories from Parquet as pandas' "str" dtype (missing: NaN, which
-    # their imputer replaces); None would be a category of its own
-    data |= {name: pd.Series(rows.categories[:, j], dtype="str") for j, name in enumerate(categorical)}
-    return pd.DataFrame(data, columns=list(schema.feature_names))
-
-
 def load_predictor(model_dir: Path, class_labels: list[str] | None = None) -> Predictor:
     """Load a training job's model folder for serving.
 
@@ -158,5 +144,5 @@ def load_predictor(model_dir: Path, class_labels: list[str] | None = None) -> Pr
             "it cannot be served"
         )
     schema = InputSchema.from_metadata(metadata, class_labels)
-    compiled = compile_pipeline(pipeline, list(schema.feature_names), dict(schema.feature_types))
+    compiled = compile_pipeline(pipeline, schema)
     return PipelinePredictor(pipeline, schema, compiled)

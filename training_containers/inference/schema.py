@@ -15,12 +15,15 @@ and the feature, and says what is allowed.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 #: Most rows one request may carry (a bound on the work a request can ask for).
 MAX_ROWS = 10_000
@@ -52,6 +55,16 @@ class InputSchema:
     task: str
     allows_missing: bool
     class_labels: tuple[str, ...] | None = None
+
+    @functools.cached_property
+    def numeric_names(self) -> list[str]:
+        """The numeric features, in order (the columns of ``Rows.numbers``)."""
+        return [name for name in self.feature_names if self.feature_types[name] == "numeric"]
+
+    @functools.cached_property
+    def categorical_names(self) -> list[str]:
+        """The categorical features, in order (the columns of ``Rows.categories``)."""
+        return [name for name in self.feature_names if self.feature_types[name] != "numeric"]
 
     @classmethod
     def from_metadata(
@@ -90,8 +103,8 @@ class Rows:
         categories: the categorical features (n, q) as str objects, None where missing.
     """
 
-    numbers: Any
-    categories: Any
+    numbers: np.ndarray
+    categories: np.ndarray
 
     def __len__(self) -> int:
         """The number of rows."""
@@ -114,8 +127,6 @@ def parse_body(schema: InputSchema, body: bytes, content_type: str) -> Rows:
         RequestError: an unsupported content type, a body that is too large or not JSON/CSV,
             no rows, too many rows, or a row that does not fit the schema.
     """
-    import numpy as np
-
     if len(body) > MAX_BODY_BYTES:
         raise RequestError(f"the body has {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
     kind = content_type.split(";", 1)[0].strip().lower()
@@ -140,8 +151,7 @@ def parse_body(schema: InputSchema, body: bytes, content_type: str) -> Rows:
     fast = _numeric_lists(schema, rows)
     if fast is not None:
         return Rows(fast, np.empty((len(rows), 0), dtype=object))
-    numeric = [name for name in schema.feature_names if schema.feature_types[name] == "numeric"]
-    categorical = [name for name in schema.feature_names if schema.feature_types[name] != "numeric"]
+    numeric, categorical = schema.numeric_names, schema.categorical_names
     numbers = np.empty((len(rows), len(numeric)), dtype=float)
     categories = np.empty((len(rows), len(categorical)), dtype=object)
     for number, row in enumerate(rows, start=1):
@@ -154,16 +164,30 @@ def parse_body(schema: InputSchema, body: bytes, content_type: str) -> Rows:
     return Rows(numbers, categories)
 
 
-def _numeric_lists(schema: InputSchema, rows: list[Any]) -> Any:
+def rows_frame(schema: InputSchema, rows: Rows) -> Any:
+    """The rows as a pandas frame with the training columns, in order (a pipeline's input).
+
+    The training jobs read categories from Parquet as pandas' ``str`` dtype (missing: NaN, which
+    their imputer replaces), so the categories are given that dtype: None would be a category
+    of its own.
+    """
+    import pandas as pd
+
+    data = {name: rows.numbers[:, j] for j, name in enumerate(schema.numeric_names)}
+    data |= {
+        name: pd.Series(rows.categories[:, j], dtype="str") for j, name in enumerate(schema.categorical_names)
+    }
+    return pd.DataFrame(data, columns=list(schema.feature_names))
+
+
+def _numeric_lists(schema: InputSchema, rows: list[Any]) -> np.ndarray | None:
     """The rows as a float matrix, without a check per value, in the common case; else None.
 
     The common case: every feature is numeric and every row a list of finite JSON numbers of the
     right length. Otherwise the rows are checked one value at a time, which names what is wrong.
     """
-    import numpy as np
-
     width = len(schema.feature_names)
-    if any(kind != "numeric" for kind in schema.feature_types.values()):
+    if schema.categorical_names:
         return None
     number_types = (int, float)
     for row in rows:
