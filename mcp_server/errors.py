@@ -95,6 +95,12 @@ class NotificationError(MlopsError):
     code = "NOTIFICATION"
 
 
+class EndpointError(MlopsError):
+    """An endpoint cannot be created, changed or reached: the champion keeps serving."""
+
+    code = "ENDPOINT"
+
+
 class InternalError(MlopsError):
     """An unexpected failure inside a tool (a bug): its class and message are kept for the report."""
 
@@ -122,6 +128,7 @@ ERRORS: dict[str, type[MlopsError]] = {
         RegistryError,
         HistoryError,
         NotificationError,
+        EndpointError,
         InternalError,
         ToolFailed,
     )

@@ -117,3 +117,35 @@ def write_channels(root: Path, name: str, frame: Any, stratify: bool) -> dict[st
         rows.reset_index(drop=True).to_parquet(folder / "data.parquet")
         channels[split] = folder.as_uri()
     return channels
+
+
+TRAINING_TIMEOUT_S = 180
+
+
+def train_model(
+    backend: Any, name: str, algorithm: str, channels: dict[str, str], types: dict[str, str]
+) -> Path:
+    """Train a classifier on ``channels`` with a LocalTrainingBackend; return its model folder."""
+    from mcp_server.core.models import TrainingJobRequest
+    from mcp_server.core.spec.schema import ComputeSpec, PreprocessingSpec
+
+    request = TrainingJobRequest(
+        job_name=name,
+        task="classification",
+        algorithm=algorithm,
+        hyperparameters={},
+        preprocessing=PreprocessingSpec(),
+        target="target",
+        feature_types=types,
+        channels=channels,
+        compute=ComputeSpec(max_runtime_s=TRAINING_TIMEOUT_S),
+        experiment="serving",
+        tags={"issue": "10", "spec_hash": name},
+    )
+    backend.start_training_job(request)
+    deadline = time.monotonic() + TRAINING_TIMEOUT_S
+    while (job := backend.describe_training_job(name)).status == "InProgress":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert job.status == "Completed", job.failure_reason
+    return Path(job.model_uri.removeprefix("file://"))

@@ -10,6 +10,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from mcp_server.core.deployment.models import (
+    DeploymentEvent,
+    DesiredEndpoint,
+    EndpointDescription,
+    EndpointMetrics,
+    InvocationResult,
+    ModelPackageFiles,
+    PackageRequest,
+)
 from mcp_server.core.models import (
     Comment,
     DatasetRef,
@@ -269,6 +278,98 @@ class DeliveryStore(ABC):
         """Ids of deliveries waiting for work (received, or held by a dead runtime), oldest first."""
 
 
+class EndpointBackend(ABC):
+    """Packages registered versions and serves them from endpoints with production variants.
+
+    Implementations: ``local.endpoints.LocalEndpointBackend`` (one HTTP server process per
+    endpoint on 127.0.0.1) and ``aws.endpoints.SageMakerEndpointBackend``.
+    """
+
+    @abstractmethod
+    def package_model(self, request: PackageRequest) -> ModelPackageFiles:
+        """Write the version's inference Dockerfile, pinned requirements and OpenAPI document beside it.
+
+        Raises:
+            EndpointError: the model's metadata cannot be read or names no features.
+        """
+
+    @abstractmethod
+    def apply(self, desired: DesiredEndpoint) -> EndpointDescription:
+        """Make the endpoint serve exactly ``desired``'s variants at its weights (creating it if absent).
+
+        The change is recorded in the endpoint's deployment history. When it fails (a model that
+        does not load, a variant that fails ``/ping``, a capacity error) the endpoint keeps
+        serving what it served before.
+
+        Raises:
+            EndpointError: the endpoint serves another registered model, or the change failed.
+        """
+
+    @abstractmethod
+    def shift_traffic(
+        self, endpoint_name: str, weights: dict[str, float], by: str = "", detail: str = ""
+    ) -> EndpointDescription:
+        """Set the variants' weights (percent) without changing the variants.
+
+        Raises:
+            NotFoundError: no such endpoint.
+            EndpointError: a weight names a variant the endpoint does not have.
+        """
+
+    @abstractmethod
+    def describe_endpoint(self, endpoint_name: str) -> EndpointDescription:
+        """Return the endpoint's status, variants and deployment history.
+
+        Raises:
+            NotFoundError: no such endpoint.
+        """
+
+    @abstractmethod
+    def list_endpoints(self) -> list[EndpointDescription]:
+        """Return every endpoint this project created, by name."""
+
+    @abstractmethod
+    def get_endpoint_metrics(self, endpoint_name: str, since: float | None = None) -> EndpointMetrics:
+        """Return each variant's requests, error rate and latency percentiles since ``since``.
+
+        Args:
+            endpoint_name: the endpoint.
+            since: the window's start, seconds since the epoch (None: since the endpoint started
+                locally, the last 5 minutes on SageMaker).
+
+        Raises:
+            NotFoundError: no such endpoint.
+        """
+
+    @abstractmethod
+    def invoke_endpoint(
+        self,
+        endpoint_name: str,
+        body: bytes,
+        content_type: str,
+        accept: str = "application/json",
+        target_variant: str | None = None,
+    ) -> InvocationResult:
+        """Send one request to the endpoint and return its answer (a 4xx answer is returned, not raised).
+
+        Raises:
+            NotFoundError: no such endpoint.
+            EndpointError: the endpoint cannot be reached.
+        """
+
+    @abstractmethod
+    def record_event(self, endpoint_name: str, event: DeploymentEvent) -> None:
+        """Append ``event`` to the endpoint's deployment history (a check, a hold, a comparison)."""
+
+    @abstractmethod
+    def delete_endpoint(self, endpoint_name: str, by: str = "") -> EndpointDescription:
+        """Stop serving and remove the endpoint; its history and captured data are kept.
+
+        Raises:
+            NotFoundError: no such endpoint.
+        """
+
+
 @dataclass(frozen=True)
 class Backends:
     """The backend of each capability, as the MCP server's tools use them."""
@@ -283,3 +384,4 @@ class Backends:
     notification: NotificationBackend
     waiting: WaitingRunStore
     deliveries: DeliveryStore
+    endpoints: EndpointBackend

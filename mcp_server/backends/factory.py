@@ -66,6 +66,7 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
     if settings.backend == "aws":
         return build_aws_backends(settings)
     from mcp_server.backends.local.data import LocalDatasetBackend
+    from mcp_server.backends.local.endpoints import LocalEndpointBackend
     from mcp_server.backends.local.evaluation import LocalEvaluationBackend
     from mcp_server.backends.local.notification import LocalNotificationBackend
     from mcp_server.backends.local.registry import LocalRegistryBackend
@@ -85,6 +86,7 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
         notification=LocalNotificationBackend(settings),
         waiting=LocalWaitingRunStore(settings),
         deliveries=build_delivery_store(settings),
+        endpoints=LocalEndpointBackend(settings),
     )
 
 
@@ -101,6 +103,7 @@ def build_aws_backends(settings: Settings) -> Backends:
             ``MLOPS_SNS_TOPIC_ARN``); the message names it.
     """
     from mcp_server.backends.aws.data import S3DatasetBackend
+    from mcp_server.backends.aws.endpoints import SageMakerEndpointBackend
     from mcp_server.backends.aws.evaluation import SageMakerEvaluationBackend
     from mcp_server.backends.aws.notification import SnsNotificationBackend
     from mcp_server.backends.aws.registry import SageMakerRegistryBackend
@@ -125,4 +128,5 @@ def build_aws_backends(settings: Settings) -> Backends:
         notification=SnsNotificationBackend(settings),
         waiting=DynamoDbWaitingRunStore(settings),
         deliveries=build_delivery_store(settings),
+        endpoints=SageMakerEndpointBackend(settings),
     )

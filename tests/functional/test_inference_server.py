@@ -23,44 +23,16 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from mcp_server.backends.local.training import LocalTrainingBackend
-from mcp_server.core.models import TrainingJobRequest
-from mcp_server.core.spec.schema import ComputeSpec, PreprocessingSpec
 from mcp_server.settings import Settings
-from tests.conftest import REPO_ROOT, write_channels
+from tests.conftest import REPO_ROOT, train_model, write_channels
 
 LABELS = ["malignant", "benign"]
-JOB_TIMEOUT_S = 180
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def train(
-    backend: LocalTrainingBackend, name: str, algorithm: str, channels: dict[str, str], types: dict[str, str]
-) -> Path:
-    request = TrainingJobRequest(
-        job_name=name,
-        task="classification",
-        algorithm=algorithm,
-        hyperparameters={},
-        preprocessing=PreprocessingSpec(),
-        target="target",
-        feature_types=types,
-        channels=channels,
-        compute=ComputeSpec(max_runtime_s=JOB_TIMEOUT_S),
-        experiment="serving",
-        tags={"issue": "10", "spec_hash": name},
-    )
-    backend.start_training_job(request)
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-    while (job := backend.describe_training_job(name)).status == "InProgress":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    assert job.status == "Completed", job.failure_reason
-    return Path(job.model_uri.removeprefix("file://"))
 
 
 def start_server(config: Path, port: int) -> subprocess.Popen[str]:
@@ -108,8 +80,8 @@ def served(tmp_path_factory) -> Any:
         "clinic": "categorical",
     }
     backend = LocalTrainingBackend(Settings(home=home, allow_write=True))
-    blue = train(backend, "serve-xgboost", "xgboost", channels, types)
-    green = train(backend, "serve-logistic", "logistic_regression", channels, types)
+    blue = train_model(backend, "serve-xgboost", "xgboost", channels, types)
+    green = train_model(backend, "serve-logistic", "logistic_regression", channels, types)
     config = home / "endpoint.json"
     config.write_text(
         json.dumps(

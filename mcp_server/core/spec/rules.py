@@ -215,8 +215,6 @@ def _metric_errors(data: dict[str, Any], task: str) -> list[SpecError]:
 
 #: Sections the grammar accepts but no stage of the workflow acts on yet: refused, not ignored.
 _NOT_YET = {
-    ("deployment",): "deployment is not available yet; remove the deployment section "
-    "(the model is registered as the challenger)",
     ("retraining", "triggers"): "automatic retraining triggers are not available yet",
 }
 
@@ -224,8 +222,6 @@ _NOT_YET = {
 def _unsupported_section_errors(data: dict[str, Any]) -> list[SpecError]:
     errors = []
     for keys, message in _NOT_YET.items():
-        if keys == ("deployment",) and str(data.get("algorithm")) in catalog.NOT_SERVABLE:
-            continue  # _deployment_errors says why this algorithm can never be deployed
         value = get_path(data, *keys)
         if value is not MISSING and value is not None:
             errors.append(SpecError(".".join(keys), value, message))
@@ -233,7 +229,7 @@ def _unsupported_section_errors(data: dict[str, Any]) -> list[SpecError]:
 
 
 def _deployment_errors(data: dict[str, Any]) -> list[SpecError]:
-    errors = []
+    errors: list[SpecError] = []
     deployment = data.get("deployment")
     reason = catalog.NOT_SERVABLE.get(str(data.get("algorithm")))
     if deployment is not None and reason is not None:
@@ -245,6 +241,19 @@ def _deployment_errors(data: dict[str, Any]) -> list[SpecError]:
                 "(the embedding of the training rows is kept as an artifact)",
             )
         ]
+    if not isinstance(deployment, dict):
+        return errors
+    strategy = deployment.get("strategy", "direct")
+    for section in STRATEGY_SECTIONS:
+        if deployment.get(section) is not None and section != strategy:
+            errors.append(
+                SpecError(
+                    f"deployment.{section}",
+                    deployment[section],
+                    f"settings of the {section} strategy, but the strategy is {strategy}; "
+                    f"remove it or set strategy: {section}",
+                )
+            )
     steps = get_path(data, "deployment", "canary", "steps")
     if isinstance(steps, list) and all(isinstance(s, int) for s in steps):
         increasing = all(b > a for a, b in zip(steps, steps[1:], strict=False))
@@ -265,6 +274,58 @@ def _deployment_errors(data: dict[str, Any]) -> list[SpecError]:
                     "deployment.auto_scaling.max_instances", high, f"must be at least min_instances ({low})"
                 )
             )
+    errors.extend(_serverless_errors(deployment, strategy))
+    return errors
+
+
+#: The deployment keys that hold one strategy's settings (named as the strategy).
+STRATEGY_SECTIONS = ("canary", "linear", "ab", "blue_green")
+
+
+def _serverless_errors(deployment: dict[str, Any], strategy: Any) -> list[SpecError]:
+    """SageMaker Serverless Inference has one variant and no data capture or instances.
+
+    Source: the SageMaker Developer Guide, "Serverless Inference", feature exclusions (multiple
+    production variants, data capture, Model Monitor); traffic shifting is all at once.
+    """
+    serverless = deployment.get("serverless")
+    if serverless is None:
+        return []
+    errors = []
+    target = deployment.get("target", "local")
+    if target != "sagemaker_endpoint":
+        errors.append(
+            SpecError(
+                "deployment.serverless",
+                serverless,
+                f"SageMaker Serverless Inference needs target: sagemaker_endpoint (target is {target})",
+            )
+        )
+    if strategy not in ("direct", "blue_green"):
+        errors.append(
+            SpecError(
+                "deployment.strategy",
+                strategy,
+                "a serverless endpoint has one production variant: direct or blue_green",
+            )
+        )
+    capture = deployment.get("data_capture", 100)
+    if capture not in (0, 0.0):
+        errors.append(
+            SpecError(
+                "deployment.data_capture",
+                capture,
+                "0 with serverless (SageMaker Serverless Inference does not capture data)",
+            )
+        )
+    if deployment.get("auto_scaling") is not None:
+        errors.append(
+            SpecError(
+                "deployment.auto_scaling",
+                deployment["auto_scaling"],
+                "instances only; a serverless endpoint scales by max_concurrency",
+            )
+        )
     return errors
 
 

@@ -171,36 +171,115 @@ class EvaluationSpec(_Section):
 
 
 class CanarySpec(_Section):
-    """Traffic steps (percent of requests to the new variant) and the bake time between them."""
+    """Canary: the new variant's share of traffic, percent, at each step, and the bake between steps.
+
+    Attributes:
+        steps: strictly increasing percentages in 1..100 ending at 100.
+        interval_s: seconds each step bakes before the alarms are checked.
+    """
 
     steps: list[int] = Field(default_factory=lambda: [10, 50, 100], max_length=20)
     interval_s: int = Field(60, ge=1, le=86_400)
 
 
+class LinearSpec(_Section):
+    """Linear: traffic moves to the new variant in equal steps of ``step_percent``.
+
+    Attributes:
+        step_percent: the share added at each step, percent (25 gives 25, 50, 75, 100).
+        interval_s: seconds each step bakes before the alarms are checked.
+    """
+
+    step_percent: int = Field(25, ge=1, le=100)
+    interval_s: int = Field(60, ge=1, le=86_400)
+
+
+class AbSpec(_Section):
+    """A/B: the champion and the challenger serve side by side at fixed weights.
+
+    Attributes:
+        challenger_percent: the challenger's share of traffic, percent.
+        interval_s: seconds both variants serve before their metrics are compared.
+    """
+
+    challenger_percent: int = Field(50, ge=1, le=99)
+    interval_s: int = Field(300, ge=1, le=86_400)
+
+
+class BlueGreenSpec(_Section):
+    """Blue/green: the new fleet takes all traffic at once; the old one is kept for ``interval_s``.
+
+    Attributes:
+        interval_s: seconds the old fleet is kept (the bake) before it is removed; an alarm
+            during it switches back.
+    """
+
+    interval_s: int = Field(60, ge=1, le=3_600)
+
+
 class RollbackSpec(_Section):
-    """Alarm limits that roll a deployment back."""
+    """Alarm limits that roll a deployment back (FR-020).
+
+    Attributes:
+        error_rate: the largest share of 5xx answers, a fraction in 0..1.
+        p95_latency_ms: the largest 95th-percentile latency, milliseconds.
+    """
 
     error_rate: float = Field(0.01, ge=0, le=1)
-    p95_latency_ms: float = Field(100, gt=0)
+    p95_latency_ms: float = Field(100, gt=0, le=60_000)
 
 
 class AutoScalingSpec(_Section):
-    """Endpoint auto scaling on invocations per instance."""
+    """Endpoint auto scaling: target tracking on ``SageMakerVariantInvocationsPerInstance``."""
 
-    min_instances: int = Field(1, ge=1)
-    max_instances: int = Field(4, ge=1)
-    target_invocations_per_instance: int = Field(100, ge=1)
+    min_instances: int = Field(1, ge=1, le=100)
+    max_instances: int = Field(4, ge=1, le=100)
+    target_invocations_per_instance: int = Field(100, ge=1, le=1_000_000)
+
+
+class ServerlessSpec(_Section):
+    """SageMaker Serverless Inference (``ServerlessConfig``).
+
+    Attributes:
+        memory_mb: 1024 to 6144 in steps of 1024 (SageMaker's ``MemorySizeInMB``).
+        max_concurrency: 1 to 200 concurrent invocations (``MaxConcurrency``).
+    """
+
+    memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    max_concurrency: int = Field(5, ge=1, le=200)
 
 
 class DeploymentSpec(_Section):
-    """Where and how a passing model is deployed."""
+    """Where and how a passing model is deployed.
+
+    Attributes:
+        target: ``local`` (an HTTP server process on 127.0.0.1) or ``sagemaker_endpoint``.
+        endpoint_name: the endpoint; the registered model's name when absent.
+        strategy: ``direct``, ``ab``, ``canary``, ``linear`` or ``blue_green``.
+        canary, linear, ab, blue_green: the chosen strategy's settings (only that one may be set).
+        rollback_on: the alarm limits checked after each traffic step.
+        validation_traffic: replay the held-out test split against the endpoint during each
+            check, so a step is judged on real requests even when nobody calls.
+        data_capture: the share of requests captured, percent (0 turns capture off).
+        instance_type, instance_count: the SageMaker instances of the new variant.
+        auto_scaling: target tracking on invocations per instance (SageMaker).
+        serverless: SageMaker Serverless Inference instead of instances.
+    """
 
     target: Literal["local", "sagemaker_endpoint"] = "local"
-    strategy: Literal["direct", "ab", "canary", "blue_green"] = "direct"
+    endpoint_name: str | None = Field(None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    strategy: Literal["direct", "ab", "canary", "linear", "blue_green"] = "direct"
     canary: CanarySpec | None = None
+    linear: LinearSpec | None = None
+    ab: AbSpec | None = None
+    blue_green: BlueGreenSpec | None = None
     rollback_on: RollbackSpec = RollbackSpec()
-    instance_type: str = Field("ml.m5.large", max_length=64)
+    validation_traffic: bool = True
+    data_capture: float = Field(100, ge=0, le=100)
+    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_count: int = Field(1, ge=1, le=100)
     auto_scaling: AutoScalingSpec | None = None
+    serverless: ServerlessSpec | None = None
 
 
 class TriggersSpec(_Section):
@@ -254,6 +333,13 @@ class TrainingSpec(_Section):
             return self.model_name
         base = self.dataset.name if self.dataset and self.dataset.name else "model"
         return re.sub(r"[^a-zA-Z0-9]+", "-", f"{base}-{self.task}").strip("-")[:63]
+
+    @property
+    def endpoint_name(self) -> str | None:
+        """The deployment's endpoint (``deployment.endpoint_name``, else the model's name), or None."""
+        if self.deployment is None:
+            return None
+        return self.deployment.endpoint_name or self.registered_model_name
 
     @property
     def metrics(self) -> list[str]:

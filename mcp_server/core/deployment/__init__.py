@@ -1,0 +1,1 @@
+"""Deployment logic: traffic-shift plans, endpoint metrics, alarms and champion/challenger. Pure."""
