@@ -609,7 +609,7 @@ def _variant_metrics(
         return int(sum(values.get(f"{key}{index}", [])))
 
     def worst_ms(key: str) -> float | None:
-        found = values.get(f"{key}{index}", [])
+        found = [v for v in values.get(f"{key}{index}", []) if v is not None]
         return round(max(found) / 1000, 3) if found else None  # microseconds -> ms
 
     requests, client, server = total("invocations"), total("errors4xx"), total("errors5xx")
