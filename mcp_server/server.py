@@ -19,6 +19,7 @@ from mcp_server.backends.base import Backends
 from mcp_server.settings import Settings
 from mcp_server.tools import (
     data,
+    endpoints,
     evaluation,
     github,
     history,
@@ -29,14 +30,27 @@ from mcp_server.tools import (
     tuning,
 )
 
-CAPABILITIES = (github, data, training, tuning, evaluation, registry, retrain, notification, history)
+CAPABILITIES = (
+    github,
+    data,
+    training,
+    tuning,
+    evaluation,
+    registry,
+    endpoints,
+    retrain,
+    notification,
+    history,
+)
 
 INSTRUCTIONS = (
     "issue-mlops: drives the ML lifecycle of a training request from a GitHub issue. "
     "prepare_dataset, then start_training_job and poll describe_training_job until it is not "
     "InProgress (with a tuning section: start_tuning_job and describe_tuning_job, then "
     "describe_training_job of the best trial), then evaluate_model, register_model, "
-    "record_training_history, post_comment and notify. Tools that change the world need a "
+    "record_training_history, post_comment and notify. With a deployment section: package_model, "
+    "deploy_model, then shift_traffic, get_endpoint_metrics and rollback_endpoint as the strategy "
+    "goes. Tools that change the world need a "
     "server started with --allow-write."
 )
 

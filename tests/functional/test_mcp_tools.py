@@ -34,7 +34,19 @@ EXPECTED_TOOLS = {
     "list_comments",
     "record_training_history",
     "notify",
+    "package_model",
+    "deploy_model",
+    "shift_traffic",
+    "describe_endpoint",
+    "list_endpoints",
+    "get_endpoint_metrics",
+    "invoke_endpoint",
+    "rollback_endpoint",
+    "record_endpoint_event",
+    "delete_endpoint",
 }
+#: Tools that change or remove what an endpoint serves.
+DESTRUCTIVE_TOOLS = {"deploy_model", "shift_traffic", "rollback_endpoint", "delete_endpoint"}
 SPEC = validate_spec(
     {
         "model_type": "supervised_learning",
@@ -86,6 +98,8 @@ def test_the_server_lists_every_tool_with_a_description_and_typed_input(server):
     for tool in tools.values():
         assert tool.description and tool.description.split("\n")[0].endswith("."), tool.name
         assert tool.input_schema["type"] == "object"
+    assert {name for name, tool in tools.items() if tool.annotations.destructive_hint} == DESTRUCTIVE_TOOLS
+    assert tools["describe_endpoint"].annotations.read_only_hint is True
     assert tools["describe_training_job"].annotations.read_only_hint is True
     assert tools["post_comment"].annotations.read_only_hint is False
     assert tools["describe_training_job"].input_schema["properties"]["job_name"]["pattern"]
@@ -96,6 +110,34 @@ def test_a_read_only_server_refuses_tools_that_change_the_world(settings, tmp_pa
     text = error_text(call(read_only, "notify", {"subject": "s", "message": "m"}))
     assert "[WriteNotAllowedError]" in text and "--allow-write" in text
     assert not (settings.home / "notifications.jsonl").exists()
+    for name, arguments in {
+        "deploy_model": {
+            "desired": {
+                "endpoint_name": "x",
+                "variants": [
+                    {
+                        "name": "v1",
+                        "weight": 100,
+                        "model": {
+                            "model_name": "m",
+                            "version": "1",
+                            "model_uri": "file:///m",
+                            "model_data": "file:///m",
+                        },
+                    }
+                ],
+            }
+        },
+        "shift_traffic": {"endpoint_name": "x", "weights": {"v1": 100}},
+        "rollback_endpoint": {"endpoint_name": "x"},
+        "delete_endpoint": {"endpoint_name": "x"},
+    }.items():
+        assert "[WriteNotAllowedError]" in error_text(call(read_only, name, arguments)), name
+    # reading is allowed: an unknown endpoint is NotFound, not refused
+    assert "[NotFoundError] no endpoint named x" in error_text(
+        call(read_only, "describe_endpoint", {"endpoint_name": "x"})
+    )
+    assert ok(call(read_only, "list_endpoints", {})) == []
 
 
 @pytest.mark.slow

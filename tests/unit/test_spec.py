@@ -357,7 +357,6 @@ def test_tsne_with_a_deployment_section_is_refused_with_the_reason() -> None:
 @pytest.mark.parametrize(
     ("changes", "path", "pattern"),
     [
-        ({"deployment": {"strategy": "canary"}}, "deployment", r"deployment is not available yet"),
         (
             {"retraining__triggers": {"drift_psi": 0.2}},
             "retraining.triggers",

@@ -41,8 +41,10 @@ from mcp_server.core.deployment.models import (
     InvocationResult,
     ModelPackageFiles,
     PackageRequest,
+    ServingModel,
     VariantState,
     event_for,
+    served_after,
 )
 from mcp_server.errors import EndpointError, NotFoundError
 from mcp_server.settings import Settings
@@ -154,6 +156,14 @@ class SageMakerEndpointBackend(EndpointBackend):
                 "status": "InService",
                 "variants": [v.model_dump(mode="json") for v in desired.variants],
                 "config_name": config_name,
+                "data_capture_percent": desired.data_capture_percent if desired.serverless is None else 0.0,
+                "served": [
+                    m.model_dump(mode="json")
+                    for m in served_after(
+                        [ServingModel.model_validate(m) for m in (state or {}).get("served", [])],
+                        desired.variants,
+                    )
+                ],
             },
         )
         self._append(name, _event(desired.action, desired.variants, desired.by, desired.detail))
@@ -254,6 +264,8 @@ class SageMakerEndpointBackend(EndpointBackend):
             variants=variants,
             failure_reason=reason,
             history=self._history(endpoint_name)[-HISTORY_SHOWN:],
+            served_models=[ServingModel.model_validate(m) for m in state.get("served", [])],
+            data_capture_percent=state.get("data_capture_percent", 0.0),
         )
 
     def list_endpoints(self) -> list[EndpointDescription]:

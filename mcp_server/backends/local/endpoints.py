@@ -49,8 +49,10 @@ from mcp_server.core.deployment.models import (
     InvocationResult,
     ModelPackageFiles,
     PackageRequest,
+    ServingModel,
     VariantState,
     event_for,
+    served_after,
 )
 from mcp_server.errors import EndpointError, NotFoundError
 from mcp_server.settings import Settings
@@ -125,6 +127,7 @@ class LocalEndpointBackend(EndpointBackend):
             record = self._read_record(name) or {}
             record.update(model_name=model_name, status="InService", failure_reason="")
             record["variants"] = [v.model_dump(mode="json") for v in desired.variants]
+            record["served"] = _served(record, desired.variants)
             self._write_record(name, record)
             self._snapshot(name)
             self._append(name, _event(desired.action, desired.variants, desired.by, desired.detail))
@@ -430,6 +433,8 @@ class LocalEndpointBackend(EndpointBackend):
             variants=[VariantState.model_validate(v) for v in record.get("variants", [])],
             failure_reason=reason,
             history=self._history(name)[-HISTORY_SHOWN:],
+            served_models=[ServingModel.model_validate(m) for m in record.get("served", [])],
+            data_capture_percent=record.get("data_capture_percent", 0.0),
         )
 
     def _history(self, name: str) -> list[DeploymentEvent]:
@@ -481,6 +486,11 @@ class LocalEndpointBackend(EndpointBackend):
     def _lock(self, name: str) -> Iterator[None]:
         with exclusive(self._root / f".{name}.lock"):
             yield
+
+
+def _served(record: dict[str, Any], variants: list[VariantState]) -> list[dict[str, Any]]:
+    served = [ServingModel.model_validate(m) for m in record.get("served", [])]
+    return [m.model_dump(mode="json") for m in served_after(served, variants)]
 
 
 def _read_metadata(folder: Path) -> dict[str, Any]:

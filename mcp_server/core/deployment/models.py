@@ -147,6 +147,9 @@ class EndpointDescription(_Record):
         variants: its production variants.
         failure_reason: why it is Failed, if it is.
         history: its latest deployment events, oldest first.
+        data_capture_percent: the share of requests captured, percent.
+        served_models: every model version it has served, the most recent last (what
+            ``/rollback`` can return to).
     """
 
     name: str
@@ -157,6 +160,8 @@ class EndpointDescription(_Record):
     variants: list[VariantState]
     failure_reason: str = ""
     history: list[DeploymentEvent] = Field(default_factory=list)
+    served_models: list[ServingModel] = Field(default_factory=list)
+    data_capture_percent: float = 0.0
 
     def variant(self, name: str) -> VariantState | None:
         """The variant named ``name``, or None."""
@@ -223,6 +228,63 @@ def variant_name(version: str) -> str:
     if found is None:
         raise ValueError(f"registry version {version!r} does not end with a number")
     return f"v{found.group(1)}"
+
+
+def served_after(served: list[ServingModel], variants: list[VariantState]) -> list[ServingModel]:
+    """``served`` with the variants' models appended (moved last when already there), at most 20."""
+    current = [v.model for v in variants]
+    keys = {(m.model_name, m.version) for m in current}
+    return [m for m in served if (m.model_name, m.version) not in keys][-(20 - len(current)) :] + current
+
+
+def rollback_variants(endpoint: EndpointDescription, version: str | None = None) -> tuple[VariantState, str]:
+    """The single variant a rollback leaves serving, and a sentence saying what it returns to.
+
+    Without ``version``: during a traffic shift (two variants) the champion, the variant that
+    served before the newest model was added; after a promotion, the model served before the
+    current one. With ``version`` (a registry version, semantic version or variant name): that
+    model, if the endpoint ever served it.
+
+    Raises:
+        ValueError: nothing to return to, or the endpoint never served ``version``.
+    """
+    served = endpoint.served_models
+    current = endpoint.champion
+    if current is None:
+        raise ValueError(f"endpoint {endpoint.name} serves nothing")
+    if version is not None:
+        wanted = version.removeprefix("v") if version.startswith("v") and version[1:].isdigit() else None
+        for model in reversed(served):
+            number = re.search(r"(\d+)$", model.version)
+            if version in (model.version, model.semantic_version) or (
+                wanted is not None and number is not None and number.group(1) == wanted
+            ):
+                target = model
+                break
+        else:
+            known = ", ".join(m.semantic_version or m.version for m in served) or "none"
+            raise ValueError(f"endpoint {endpoint.name} never served version {version} (it served {known})")
+    elif len(endpoint.variants) > 1:
+        newest = served[-1] if served else None
+        target = next(
+            v.model for v in endpoint.variants if newest is None or v.model.version != newest.version
+        )
+    else:
+        earlier = [m for m in served if m.version != current.model.version]
+        if not earlier:
+            only = current.model.semantic_version or current.model.version
+            raise ValueError(
+                f"endpoint {endpoint.name} has served only {only}; there is nothing to roll back to"
+            )
+        target = earlier[-1]
+    variant = VariantState(
+        name=variant_name(target.version),
+        model=target,
+        weight=100,
+        instance_type=current.instance_type,
+        instance_count=current.instance_count,
+    )
+    return variant, f"back to {target.semantic_version or target.version}"
 
 
 def event_for(
