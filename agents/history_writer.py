@@ -11,13 +11,14 @@ from typing import Any
 
 from agents.runtime import call_tool, step
 from mcp_server.core.models import HistoryCommit, HistoryRecord
+from mcp_server.core.rendering.deployment_text import package_files
 from mcp_server.core.rendering.history_sections import BASELINE_FILE
 from mcp_server.core.workflow.records import build_record, run_status
 from mcp_server.core.workflow.state import AgentEvent, HistoryStep
 
 
 def commit_record(record: HistoryRecord, plots: dict[str, str]) -> HistoryCommit:
-    """Commit ``record`` with its plots (name -> URI) and its drift baseline beside it.
+    """Commit ``record`` with its plots (name -> URI), its drift baseline and its packaging beside it.
 
     Every file is committed under ``assets/{record stem}/`` and linked relative to the record,
     so the links work wherever the repository is read (GitHub, a clone).
@@ -25,6 +26,7 @@ def commit_record(record: HistoryRecord, plots: dict[str, str]) -> HistoryCommit
     files = {f"{name}.png": uri for name, uri in plots.items()}
     if record.evaluation is not None and record.evaluation.baseline_uri:
         files[BASELINE_FILE] = record.evaluation.baseline_uri
+    files.update(package_files(record))
     commit = call_tool("record_training_history", {"record": record.model_dump(mode="json"), "files": files})
     return HistoryCommit.model_validate(commit)
 

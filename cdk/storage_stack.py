@@ -33,7 +33,17 @@ from mcp_server.secrets import PLACEHOLDER
 #: The bucket's prefixes: ARCHITECTURE §4's artifacts, the data preparation jobs
 #: (``preparations/``), and ``data/``, where users upload the files their specs read as
 #: ``s3://{bucket}/data/...``.
-PREFIXES = ("datasets", "jobs", "evaluations", "models", "logs", "preparations", "data")
+PREFIXES = (
+    "datasets",
+    "jobs",
+    "evaluations",
+    "models",
+    "logs",
+    "preparations",
+    "data",
+    "endpoints",
+    "capture",
+)
 CONTAINERS = Path(__file__).resolve().parent.parent / "training_containers"
 
 

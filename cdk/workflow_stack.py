@@ -60,6 +60,26 @@ SAGEMAKER_ACTIONS = [
     "sagemaker:UpdateModelPackage",
     "sagemaker:ListModelPackages",
     "sagemaker:AddTags",
+    "sagemaker:CreateModel",
+    "sagemaker:DescribeModel",
+    "sagemaker:CreateEndpointConfig",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:CreateEndpoint",
+    "sagemaker:UpdateEndpoint",
+    "sagemaker:UpdateEndpointWeightsAndCapacities",
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DeleteEndpoint",
+    "sagemaker:InvokeEndpoint",
+]
+#: Endpoint alarms and metrics (CloudWatch) and variant auto scaling (Application Auto Scaling).
+MONITORING_ACTIONS = [
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DeleteAlarms",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:GetMetricData",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:DescribeScalableTargets",
 ]
 
 
@@ -70,6 +90,9 @@ SAGEMAKER_RESOURCES = (
     "processing-job",
     "model-package-group",
     "model-package",
+    "model",
+    "endpoint-config",
+    "endpoint",
 )
 
 
@@ -206,6 +229,24 @@ class WorkflowStack(Stack):
                     self.format_arn(service="sagemaker", resource=kind, resource_name="*")
                     for kind in SAGEMAKER_RESOURCES
                 ],
+            )
+        )
+        server.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=MONITORING_ACTIONS,
+                resources=["*"],  # GetMetricData and the scaling actions have no resource-level control
+            )
+        )
+        server.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:CreateServiceLinkedRole"],
+                resources=[
+                    f"arn:{self.partition}:iam::{self.account}:role/aws-service-role/"
+                    "sagemaker.application-autoscaling.amazonaws.com/*"
+                ],
+                conditions={
+                    "StringEquals": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
+                },
             )
         )
         server.add_to_role_policy(
@@ -382,9 +423,11 @@ class WorkflowStack(Stack):
             self,
             "AwsSolutions-IAM5",
             "Each wildcard is scoped: objects under the bucket's fixed prefixes; the state table's indexes; "
-            "SageMaker jobs and model packages of this account and region, named per run; the state "
-            "machine's executions (read by the execution reporter); and X-Ray's PutTraceSegments and "
-            "Step Functions' task responses, which have no resource-level permissions.",
+            "SageMaker jobs, model packages, models, endpoint configs and endpoints of this account and "
+            "region, named per run and endpoint; the state machine's executions (read by the execution "
+            "reporter); Application Auto Scaling's service-linked role for SageMaker; and X-Ray's "
+            "PutTraceSegments, Step Functions' task responses, CloudWatch's GetMetricData and alarms and "
+            "Application Auto Scaling's actions, which have no resource-level permissions.",
             findings=[
                 "Resource::*",
                 *(f"Resource::{finding(names.objects_arn(prefix))}" for prefix in PREFIXES),
@@ -396,6 +439,8 @@ class WorkflowStack(Stack):
                 ),
                 "Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
                 f"{names.STATE_MACHINE_NAME}:*",
+                "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/aws-service-role/"
+                "sagemaker.application-autoscaling.amazonaws.com/*",
             ],
         )
         acknowledge(

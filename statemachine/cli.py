@@ -227,6 +227,10 @@ def serve(
         Settings.from_env(), Path.cwd(), serve_deliveries=True, command="mlops serve"
     ).start()
     console.print(f"MCP server: {runtime.mcp.url}")  # type: ignore[union-attr]
+    if runtime.settings.backend == "local":
+        for endpoint in _endpoint_backend(runtime.settings).restart_endpoints():
+            state = endpoint.url if endpoint.status == "InService" else f"failed: {endpoint.failure_reason}"
+            console.print(f"Endpoint {endpoint.name} restarted: {escape(state)}")
     console.print(
         f"Webhook:    http://{host}:{port}/webhook (secret in MLOPS_WEBHOOK_SECRET or "
         f"{runtime.settings.home / 'webhook_secret'})"
@@ -398,6 +402,143 @@ def history(
     console.print(table)
     if issue is not None:
         _print_comments(local_issue_store(settings), issue)
+
+
+def _endpoint_backend(settings: Settings) -> Any:
+    from mcp_server.backends.factory import build_endpoint_backend
+
+    return build_endpoint_backend(settings)
+
+
+def _endpoint(backend: Any, name: str) -> Any:
+    """Describe ``name``, or raise UserMistake naming the endpoints there are."""
+    try:
+        return backend.describe_endpoint(name)
+    except NotFoundError as err:
+        raise UserMistake(f"{err}; `mlops endpoints` lists them") from err
+
+
+@app.command()
+def endpoints(
+    action_or_name: Annotated[
+        str | None, typer.Argument(help="an endpoint's name, or stop / rollback followed by the name")
+    ] = None,
+    name: Annotated[str | None, typer.Argument(help="the endpoint, after stop or rollback")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="rollback: the version to return to (default: the previous champion)")
+    ] = None,
+) -> None:
+    """List endpoints; NAME shows one (variants, deployments, live metrics); stop NAME or rollback NAME."""
+    from statemachine.console import endpoint_summary, endpoints_table
+
+    settings = Settings.from_env()
+    backend = _endpoint_backend(settings)
+    if action_or_name in ("stop", "rollback"):
+        if not name:
+            raise UserMistake(f"name the endpoint: mlops endpoints {action_or_name} NAME")
+        endpoint = _endpoint(backend, name)
+        if action_or_name == "stop":
+            if endpoint.status == "Stopped":
+                raise UserMistake(f"endpoint {name} is already stopped")
+            stopped = backend.delete_endpoint(name, by="cli")
+            console.print(f"Endpoint {name}: {stopped.status}; its history and captured data are kept.")
+            return
+        from mcp_server.core.deployment.models import DesiredEndpoint, rollback_variants
+        from mcp_server.errors import EndpointError
+
+        try:
+            variant, summary = rollback_variants(endpoint, version)
+        except ValueError as err:
+            raise UserMistake(str(err)) from err
+        desired = DesiredEndpoint(
+            endpoint_name=name,
+            variants=[variant],
+            data_capture_percent=endpoint.data_capture_percent,
+            action="rollback",
+            by="cli",
+            detail=summary,
+        )
+        try:
+            endpoint = backend.apply(desired)
+        except EndpointError as err:
+            raise UserMistake(f"{err}; the endpoint keeps serving what it served") from err
+        console.print(f"Endpoint {name} rolled {summary}.")
+        endpoint_summary(console, endpoint, None)
+        return
+    if action_or_name is not None:
+        if name is not None:
+            raise UserMistake(f"unknown action {action_or_name!r}: use stop or rollback")
+        endpoint = _endpoint(backend, action_or_name)
+        endpoint_summary(console, endpoint, _live_metrics(backend, endpoint))
+        return
+    found = backend.list_endpoints()
+    if not found:
+        console.print(f"No endpoints in {settings.home}: an issue with a deployment section creates one.")
+        return
+    console.print(endpoints_table(found, {e.name: _live_metrics(backend, e) for e in found}))
+
+
+def _live_metrics(backend: Any, endpoint: Any) -> Any:
+    """The endpoint's metrics, or None when it is not serving (stopped, failed, unreachable)."""
+    from mcp_server.errors import MlopsError
+
+    if endpoint.status != "InService":
+        return None
+    try:
+        return backend.get_endpoint_metrics(endpoint.name)
+    except MlopsError:
+        return None
+
+
+@app.command()
+def invoke(
+    name: Annotated[str, typer.Argument(help="the endpoint")],
+    rows: Annotated[
+        Path, typer.Argument(help="a CSV file (a header line is skipped) or a JSON file of rows")
+    ],
+    variant: Annotated[str | None, typer.Option(help="send to this production variant")] = None,
+) -> None:
+    """Send the rows to an endpoint and print its predictions."""
+    from training_containers.inference.schema import MAX_BODY_BYTES
+
+    settings = Settings.from_env()
+    backend = _endpoint_backend(settings)
+    _endpoint(backend, name)
+    try:
+        body = rows.read_bytes()
+    except OSError as err:
+        raise UserMistake(f"cannot read {rows}: {err.strerror or err}") from err
+    if len(body) > MAX_BODY_BYTES:
+        raise UserMistake(
+            f"{rows} is {len(body)} bytes; an endpoint takes at most {MAX_BODY_BYTES} a request"
+        )
+    content_type = "text/csv" if rows.suffix.lower() in (".csv", ".txt") else "application/json"
+    from mcp_server.errors import EndpointError
+
+    try:
+        answer = backend.invoke_endpoint(name, body, content_type, target_variant=variant)
+    except EndpointError as err:
+        raise UserMistake(str(err)) from err
+    if answer.status != 200:
+        raise UserMistake(f"endpoint {name} answered {answer.status}: {shorten(answer.body, 500)}")
+    try:
+        result = json.loads(answer.body)
+    except ValueError:
+        console.print(answer.body)
+        return
+    predictions = result.get("predictions", []) if isinstance(result, dict) else result
+    table = Table(title=f"{name}: {len(predictions)} prediction(s) from variant {answer.variant or '?'}")
+    table.add_column("row", justify="right")
+    table.add_column("prediction")
+    probabilities = result.get("probabilities") if isinstance(result, dict) else None
+    if probabilities:
+        table.add_column("probabilities")
+    for index, prediction in enumerate(predictions, start=1):
+        cells = [str(index), str(prediction)]
+        if probabilities:
+            cells.append(", ".join(f"{p:.3f}" for p in probabilities[index - 1]))
+        table.add_row(*cells)
+    console.print(table)
 
 
 def _crash_log(err: BaseException) -> Path:

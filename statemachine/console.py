@@ -127,3 +127,96 @@ def waiting_summary(console: Console, record: dict[str, Any], issue_number: int)
     console.print(
         f"  mlops comment {issue_number} /approve    |    mlops comment {issue_number} /cancel", markup=False
     )
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2%}"
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def endpoints_table(found: list[Any], metrics: dict[str, Any]) -> Table:
+    """One row per production variant: endpoint, status, URL, variant, version, weight, RPS, p95, 5xx rate.
+
+    Args:
+        found: ``EndpointDescription``s.
+        metrics: endpoint name -> its ``EndpointMetrics`` (None when it is not serving).
+    """
+    table = Table(title="Endpoints (metrics since each server started)")
+    for column in (
+        "endpoint",
+        "status",
+        "url",
+        "variant",
+        "version",
+        "weight %",
+        "RPS",
+        "p95 ms",
+        "5xx rate",
+    ):
+        table.add_column(column, overflow="fold")
+    for endpoint in found:
+        live = metrics.get(endpoint.name)
+        for index, variant in enumerate(endpoint.variants or [None]):
+            measured = live.variants.get(variant.name) if live is not None and variant is not None else None
+            table.add_row(
+                endpoint.name if index == 0 else "",
+                endpoint.status if index == 0 else "",
+                endpoint.url if index == 0 else "",
+                variant.name if variant else "—",
+                (variant.model.semantic_version or variant.model.version) if variant else "—",
+                f"{variant.weight:g}" if variant else "—",
+                "—" if measured is None or measured.rps is None else f"{measured.rps:.2f}",
+                _ms(measured.p95_ms) if measured else "—",
+                _percent(measured.error_rate) if measured and measured.requests else "—",
+            )
+    return table
+
+
+def endpoint_summary(console: Console, endpoint: Any, metrics: Any) -> None:
+    """Print one endpoint: status, URL, variants with live metrics, its recent deployments."""
+    console.print(
+        f"[bold]{escape(endpoint.name)}[/] ({endpoint.target}) {endpoint.status}"
+        + (f" at {endpoint.url}" if endpoint.url else "")
+        + f", model {escape(endpoint.model_name)}, data capture {endpoint.data_capture_percent:g}%"
+    )
+    if endpoint.failure_reason:
+        console.print(f"[red]{escape(endpoint.failure_reason)}[/]")
+    variants = Table(title="Production variants")
+    for column in (
+        "variant",
+        "version",
+        "weight %",
+        "requests",
+        "4xx",
+        "5xx",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "RPS",
+    ):
+        variants.add_column(column)
+    for variant in endpoint.variants:
+        measured = metrics.variants.get(variant.name) if metrics is not None else None
+        variants.add_row(
+            variant.name,
+            variant.model.semantic_version or variant.model.version,
+            f"{variant.weight:g}",
+            *(
+                [str(measured.requests), str(measured.errors_4xx), str(measured.errors_5xx)]
+                + [_ms(measured.p50_ms), _ms(measured.p95_ms), _ms(measured.p99_ms)]
+                + ["—" if measured.rps is None else f"{measured.rps:.2f}"]
+                if measured
+                else ["—"] * 7
+            ),
+        )
+    console.print(variants)
+    history = Table(title="Recent deployments")
+    for column in ("at", "action", "weights", "by", "detail"):
+        history.add_column(column, overflow="fold")
+    for event in endpoint.history[-10:]:
+        weights = ", ".join(f"{name} {weight:g}%" for name, weight in event.weights.items())
+        history.add_row(event.at[:19], event.action, weights, escape(event.by), escape(event.detail))
+    console.print(history)

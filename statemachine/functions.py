@@ -21,6 +21,7 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
     "Evaluation": ("mlops-evaluation", "agents.evaluation:handler"),
     "Judge": ("mlops-judge", "agents.judge:handler"),
     "Packaging": ("mlops-packaging", "agents.packaging:handler"),
+    "Deployment": ("mlops-deployment", "agents.deployment:handler"),
     "HistoryWriter": ("mlops-history-writer", "agents.history_writer:handler"),
     "Notification": ("mlops-notification", "agents.notification:handler"),
     "Operator": ("mlops-operator", "agents.retrain:handler"),

@@ -18,6 +18,7 @@ from mcp_server.core.deployment.models import (
     InvocationResult,
     ModelPackageFiles,
     PackageRequest,
+    ReplaySummary,
 )
 from mcp_server.core.models import (
     Comment,
@@ -128,6 +129,18 @@ class RegistryBackend(ABC):
 
         Raises:
             RegistryError: the model artifact cannot be read or registered.
+        """
+
+    @abstractmethod
+    def set_champion(self, model_name: str, version: str) -> RegisteredModel:
+        """Mark ``version`` as the champion: the version its endpoint serves at 100 %.
+
+        Locally MLflow's ``champion`` alias moves to it; on SageMaker its model package is
+        ``Approved`` (and the previous champion keeps its approval: the registry's history).
+
+        Raises:
+            NotFoundError: no such version.
+            RegistryError: the registry refused it.
         """
 
 
@@ -355,6 +368,17 @@ class EndpointBackend(ABC):
         Raises:
             NotFoundError: no such endpoint.
             EndpointError: the endpoint cannot be reached.
+        """
+
+    @abstractmethod
+    def replay_split(
+        self, endpoint_name: str, split_uri: str, feature_names: list[str], target_variant: str, max_rows: int
+    ) -> ReplaySummary:
+        """Replay up to ``max_rows`` rows of a dataset split (its folder's ``data.parquet``) to a variant.
+
+        Raises:
+            NotFoundError: no such endpoint.
+            EndpointError: the split cannot be read, or the endpoint cannot be reached.
         """
 
     @abstractmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcp_server.backends.base import Backends, DeliveryStore, HistoryBackend, IssueBackend
+from mcp_server.backends.base import Backends, DeliveryStore, EndpointBackend, HistoryBackend, IssueBackend
 from mcp_server.settings import Settings
 
 
@@ -33,6 +33,21 @@ def build_history_backend(settings: Settings) -> HistoryBackend:
     from mcp_server.backends.local.history import GitHistoryBackend
 
     return GitHistoryBackend(settings)
+
+
+def build_endpoint_backend(settings: Settings) -> EndpointBackend:
+    """SageMaker endpoints in AWS mode, else local inference server processes (the CLI's ``endpoints``).
+
+    Raises:
+        EndpointError: AWS mode without ``MLOPS_BUCKET``.
+    """
+    if settings.backend == "aws":
+        from mcp_server.backends.aws.endpoints import SageMakerEndpointBackend
+
+        return SageMakerEndpointBackend(settings)
+    from mcp_server.backends.local.endpoints import LocalEndpointBackend
+
+    return LocalEndpointBackend(settings)
 
 
 def build_delivery_store(settings: Settings) -> DeliveryStore:
@@ -66,7 +81,6 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
     if settings.backend == "aws":
         return build_aws_backends(settings)
     from mcp_server.backends.local.data import LocalDatasetBackend
-    from mcp_server.backends.local.endpoints import LocalEndpointBackend
     from mcp_server.backends.local.evaluation import LocalEvaluationBackend
     from mcp_server.backends.local.notification import LocalNotificationBackend
     from mcp_server.backends.local.registry import LocalRegistryBackend
@@ -86,7 +100,7 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
         notification=LocalNotificationBackend(settings),
         waiting=LocalWaitingRunStore(settings),
         deliveries=build_delivery_store(settings),
-        endpoints=LocalEndpointBackend(settings),
+        endpoints=build_endpoint_backend(settings),
     )
 
 
@@ -103,7 +117,6 @@ def build_aws_backends(settings: Settings) -> Backends:
             ``MLOPS_SNS_TOPIC_ARN``); the message names it.
     """
     from mcp_server.backends.aws.data import S3DatasetBackend
-    from mcp_server.backends.aws.endpoints import SageMakerEndpointBackend
     from mcp_server.backends.aws.evaluation import SageMakerEvaluationBackend
     from mcp_server.backends.aws.notification import SnsNotificationBackend
     from mcp_server.backends.aws.registry import SageMakerRegistryBackend
@@ -128,5 +141,5 @@ def build_aws_backends(settings: Settings) -> Backends:
         notification=SnsNotificationBackend(settings),
         waiting=DynamoDbWaitingRunStore(settings),
         deliveries=build_delivery_store(settings),
-        endpoints=SageMakerEndpointBackend(settings),
+        endpoints=build_endpoint_backend(settings),
     )

@@ -332,6 +332,9 @@ class HistoryRecord(_Record):
         None, description="the operator's decision on this attempt: action, by, at, patch, diff"
     )
     timings: dict[str, float] = Field(default_factory=dict, description="state name -> seconds")
+    deployment: dict[str, Any] | None = Field(
+        None, description="the deployment's progress (core.deployment.progress.DeploymentProgress)"
+    )
     started_at: str
     finished_at: str
 

@@ -1,8 +1,8 @@
 """Endpoint tools: packaging, deployment, traffic shifts, metrics, invocations, rollback, deletion.
 
 package_model, deploy_model, shift_traffic, describe_endpoint, list_endpoints,
-get_endpoint_metrics, invoke_endpoint, rollback_endpoint, record_endpoint_event and
-delete_endpoint.
+get_endpoint_metrics, invoke_endpoint, replay_validation_traffic, rollback_endpoint,
+record_endpoint_event and delete_endpoint.
 
 The tools that change or remove an endpoint carry ``destructive_hint`` and, like every tool that
 writes, need a server started with ``--allow-write``; the read-only ones do not.
@@ -25,6 +25,7 @@ from mcp_server.core.deployment.models import (
     InvocationResult,
     ModelPackageFiles,
     PackageRequest,
+    ReplaySummary,
     rollback_variants,
 )
 from mcp_server.errors import InvalidArgumentError
@@ -164,6 +165,28 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
                 f"the body is {len(data)} bytes; endpoints take at most {MAX_BODY_BYTES}"
             )
         return endpoints.invoke_endpoint(endpoint_name, data, content_type, accept, target_variant)
+
+    @server.tool(annotations=INVOKE)
+    @guarded(settings, writes=False)
+    def replay_validation_traffic(
+        endpoint_name: EndpointName,
+        split_uri: Annotated[
+            str, Field(description="a dataset split's folder URI (DatasetRef.splits['test'])")
+        ],
+        feature_names: Annotated[list[str], Field(min_length=1, max_length=10_000)],
+        target_variant: Annotated[str, Field(description="the variant to send the rows to")],
+        max_rows: Annotated[int, Field(ge=1, le=10_000, description="rows to send, one a request")] = 200,
+    ) -> ReplaySummary:
+        """Replay a held-out split to a variant, one row a request: a step is judged on real requests.
+
+        Returns:
+            ReplaySummary: requests sent and answers by status class.
+
+        Raises:
+            NotFoundError: no such endpoint.
+            EndpointError: the split cannot be read or the endpoint cannot be reached.
+        """
+        return endpoints.replay_split(endpoint_name, split_uri, feature_names, target_variant, max_rows)
 
     @server.tool(annotations=DESTRUCTIVE)
     @guarded(settings, writes=True)

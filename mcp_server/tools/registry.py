@@ -1,4 +1,4 @@
-"""Registry (packaging) tools: register_model."""
+"""Registry tools: register_model and set_champion."""
 
 from __future__ import annotations
 
@@ -36,3 +36,22 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
             RegistryError: the model cannot be read or registered.
         """
         return backends.registry.register_model(request)
+
+    @server.tool(annotations=WRITE)
+    @guarded(settings, writes=True)
+    def set_champion(
+        model_name: Annotated[str, Field(min_length=1, max_length=63, description="the registered model")],
+        version: Annotated[str, Field(min_length=1, max_length=20, description="its version number")],
+    ) -> RegisteredModel:
+        """Mark a version as the champion: the version its endpoint serves at 100 % of traffic.
+
+        Locally MLflow's ``champion`` alias moves to it; on SageMaker its model package is approved.
+
+        Returns:
+            RegisteredModel: the version, with ``champion`` among its aliases.
+
+        Raises:
+            NotFoundError: no such version.
+            RegistryError: the registry refused it.
+        """
+        return backends.registry.set_champion(model_name, version)

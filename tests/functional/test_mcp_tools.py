@@ -44,6 +44,8 @@ EXPECTED_TOOLS = {
     "rollback_endpoint",
     "record_endpoint_event",
     "delete_endpoint",
+    "replay_validation_traffic",
+    "set_champion",
 }
 #: Tools that change or remove what an endpoint serves.
 DESTRUCTIVE_TOOLS = {"deploy_model", "shift_traffic", "rollback_endpoint", "delete_endpoint"}

@@ -32,6 +32,7 @@ from mcp_server.backends.aws.clients import aws_client, error_code, translated
 from mcp_server.backends.aws.s3 import read_object, write_object
 from mcp_server.backends.base import EndpointBackend
 from mcp_server.backends.packaging import package_files
+from mcp_server.backends.replay import replay_rows
 from mcp_server.core.deployment.metrics import VariantMetrics
 from mcp_server.core.deployment.models import (
     DeploymentEvent,
@@ -41,6 +42,7 @@ from mcp_server.core.deployment.models import (
     InvocationResult,
     ModelPackageFiles,
     PackageRequest,
+    ReplaySummary,
     ServingModel,
     VariantState,
     event_for,
@@ -97,7 +99,7 @@ class SageMakerEndpointBackend(EndpointBackend):
         Raises:
             EndpointError: the archive cannot be read or has no ``metadata.json``.
         """
-        model = request.model
+        model = _resolved(request.model)
         metadata = request.metadata if request.metadata is not None else self._metadata(model.model_data)
         files = package_files(request, metadata)
         version = model.semantic_version or _short(model.version)
@@ -122,6 +124,11 @@ class SageMakerEndpointBackend(EndpointBackend):
             EndpointError: the endpoint serves another model; SageMaker refused a model, the
                 config or the endpoint (a capacity or validation error names its code).
         """
+        desired = desired.model_copy(
+            update={
+                "variants": [v.model_copy(update={"model": _resolved(v.model)}) for v in desired.variants]
+            }
+        )
         name = desired.endpoint_name
         model_name = desired.variants[0].model.model_name
         state = self._state(name)
@@ -198,6 +205,34 @@ class SageMakerEndpointBackend(EndpointBackend):
         self._write_state(endpoint_name, state)
         self._append(endpoint_name, _event("shift", variants, by, detail))
         return self.describe_endpoint(endpoint_name)
+
+    def replay_split(
+        self, endpoint_name: str, split_uri: str, feature_names: list[str], target_variant: str, max_rows: int
+    ) -> ReplaySummary:
+        """Read the split's ``data.parquet`` from S3 and send its rows through the SageMaker runtime.
+
+        Raises:
+            NotFoundError: no such endpoint.
+            EndpointError: the split cannot be read, or the runtime refused the calls.
+        """
+        import pandas as pd
+
+        self._require(endpoint_name)
+        uri = f"{split_uri.rstrip('/')}/data.parquet"
+        with translated(f"read the validation rows {uri}", "S3", EndpointError):
+            data = read_object(self._s3, uri)
+        try:
+            frame = pd.read_parquet(io.BytesIO(data), columns=feature_names)
+        except (OSError, ValueError, KeyError) as err:
+            raise EndpointError(f"cannot read the validation rows {uri}: {err}") from err
+        return replay_rows(
+            frame,
+            feature_names,
+            lambda body: self.invoke_endpoint(
+                endpoint_name, body, "application/json", target_variant=target_variant
+            ),
+            max_rows,
+        )
 
     def record_event(self, endpoint_name: str, event: DeploymentEvent) -> None:
         """Append ``event`` to ``endpoints/{name}/deployments.jsonl`` on S3."""
@@ -636,6 +671,11 @@ def _variant_metrics(
         p99_ms=worst_ms("p99"),
         rps=round(requests / seconds, 3) if seconds > 0 else None,
     )
+
+
+def _resolved(model: ServingModel) -> ServingModel:
+    """The model with ``model_data`` set: the training job's ``model.tar.gz`` (what the package names)."""
+    return model if model.model_data else model.model_copy(update={"model_data": model.model_uri})
 
 
 def _alarm_names(endpoint: str, variant: str) -> tuple[str, str]:

@@ -37,10 +37,11 @@ from mcp_server.backends.base import RegistryBackend
 from mcp_server.core.models import RegisteredModel, RegistrationRequest
 from mcp_server.core.spec.catalog import FAMILY_BY_ALGORITHM
 from mcp_server.core.versioning import ModelFingerprint, fingerprint_from, next_semantic_version
-from mcp_server.errors import RegistryError, TransientError
+from mcp_server.errors import NotFoundError, RegistryError, TransientError
 from mcp_server.settings import Settings
 
 CHALLENGER = "challenger"
+CHAMPION = "champion"
 PENDING = "PendingManualApproval"
 SEMANTIC_VERSION = "semantic_version"
 JOB_NAME = "job_name"
@@ -268,6 +269,29 @@ class SageMakerRegistryBackend(RegistryBackend):
                 time.sleep(self._poll_s)
         return None, None
 
+    def set_champion(self, model_name: str, version: str) -> RegisteredModel:
+        """Approve the version's model package (see ``RegistryBackend.set_champion``).
+
+        Raises:
+            NotFoundError: the group has no package with that version number.
+            RegistryError: SageMaker refused the update.
+        """
+        with translated(f"approve {model_name} version {version}", "SageMaker", RegistryError):
+            paginator = self._client.get_paginator("list_model_packages")
+            arn = next(
+                (
+                    summary["ModelPackageArn"]
+                    for page in paginator.paginate(ModelPackageGroupName=model_name)
+                    for summary in page["ModelPackageSummaryList"]
+                    if str(summary.get("ModelPackageVersion")) == str(version)
+                ),
+                None,
+            )
+            if arn is None:
+                raise NotFoundError(f"no version {version} of model package group {model_name}")
+            self._client.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+            return _registered(self._describe(arn))
+
     def _describe(self, arn: str) -> dict[str, Any]:
         return dict(self._client.describe_model_package(ModelPackageName=arn))
 
@@ -278,7 +302,11 @@ def _registered(package: dict[str, Any]) -> RegisteredModel:
         name=package["ModelPackageGroupName"],
         version=str(package["ModelPackageVersion"]),
         semantic_version=properties[SEMANTIC_VERSION],
-        aliases=[CHALLENGER] if package.get("ModelApprovalStatus") == PENDING else [],
+        aliases=[CHALLENGER]
+        if package.get("ModelApprovalStatus") == PENDING
+        else [CHAMPION]
+        if package.get("ModelApprovalStatus") == "Approved"
+        else [],
         model_uri=package["ModelPackageArn"],
         run_id=None,
     )

@@ -40,6 +40,7 @@ from mcp_server.backends.base import EndpointBackend
 from mcp_server.backends.local.data import path_from_uri
 from mcp_server.backends.local.files import exclusive, write_json_atomic, write_text_atomic
 from mcp_server.backends.packaging import package_files
+from mcp_server.backends.replay import replay_rows
 from mcp_server.core.deployment.metrics import MetricsSnapshot, parse_prometheus, window
 from mcp_server.core.deployment.models import (
     DeploymentEvent,
@@ -49,6 +50,7 @@ from mcp_server.core.deployment.models import (
     InvocationResult,
     ModelPackageFiles,
     PackageRequest,
+    ReplaySummary,
     ServingModel,
     VariantState,
     event_for,
@@ -88,7 +90,7 @@ class LocalEndpointBackend(EndpointBackend):
         Raises:
             EndpointError: the version's folder has no readable ``metadata.json``.
         """
-        model = request.model
+        model = self._resolved(request.model)
         folder = path_from_uri(model.model_data)
         metadata = request.metadata if request.metadata is not None else _read_metadata(folder)
         target = folder / "package"
@@ -113,6 +115,13 @@ class LocalEndpointBackend(EndpointBackend):
                 the server does not answer ``/ping`` (its log's last lines are quoted); the
                 endpoint's port is taken by another program.
         """
+        desired = desired.model_copy(
+            update={
+                "variants": [
+                    v.model_copy(update={"model": self._resolved(v.model)}) for v in desired.variants
+                ]
+            }
+        )
         name = desired.endpoint_name
         model_name = desired.variants[0].model.model_name
         with self._lock(name):
@@ -167,6 +176,32 @@ class LocalEndpointBackend(EndpointBackend):
             self._snapshot(endpoint_name)
             self._append(endpoint_name, _event("shift", variants, by, detail))
             return self._describe(endpoint_name)
+
+    def replay_split(
+        self, endpoint_name: str, split_uri: str, feature_names: list[str], target_variant: str, max_rows: int
+    ) -> ReplaySummary:
+        """Read ``data.parquet`` of the split's folder and send its rows to ``target_variant``.
+
+        Raises:
+            NotFoundError: no such endpoint.
+            EndpointError: the split cannot be read, or the server cannot be reached.
+        """
+        import pandas as pd
+
+        self._require(endpoint_name)
+        path = path_from_uri(split_uri) / "data.parquet"
+        try:
+            frame = pd.read_parquet(path, columns=feature_names)
+        except (OSError, ValueError, KeyError) as err:
+            raise EndpointError(f"cannot read the validation rows {path}: {err}") from err
+        return replay_rows(
+            frame,
+            feature_names,
+            lambda body: self.invoke_endpoint(
+                endpoint_name, body, "application/json", target_variant=target_variant
+            ),
+            max_rows,
+        )
 
     def record_event(self, endpoint_name: str, event: DeploymentEvent) -> None:
         """Append ``event`` to ``deployments.jsonl``."""
@@ -231,6 +266,8 @@ class LocalEndpointBackend(EndpointBackend):
     def get_endpoint_metrics(self, endpoint_name: str, since: float | None = None) -> EndpointMetrics:
         """Read the server's ``/metrics`` and subtract the last snapshot taken at or before ``since``.
 
+        Without ``since`` the window is the server's life (from its start), so RPS is its average.
+
         Raises:
             NotFoundError: no such endpoint.
             EndpointError: the server is not running or does not answer.
@@ -243,6 +280,9 @@ class LocalEndpointBackend(EndpointBackend):
                 (s for s in reversed(self._snapshots(endpoint_name)) if s.at <= since),
                 MetricsSnapshot(at=since),
             )
+        else:
+            with contextlib.suppress(KeyError, ValueError):
+                earlier = MetricsSnapshot(at=datetime.fromisoformat(record["started_at"]).timestamp())
         return EndpointMetrics(
             endpoint_name=endpoint_name,
             at=current.at,
@@ -280,6 +320,18 @@ class LocalEndpointBackend(EndpointBackend):
             raise EndpointError(
                 f"endpoint {endpoint_name} at {_url(record)} cannot be reached: {err}"
             ) from err
+
+    def _resolved(self, model: ServingModel) -> ServingModel:
+        """The model with ``model_data`` set: the registry's copy ``models/{name}/{version}/``."""
+        if model.model_data:
+            return model
+        folder = self._settings.home / "models" / model.model_name / model.version
+        if not (folder / "metadata.json").is_file():
+            raise EndpointError(
+                f"{model.model_name} version {model.version} has no registered files at {folder}; "
+                "register it first"
+            )
+        return model.model_copy(update={"model_data": folder.as_uri()})
 
     # -- the server process -----------------------------------------------------------------------
 
@@ -360,7 +412,7 @@ class LocalEndpointBackend(EndpointBackend):
                     f"{_tail(log_path)}"
                 )
             if _ping(url):
-                record.update(pid=process.pid, port=port, url=url, started_at=_now())
+                record.update(pid=process.pid, port=port, url=url, started_at=datetime.now(UTC).isoformat())
                 self._write_record(name, {**(self._read_record(name) or {}), **record})
                 return
             time.sleep(0.1)

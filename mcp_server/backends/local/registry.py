@@ -52,12 +52,13 @@ from mcp_server.core.versioning import (
     next_semantic_version,
     parse_version,
 )
-from mcp_server.errors import RegistryError
+from mcp_server.errors import NotFoundError, RegistryError
 from mcp_server.settings import Settings
 
 _log = logging.getLogger(__name__)
 
 CHALLENGER = "challenger"
+CHAMPION = "champion"
 REGISTRY_EXPERIMENT = "registry"
 _LOCK = threading.RLock()
 _DESCRIPTION = (
@@ -109,6 +110,27 @@ class LocalRegistryBackend(RegistryBackend):
                 raise RegistryError(
                     f"cannot register {request.model_name} from job {request.lineage.job_name}: {err}"
                 ) from err
+
+    def set_champion(self, model_name: str, version: str) -> RegisteredModel:
+        """Point MLflow's ``champion`` alias at ``version`` (see ``RegistryBackend.set_champion``).
+
+        Raises:
+            NotFoundError: no such version.
+            RegistryError: MLflow refused it.
+        """
+        with _LOCK, _tracking_uri(self._settings.tracking_uri):
+            client = open_client(self._settings)
+            try:
+                client.get_model_version(model_name, version)
+            except MlflowException as err:
+                raise NotFoundError(f"no version {version} of model {model_name}") from err
+            try:
+                client.set_registered_model_alias(model_name, CHAMPION, version)
+            except MlflowException as err:
+                raise RegistryError(
+                    f"cannot make {model_name} version {version} the champion: {err}"
+                ) from err
+            return self._result(client, model_name, version, None)
 
     def _register_new(self, client: MlflowClient, request: RegistrationRequest) -> RegisteredModel:
         folder, pipeline = _load_pipeline(request.model_uri)

@@ -36,7 +36,7 @@ class ServingModel(_Record):
         semantic_version: MAJOR.MINOR.PATCH.
         model_uri: the training job's model (folder or ``model.tar.gz``): what evaluation reads.
         model_data: what the server loads: the registered version's folder locally, the
-            ``model.tar.gz`` on S3 for SageMaker.
+            ``model.tar.gz`` on S3 for SageMaker; empty, the backend finds it from the registry.
         class_labels: each class code's label, or None.
         algorithm: the algorithm it was trained with (it chooses the inference image's pins).
     """
@@ -45,7 +45,7 @@ class ServingModel(_Record):
     version: str
     semantic_version: str = ""
     model_uri: str
-    model_data: str
+    model_data: str = ""
     class_labels: list[str] | None = None
     algorithm: str = ""
 
@@ -189,6 +189,13 @@ class InvocationResult(_Record):
     body: str
     content_type: str = "application/json"
     variant: str = ""
+
+
+class ReplaySummary(_Record):
+    """Validation traffic sent to an endpoint: requests sent and answers by status class (``2xx``...)."""
+
+    sent: int
+    statuses: dict[str, int] = Field(default_factory=dict)
 
 
 class PackageRequest(_Record):

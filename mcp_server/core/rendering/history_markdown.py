@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from mcp_server.core.models import HistoryRecord
+from mcp_server.core.rendering.deployment_text import PACKAGE_ASSETS, deployment_section
 from mcp_server.core.rendering.history_sections import (
     BASELINE_FILE,
     NONE,
@@ -256,6 +257,7 @@ def render_record(record: HistoryRecord, plot_links: dict[str, str]) -> str:
         outputs_section(record),
         tuning_section(record),
         judge_section(record),
+        deployment_section(record, plot_links),
         operator_section(record),
         shap_section(record, plot_links),
         fairness_section(record),
@@ -263,7 +265,11 @@ def render_record(record: HistoryRecord, plot_links: dict[str, str]) -> str:
         failure_section(record),
         timings_section(record),
         _plots_section(
-            {n: link for n, link in plot_links.items() if plot_stem(n) != SHAP_PLOT and n != BASELINE_FILE}
+            {
+                n: link
+                for n, link in plot_links.items()
+                if plot_stem(n) != SHAP_PLOT and n != BASELINE_FILE and n not in PACKAGE_ASSETS
+            }
         ),
         _spec_section(record),
     ]

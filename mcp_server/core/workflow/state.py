@@ -10,6 +10,8 @@ the agent returns under the Task's own ``ResultPath``:
 | Evaluate | ``$.evaluation`` | ``EvaluationReport`` |
 | Judge | ``$.verdict`` | ``Verdict`` |
 | RegisterModel | ``$.model`` | ``RegisteredModel`` |
+| PackageModel, CompareChampion, Deploy | ``$.deployment`` | ``DeploymentProgress`` |
+| CheckAlarms, ShiftTraffic, Promote, Rollback | ``$.deployment`` | ``DeploymentProgress`` |
 | RecordHistory, RecordAttempt, RecordFailure | ``$.history`` | ``HistoryStep`` |
 | Notify, NotifyFailure | ``$.notification`` | ``NotificationStep`` |
 | AskOperator | ``$`` | ``WorkflowInput`` (the next attempt, or the decision) |
@@ -26,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mcp_server.core.deployment.progress import DeploymentProgress
 from mcp_server.core.judge.verdict import Verdict
 from mcp_server.core.models import (
     DatasetRef,
@@ -45,6 +48,13 @@ RESUMABLE_STATES = (
     "Evaluate",
     "Judge",
     "RegisterModel",
+    "PackageModel",
+    "CompareChampion",
+    "Deploy",
+    "CheckAlarms",
+    "ShiftTraffic",
+    "Promote",
+    "Rollback",
     "RecordHistory",
     "Notify",
     "RecordAttempt",
@@ -166,6 +176,7 @@ class WorkflowState(WorkflowInput):
     model: RegisteredModel | None = None
     history: HistoryStep | None = None
     notification: NotificationStep | None = None
+    deployment: DeploymentProgress | None = None
     error: CaughtError | None = None
     recording_error: CaughtError | None = Field(
         None, description="why RecordFailure or NotifyFailure itself failed (the original error is kept)"

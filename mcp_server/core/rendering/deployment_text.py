@@ -1,0 +1,108 @@
+"""The deployment's part of a run's history record and closing comment. Pure."""
+
+from __future__ import annotations
+
+from mcp_server.core.deployment.metrics import VariantMetrics
+from mcp_server.core.deployment.progress import DeploymentProgress
+from mcp_server.core.models import HistoryRecord
+
+#: What each final status says, for people.
+OUTCOMES = {
+    "promoted": "promoted: the challenger serves 100% of traffic",
+    "rolled_back": "rolled back: the champion serves 100% of traffic again",
+    "held": "held back: the champion keeps serving",
+    "ab_running": "A/B: both variants keep serving",
+}
+
+
+#: The packaging files committed beside a record (asset name -> ModelPackageFiles field).
+PACKAGE_ASSETS = {
+    "package/Dockerfile": "dockerfile_uri",
+    "package/openapi.json": "openapi_uri",
+    "package/requirements.txt": "requirements_uri",
+}
+
+
+def package_files(record: HistoryRecord) -> dict[str, str]:
+    """Asset name -> URI of the version's packaging files, to commit beside the record."""
+    progress = progress_of(record)
+    if progress is None or progress.package is None:
+        return {}
+    package = progress.package.model_dump()
+    return {name: package[field] for name, field in PACKAGE_ASSETS.items() if package.get(field)}
+
+
+def progress_of(record: HistoryRecord) -> DeploymentProgress | None:
+    """The record's deployment progress, or None when the run did not deploy."""
+    return DeploymentProgress.model_validate(record.deployment) if record.deployment else None
+
+
+def deployment_lines(record: HistoryRecord) -> list[str]:
+    """The closing comment's lines: endpoint, variants, each step with its metrics, the outcome."""
+    progress = progress_of(record)
+    if progress is None:
+        return []
+    outcome = OUTCOMES.get(progress.status, f"stopped while {progress.status}")
+    lines = [f"**Deployment: {outcome}**"]
+    if progress.url:
+        lines.append(f"- Endpoint `{progress.endpoint_name}` ({progress.target}): {progress.url}")
+    else:
+        lines.append(f"- Endpoint `{progress.endpoint_name}` ({progress.target})")
+    variants = f"challenger `{progress.challenger}` ({progress.challenger_version})"
+    if progress.champion:
+        variants = f"champion `{progress.champion}`, " + variants
+    lines.append(f"- Strategy {progress.strategy}: {variants}")
+    if progress.comparison is not None:
+        lines.append(f"- Champion/challenger: {progress.comparison.reason}")
+    for index, done in enumerate(progress.steps_done, start=1):
+        verdict = "crossed " + "; ".join(done.reasons) if done.breached else "passed"
+        lines.append(f"- Step {index} at {done.percent}%: {_metrics(done.challenger)}; {verdict}")
+    if progress.reason and progress.status in ("rolled_back", "held", "ab_running", "promoted"):
+        lines.append(f"- {progress.reason}")
+    if progress.status == "held":
+        lines.append("- Comment `/deploy` to deploy it anyway.")
+    return lines
+
+
+def deployment_section(record: HistoryRecord, links: dict[str, str] | None = None) -> str:
+    """The record's ``## Deployment`` section: outcome, endpoint, gate, steps table, packaging.
+
+    Args:
+        record: the run's record.
+        links: asset name -> link relative to the record (the committed packaging files).
+    """
+    progress = progress_of(record)
+    if progress is None:
+        return ""
+    parts = ["## Deployment", "\n".join(deployment_lines(record)[1:])]
+    parts[0] += f"\n\n{OUTCOMES.get(progress.status, progress.status).capitalize()}."
+    if progress.steps_done:
+        rows = [
+            "| step | challenger share | requests | validation requests | 5xx rate | p95 | alarms |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for index, done in enumerate(progress.steps_done, start=1):
+            metrics = done.challenger
+            p95 = f"{metrics.p95_ms:.1f} ms" if metrics.p95_ms is not None else "n/a"
+            alarms = "; ".join(done.reasons) if done.breached else "ok"
+            rows.append(
+                f"| {index} | {done.percent}% | {metrics.requests} | {done.validation_requests} | "
+                f"{metrics.error_rate:.2%} | {p95} | {alarms} |"
+            )
+        parts.append("\n".join(rows))
+    links = links or {}
+    if progress.package is not None and "package/Dockerfile" in links:
+        parts.append(
+            f"Packaging: [Dockerfile]({links['package/Dockerfile']}) with its "
+            f"[pinned requirements]({links.get('package/requirements.txt', '')}), "
+            f"[OpenAPI document]({links.get('package/openapi.json', '')}), "
+            f"image `{progress.package.image_uri}`."
+        )
+    return "\n\n".join(p for p in parts if p)
+
+
+def _metrics(metrics: VariantMetrics) -> str:
+    if not metrics.requests:
+        return "no requests"
+    p95 = f", p95 {metrics.p95_ms:.1f} ms" if metrics.p95_ms is not None else ""
+    return f"{metrics.requests} requests, 5xx rate {metrics.error_rate:.2%}{p95}"
