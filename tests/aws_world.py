@@ -35,7 +35,7 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 BUCKET, TABLE, TOPIC = "mlops-artifacts-e2e", "mlops-state", "mlops-runs"
 IMAGES = {
     family: f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-{family}:latest"
-    for family in ("sklearn", "xgboost", "pytorch", "rl", "evaluation", "preparation")
+    for family in ("sklearn", "xgboost", "pytorch", "rl", "evaluation", "preparation", "inference")
 }
 
 
@@ -130,6 +130,7 @@ def main() -> None:
     parser.add_argument("issue_file")
     parser.add_argument("home")
     parser.add_argument("--fail-training", action="store_true")
+    parser.add_argument("--deploy", action="store_true", help="add a deployment to a SageMaker endpoint")
     args = parser.parse_args()
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -183,6 +184,12 @@ def main() -> None:
         poll_interval_s=1,
     )
     title, body = read_issue_file(Path(args.issue_file))
+    if args.deploy:  # the spec's YAML block gains a deployment section
+        body = body.replace(
+            "\n```\n",
+            "\ndeployment:\n  target: sagemaker_endpoint\n  endpoint_name: wine\n  data_capture: 20\n```\n",
+            1,
+        )
     started = time.perf_counter()
     with LocalRuntime(settings, ROOT, command="aws-e2e", definition_path=definition) as runtime:
         backends = runtime.backends
@@ -229,6 +236,11 @@ def main() -> None:
                     "model_data_url": described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"],
                 }
             )
+    endpoints = []
+    for summary in sagemaker.list_endpoints()["Endpoints"]:
+        described = sagemaker.describe_endpoint(EndpointName=summary["EndpointName"])
+        config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+        endpoints.append({"endpoint": described, "config": config})
     messages = (
         client("sqs")
         .receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
@@ -244,6 +256,7 @@ def main() -> None:
                 "wall_s": round(wall_s, 2),
                 "s3_keys": sorted(keys),
                 "model_packages": packages,
+                "endpoints": endpoints,
                 "sns": [json.loads(m["Body"]) for m in messages],
                 "training_runs": jobs.runs,
                 "processing_runs": processing.runs,

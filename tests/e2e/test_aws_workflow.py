@@ -53,9 +53,13 @@ def run_world(github: FakeGitHub, tmp_path: Path, issue: int, *flags: str) -> di
 
 
 def test_an_issue_runs_end_to_end_on_the_aws_backends(github: FakeGitHub, tmp_path: Path) -> None:
-    world = run_world(github, tmp_path, 21)
+    world = run_world(github, tmp_path, 21, "--deploy")
 
-    assert world["status"] == "SUCCEEDED", (world["error"], world["cause"])
+    assert world["status"] == "SUCCEEDED", (
+        world["error"],
+        world["cause"],
+        github.comments[21][-1]["body"][-2500:],
+    )
     keys = world["s3_keys"]
     assert any(k.startswith("datasets/wine-") and k.endswith("/raw/data.parquet") for k in keys)
     for split in ("train", "validation", "test"):
@@ -71,7 +75,7 @@ def test_an_issue_runs_end_to_end_on_the_aws_backends(github: FakeGitHub, tmp_pa
     ]  # a processing job prepared the data
     [package] = world["model_packages"]
     assert package["group"] == "wine-classification"
-    assert package["status"] == "PendingManualApproval"
+    assert package["status"] == "Approved"  # deployed and promoted: the champion
     assert package["metadata"]["semantic_version"] == "1.0.0"
     assert float(package["metadata"]["metric.accuracy"]) >= 0.9
     assert package["model_data_url"].endswith("/output/model.tar.gz")
@@ -86,6 +90,19 @@ def test_an_issue_runs_end_to_end_on_the_aws_backends(github: FakeGitHub, tmp_pa
     final = github.comments[21][-1]["body"]
     assert f"/blob/{commit['sha']}/training_history/{row['record_path']}" in final
     assert "accuracy" in final
+    # the deployment: a SageMaker endpoint serving the version, its packaging beside the record
+    [endpoint] = world["endpoints"]
+    assert endpoint["endpoint"]["EndpointName"] == "wine"
+    [variant] = endpoint["config"]["ProductionVariants"]
+    assert (variant["VariantName"], variant["ModelName"]) == ("v1", "wine-v1")
+    assert endpoint["config"]["DataCaptureConfig"]["InitialSamplingPercentage"] == 20
+    assert any(k.startswith("models/wine-classification/1.0.0/package/") for k in keys)
+    assert any(k.startswith("endpoints/wine/") for k in keys)
+    assert (
+        "Deployment: promoted" in final
+        and "runtime.sagemaker.us-east-1.amazonaws.com/endpoints/wine" in final
+    )
+    assert any(p.endswith("/package/Dockerfile") for p in github.files_at())
 
 
 def test_a_failed_training_job_reaches_the_issue(github: FakeGitHub, tmp_path: Path) -> None:

@@ -136,6 +136,18 @@ def test_the_workflow_definition_is_portable_and_every_task_retries_and_catches(
         "Notify": "$.notification",
         "NotifyFailure": "$.notification",
         "AskOperator": "$",
+        **{
+            name: "$.deployment"
+            for name in (
+                "PackageModel",
+                "CompareChampion",
+                "Deploy",
+                "CheckAlarms",
+                "ShiftTraffic",
+                "Promote",
+                "Rollback",
+            )
+        },
     }
     for name, task in tasks.items():
         assert task["ResultPath"] == results[name], name
@@ -160,6 +172,16 @@ def test_the_workflow_definition_is_portable_and_every_task_retries_and_catches(
     }
     choices = {c["StringEquals"]: c["Next"] for c in states["OperatorDecision"]["Choices"]}
     assert choices == {"retrain": "PrepareData", "approve": "RegisterModel", "cancel": "RecordHistory"}
+    loop = {c["StringEquals"]: c["Next"] for c in states["DeploymentStatus"]["Choices"]}
+    assert loop == {
+        "baking": "WaitForBake",
+        "shifting": "ShiftTraffic",
+        "promote": "Promote",
+        "rollback": "Rollback",
+    }
+    assert states["WaitForBake"]["SecondsPath"] == "$.deployment.interval_s"
+    assert states["WaitForBake"]["Next"] == "CheckAlarms" and tasks["ShiftTraffic"]["Next"] == "WaitForBake"
+    assert tasks["RegisterModel"]["Next"] == "DeploymentChoice"
     assert definition["StartAt"] == "Start"
     assert [c["Next"] for c in states["Start"]["Choices"]] == list(RESUMABLE_STATES)
     functions = {

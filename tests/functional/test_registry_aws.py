@@ -10,7 +10,7 @@ import pytest
 
 from mcp_server.backends.aws.registry import SageMakerRegistryBackend, customer_metadata
 from mcp_server.core.models import Lineage, RegistrationRequest
-from mcp_server.errors import RegistryError, TransientError
+from mcp_server.errors import NotFoundError, RegistryError, TransientError
 
 FEATURES = [f"feature_{n}_with_a_long_descriptive_name" for n in range(40)]  # a schema over 256 chars
 
@@ -184,3 +184,17 @@ def test_refusals_are_registry_errors(backend: SageMakerRegistryBackend, sagemak
         backend.register_model(make_request("job-x", model="reg-refused", model_uri="file:///tmp/model"))
     with pytest.raises(RegistryError, match="MLOPS_TRAINING_IMAGE_PYTORCH"):
         backend.register_model(make_request("job-y", model="reg-refused", algorithm="neural_network"))
+
+
+def test_set_champion_approves_the_package_and_keeps_its_metadata(
+    backend: SageMakerRegistryBackend, sagemaker: Any
+) -> None:
+    backend.register_model(make_request("job-champion-1", model="reg-champion"))
+    second = backend.register_model(make_request("job-champion-2", model="reg-champion"))
+    promoted = backend.set_champion("reg-champion", "2")
+    assert promoted.aliases == ["champion"] and promoted.semantic_version == second.semantic_version
+    package = sagemaker.describe_model_package(ModelPackageName=second.model_uri)
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["CustomerMetadataProperties"]["job_name"] == "job-champion-2"
+    with pytest.raises(NotFoundError, match="no version 7 of model package group reg-champion"):
+        backend.set_champion("reg-champion", "7")

@@ -18,7 +18,7 @@ from mcp_server.backends.local.mlflow_store import ensure_experiment, open_clien
 from mcp_server.backends.local.registry import LocalRegistryBackend
 from mcp_server.core.models import DatasetRef, Lineage, RegisteredModel, RegistrationRequest
 from mcp_server.core.spec.schema import validate_spec
-from mcp_server.errors import RegistryError
+from mcp_server.errors import NotFoundError, RegistryError
 from mcp_server.settings import Settings
 from tests.conftest import make_model_folder
 
@@ -236,3 +236,15 @@ def test_unknown_tracking_run(world: dict[str, Any]) -> None:
         r"job-norun: .*Run .* not found",
     ):
         backend.register_model(bad)
+
+
+def test_set_champion_moves_the_champion_alias(world: dict[str, Any]) -> None:
+    backend = LocalRegistryBackend(world["settings"])
+    promoted = backend.set_champion(NAME, "3")
+    assert "champion" in promoted.aliases and promoted.version == "3"
+    backend.set_champion(NAME, "2")
+    client = world["client"]
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "2"
+    assert "champion" not in client.get_model_version(NAME, "3").aliases
+    with pytest.raises(NotFoundError, match=f"no version 99 of model {NAME}"):
+        backend.set_champion(NAME, "99")

@@ -289,7 +289,12 @@ class SageMakerRegistryBackend(RegistryBackend):
             )
             if arn is None:
                 raise NotFoundError(f"no version {version} of model package group {model_name}")
-            self._client.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+            # The properties are sent again unchanged: SageMaker keeps them anyway, and moto's
+            # UpdateModelPackage would otherwise clear them.
+            properties = self._describe(arn).get("CustomerMetadataProperties", {})
+            self._client.update_model_package(
+                ModelPackageArn=arn, ModelApprovalStatus="Approved", CustomerMetadataProperties=properties
+            )
             return _registered(self._describe(arn))
 
     def _describe(self, arn: str) -> dict[str, Any]:

@@ -42,7 +42,10 @@ def deployment_lines(record: HistoryRecord) -> list[str]:
     progress = progress_of(record)
     if progress is None:
         return []
-    outcome = OUTCOMES.get(progress.status, f"stopped while {progress.status}")
+    outcome = OUTCOMES.get(
+        progress.status,
+        f"not finished (it stopped while {progress.status}); the endpoint serves what it served before",
+    )
     lines = [f"**Deployment: {outcome}**"]
     if progress.url:
         lines.append(f"- Endpoint `{progress.endpoint_name}` ({progress.target}): {progress.url}")
