@@ -63,6 +63,7 @@ bench: setup
 	$(BIN)/python benchmarks/concurrency.py
 	$(BIN)/python benchmarks/prepare_throughput.py
 	$(BIN)/python benchmarks/endpoint_throughput.py
+	$(BIN)/python benchmarks/canary_rollback.py
 
 clean:
 	rm -rf .mlops cdk.out .pytest_cache

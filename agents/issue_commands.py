@@ -1,4 +1,6 @@
-"""Operator commands on an issue: ``/retrain`` + YAML patch, ``/approve``, ``/cancel``, ``/status``.
+"""Operator commands on an issue: ``/retrain``, ``/approve``, ``/cancel``, ``/status``, and more.
+
+``/rollback [version]`` and ``/deploy`` act on endpoints (``agents.endpoint_commands``).
 
 Called by the webhook handler for ``issue_comment`` deliveries whose signature already checked.
 Only ``created`` comments count (edited ones are ignored), only from authorised associations
@@ -18,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from agents.endpoint_commands import EndpointCommands
 from agents.runtime import call_tool, logger
 from mcp_server.backends.environments import registered_environments
 from mcp_server.core.events import IssueCommentEvent
@@ -64,12 +67,17 @@ class IssueCommands:
     """
 
     def __init__(
-        self, sfn_client: Any, post_comment: CommentPoster, allowed_associations: frozenset[str]
+        self,
+        sfn_client: Any,
+        post_comment: CommentPoster,
+        allowed_associations: frozenset[str],
+        state_machine_arn: str | None = None,
     ) -> None:
         """Keep the collaborators; nothing is contacted until a command arrives."""
         self.sfn = sfn_client
         self.post_comment = post_comment
         self.allowed = allowed_associations
+        self.endpoints = EndpointCommands(sfn_client, state_machine_arn, post_comment)
 
     def handle(self, event: IssueCommentEvent) -> dict[str, Any]:
         """Handle one ``issue_comment`` event.
@@ -99,6 +107,8 @@ class IssueCommands:
             body = unauthorised_command_comment(login, association, self.allowed)
             self.post_comment(number, body, f"refused:{comment_id}")
             return {"status": "refused", "message": f"{login} is {association}"}
+        if command.kind in ("rollback", "deploy"):
+            return self.endpoints.handle(number, command, login, comment_id)
         runs = [
             WaitingRun.model_validate(r) for r in call_tool("list_waiting_runs", {"issue_number": number})
         ]

@@ -162,7 +162,9 @@ class IssueDetector:
         self.runtime_id = runtime_id
         self.post_comment = post_comment or _post_comment_via_mcp
         self.template = yaml.safe_load(config.template_path.read_text())
-        self.commands = IssueCommands(sfn_client, self.post_comment, config.allowed_associations)
+        self.commands = IssueCommands(
+            sfn_client, self.post_comment, config.allowed_associations, config.state_machine_arn
+        )
 
     # -----------------------------------------------------------------------------------------
     # The answer: checks that need no I/O but the delivery store, then 202

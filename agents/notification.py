@@ -57,6 +57,8 @@ def close_run(state: WorkflowState, record: HistoryRecord, commit: HistoryCommit
     forget_waiting_run(state.run_id)
     body = closing_comment(state, record, commit)
     key = f"{state.run_id}:a{record.attempt}:{record.status}"
+    if state.operator is not None and state.operator.action == "deploy":  # a /deploy's own ending
+        key += f":deploy:{state.operator.comment_id or state.operator.at}"
     comment = call_tool(
         "post_comment", {"issue_number": record.issue.number, "body": body, "idempotency_key": key}
     )

@@ -176,6 +176,10 @@ def comment(
             f"Comment #{posted.id} on issue #{issue}: webhook answered "
             f"{response['statusCode']} {response['status']}"
         )
+        if response["status"] == "deploying" and response.get("execution_arn"):  # /deploy: a new execution
+            _print_comments(store, issue, since=posted.id)
+            _report(_follow(runtime, response["execution_arn"], timeout), issue, started, store)
+            return
         if response["status"] != "resumed" or not waiting:
             _print_comments(store, issue, since=posted.id)
             raise typer.Exit(0 if response["statusCode"] == 200 else 1)

@@ -17,6 +17,7 @@ import pytest
 
 from mcp_server.backends.local.endpoints import LocalEndpointBackend
 from tests.e2e.test_issue_to_model import closing_comment, run_issue, yaml_issue
+from tests.e2e.test_operator_loop import reply
 
 pytestmark = pytest.mark.slow
 ROW = [13.2, 1.78, 2.14, 11.2, 100.0, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050.0]
@@ -103,8 +104,30 @@ def test_a_first_model_then_a_canary_then_a_rollback_then_a_hold(runtime, endpoi
     assert record["status"] == "SUCCEEDED", record.get("error")
     text = closing_comment(runtime, issue).body
     assert "Deployment: held back" in text and "worse than the champion's" in text
+    assert "Comment `/deploy` to deploy it anyway." in text
     held = endpoints.describe_endpoint("wine")
     assert [(v.name, v.weight) for v in held.variants] == [("v2", 100)]
+
+    # /deploy overrides the gate: the held-back version goes through the canary and is promoted
+    outcome = reply(runtime, issue, "/deploy")
+    assert outcome["status"] == "deploying", outcome
+    assert runtime.wait(outcome["execution_arn"], timeout_s=300)["status"] == "SUCCEEDED"
+    forced = endpoints.describe_endpoint("wine")
+    assert [v.name for v in forced.variants] == ["v4"]
+    texts = [c.body for c in runtime.backends.issues.list_comments(issue.number)]
+    assert any("@bob asked to deploy" in t for t in texts)
+    assert any("Deployment: promoted" in t and "at the request of @bob (`/deploy`)" in t for t in texts)
+    again = reply(runtime, issue, "/deploy")
+    assert again["status"] == "refused"  # nothing is held back any more
+
+    # /rollback returns to the previous champion, and the endpoint's history says who asked
+    rolled = reply(runtime, issue, "/rollback")
+    assert rolled == {**rolled, "status": "rolled_back", "endpoint": "wine", "version": version}
+    history = endpoints.describe_endpoint("wine").history[-1]
+    assert (history.action, history.by) == ("rollback", "bob")
+    assert invoke(forced.url)["model_version"] == version
+    refused = reply(runtime, issue, "/rollback 9.9.9")
+    assert refused["status"] == "refused" and "never served version 9.9.9" in refused["message"]
 
 
 def test_a_deployment_that_cannot_start_fails_the_run_and_names_the_reason(runtime, endpoints):
@@ -118,3 +141,5 @@ def test_a_deployment_that_cannot_start_fails_the_run_and_names_the_reason(runti
     text = closing_comment(runtime, issue).body
     assert "endpoint wine serves model wine-served, not wine-other" in text
     assert endpoints.describe_endpoint("wine").model_name == "wine-served"
+    nothing = reply(runtime, issue, "/rollback")
+    assert nothing["status"] == "refused" and "no endpoint was deployed from this issue" in nothing["message"]

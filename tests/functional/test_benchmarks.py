@@ -88,3 +88,12 @@ def test_endpoint_throughput_prints_ours_against_the_bare_server():
     assert figures["blue_green"]["switches"] >= 1 and figures["blue_green"]["non_2xx"] == 0
     ratio = figures["ours"]["rps"] / figures["bare"]["rps"]
     assert figures["ratio_vs_bare"] == pytest.approx(ratio, abs=0.01)
+
+
+@pytest.mark.benchmark
+def test_canary_rollback_catches_the_faulty_challenger_at_the_first_check():
+    figures = run_benchmark(
+        "benchmarks/canary_rollback.py", "--interval-s", "2", "--after-s", "1", "--clients", "2"
+    )
+    assert figures["within_one_interval"] and "error rate" in figures["reason"]
+    assert figures["errors_before"] > 0 and figures["errors_after"] == 0 and figures["requests_after"] > 0

@@ -238,3 +238,57 @@ def test_served_models_keep_the_newest_last_without_repeats_and_variant_names():
     assert variant_name("arn:aws:sagemaker:us-east-1:1:model-package/churn/12") == "v12"
     with pytest.raises(ValueError, match="does not end with a number"):
         variant_name("latest")
+
+
+# -- progress and its rendering ---------------------------------------------------------------------
+
+
+def progress(**fields: Any) -> Any:
+    from mcp_server.core.deployment.progress import DeploymentProgress
+
+    base = {
+        "endpoint_name": "e", "target": "local", "strategy": "canary", "steps": [10, 50, 100],
+        "champion": "v1", "challenger": "v2", "challenger_version": "1.1.0", "status": "baking",
+    }  # fmt: skip
+    return DeploymentProgress(**{**base, **fields})
+
+
+def test_a_checked_step_rolls_back_shifts_promotes_or_keeps_both():
+    from mcp_server.core.deployment.progress import after_check
+
+    limits = RollbackSpec(error_rate=0.01)
+    bad = check_alarms(VariantMetrics(variant="v2", requests=50, errors_5xx=5, error_rate=0.1), limits)
+    good = check_alarms(VariantMetrics(variant="v2", requests=50, p95_ms=3.0), limits)
+    rolled = after_check(progress(step_index=1), bad)
+    assert rolled.status == "rollback" and rolled.reason.startswith(
+        "rolled back at 50% of traffic: error rate"
+    )
+    assert after_check(progress(), good).status == "shifting"
+    assert after_check(progress(step_index=2), good).status == "promote"
+    ab = after_check(progress(strategy="ab", steps=[30], keep_both=True), good, VariantMetrics(variant="v1"))
+    assert ab.status == "ab_running"
+    assert ab.reason == (
+        "A/B at 30% to the challenger: challenger 50 requests, error rate 0.00%, p95 3.0 ms; "
+        "champion no requests"
+    )
+    assert [s.percent for s in ab.steps_done] == [30]
+
+
+def test_the_comment_and_record_say_what_the_deployment_did():
+    from mcp_server.core.deployment.decisions import compare_with_champion
+    from mcp_server.core.models import HistoryRecord, IssueRef
+    from mcp_server.core.rendering.deployment_text import deployment_lines, deployment_section, package_files
+
+    held = progress(status="held", comparison=compare_with_champion("f1", 0.8, 0.9))
+    record = HistoryRecord(
+        record_id="r-a1", issue=IssueRef(number=3, title="t"), status="succeeded", spec={}, spec_hash="h",
+        started_at="2026-12-04T10:00:00+00:00", finished_at="2026-12-04T10:01:00+00:00",
+        deployment=held.model_dump(mode="json"),
+    )  # fmt: skip
+    lines = deployment_lines(record)
+    assert lines[0] == "**Deployment: held back: the champion keeps serving**"
+    assert "- Comment `/deploy` to deploy it anyway." in lines
+    assert package_files(record) == {}
+    section = deployment_section(record, {})
+    assert section.startswith("## Deployment") and "Held back" in section
+    assert deployment_lines(record.model_copy(update={"deployment": None})) == []

@@ -24,7 +24,7 @@ def patch_error(body: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["approve", "cancel", "status"])
+@pytest.mark.parametrize("kind", ["approve", "cancel", "status", "rollback", "deploy"])
 def test_simple_commands(kind: str) -> None:
     assert parse_command(f"/{kind}") == Command(kind=kind, patch=None, text="")
 
@@ -213,3 +213,10 @@ def test_spec_diff_of_equal_specs_is_empty() -> None:
     spec = {"b": 1, "a": {"y": 2, "x": 1}}
 
     assert spec_diff(spec, {"a": {"x": 1, "y": 2}, "b": 1}, "spec (attempt 2)", "spec (attempt 3)") == ""
+
+
+def test_rollback_takes_an_optional_version_and_lookalikes_are_not_commands() -> None:
+    assert parse_command("/rollback 1.2.0") == Command(kind="rollback", text="1.2.0")
+    assert parse_command("/rollback") == Command(kind="rollback", text="")
+    assert parse_command("/rollbacks please") is None
+    assert parse_command("please /deploy") is None

@@ -57,6 +57,11 @@ def deployment_lines(record: HistoryRecord) -> list[str]:
     lines.append(f"- Strategy {progress.strategy}: {variants}")
     if progress.comparison is not None:
         lines.append(f"- Champion/challenger: {progress.comparison.reason}")
+    operator = record.operator or {}
+    if operator.get("action") == "deploy":
+        lines.append(
+            f"- Deployed at the request of @{operator.get('by', '?')} (`/deploy`), over the gate's verdict"
+        )
     for index, done in enumerate(progress.steps_done, start=1):
         verdict = "crossed " + "; ".join(done.reasons) if done.breached else "passed"
         lines.append(f"- Step {index} at {done.percent}%: {_metrics(done.challenger)}; {verdict}")

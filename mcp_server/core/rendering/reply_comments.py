@@ -107,6 +107,62 @@ def cancelled_comment(login: str) -> str:
     )
 
 
+def rollback_done_comment(login: str, endpoint: str, version: str, url: str) -> str:
+    """Render the reply to ``/rollback``: the endpoint serves ``version`` at 100 % again."""
+    where = f" at {url}" if url else ""
+    return "\n".join(
+        [
+            marker("rolled-back"),
+            f"### ↩️ @{login} rolled endpoint `{endpoint}` back",
+            "",
+            f"It serves version `{version}` to 100% of traffic{where}. The endpoint's deployment "
+            f"history records the rollback and who asked for it (`mlops endpoints {endpoint}`).",
+        ]
+    )
+
+
+def rollback_refused_comment(login: str, reason: str) -> str:
+    """Render the reply to a ``/rollback`` that could not be applied (nothing changed)."""
+    return "\n".join(
+        [
+            marker("rollback-refused"),
+            f"### ℹ️ @{login}, `/rollback` was not applied",
+            "",
+            f"{reason}. The endpoint keeps serving what it served.",
+            "",
+            "Reply `/rollback` to return to the previous champion, or `/rollback VERSION` "
+            "(e.g. `/rollback 1.2.0`) for a version the endpoint served.",
+        ]
+    )
+
+
+def deploy_started_comment(login: str, version: str, endpoint: str) -> str:
+    """Render the reply to ``/deploy``: the held-back challenger is being deployed."""
+    return "\n".join(
+        [
+            marker("deploy-started"),
+            f"### 🚀 @{login} asked to deploy `{version}` to `{endpoint}`",
+            "",
+            "The champion/challenger gate held it back; it now goes through the deployment strategy "
+            "(traffic steps and alarms) as usual. A comment follows with the outcome, and the run's "
+            "record says who asked.",
+        ]
+    )
+
+
+def deploy_refused_comment(login: str, reason: str) -> str:
+    """Render the reply to a ``/deploy`` that has nothing to deploy."""
+    return "\n".join(
+        [
+            marker("deploy-refused"),
+            f"### ℹ️ @{login}, `/deploy` was not applied",
+            "",
+            f"{reason}. `/deploy` deploys a model that passed the judge but was held back because the "
+            "current champion scored better.",
+        ]
+    )
+
+
 def approved_comment(login: str, attempt: int) -> str:
     """Render the reply to ``/approve``: attempt ``attempt``'s model is registered as it is."""
     return "\n".join(

@@ -20,11 +20,11 @@ from pydantic import BaseModel
 from mcp_server.core.spec.errors import MISSING, SpecError, SpecValidationError
 from mcp_server.core.spec.issue_form import load_yaml_mapping, yaml_blocks
 
-CommandKind = Literal["retrain", "approve", "cancel", "status"]
+CommandKind = Literal["retrain", "approve", "cancel", "status", "rollback", "deploy"]
 #: The pseudo-path of errors in a ``/retrain`` patch.
 PATCH_PATH = "(patch)"
 
-_COMMAND = re.compile(r"^/(?P<kind>retrain|approve|cancel|status)(?:\s+(?P<text>.*))?$")
+_COMMAND = re.compile(r"^/(?P<kind>retrain|approve|cancel|status|rollback|deploy)(?:\s+(?P<text>.*))?$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
@@ -32,7 +32,8 @@ class Command(BaseModel):
     """An operator command read from a comment.
 
     Attributes:
-        kind: retrain, approve, cancel or status.
+        kind: retrain, approve, cancel, status, rollback (``text``: a version, optional) or
+            deploy (a challenger the champion/challenger gate held back).
         patch: ``/retrain``: the spec merge patch (a non-empty mapping); else ``None``.
         text: the rest of the command line after the command, stripped (a note such as a
             reason), ``""`` when there is none.
@@ -44,7 +45,7 @@ class Command(BaseModel):
 
 
 def looks_like_command(body: str) -> bool:
-    """Whether the first non-empty line of a comment starts with one of the four commands.
+    """Whether the first non-empty line of a comment starts with one of the commands.
 
     Cheap, and true for every comment ``parse_command`` reads as a command (even one whose
     ``/retrain`` patch is invalid), so a webhook can ignore other comments before storing them.

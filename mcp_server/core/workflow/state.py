@@ -95,7 +95,7 @@ class Trigger(_State):
 class OperatorDecision(_State):
     """An operator's reply to a run waiting in AskOperator (or the wait's timeout)."""
 
-    action: Literal["retrain", "approve", "cancel", "timeout"]
+    action: Literal["retrain", "approve", "cancel", "timeout", "deploy"]
     by: str = ""
     at: str = ""
     comment_id: int | None = None
