@@ -170,7 +170,13 @@ def deploy(event: AgentEvent) -> DeploymentProgress:
     }
     if direct:
         _set_champion(progress, spec)
-        return progress.model_copy(update={**update, "status": "promoted", "reason": "deployed directly"})
+        reason = "deployed directly"
+        if deployment.strategy != "direct":
+            reason = (
+                f"no champion serves on {progress.endpoint_name}: deployed directly (the "
+                f"{deployment.strategy} strategy applies once a champion serves)"
+            )
+        return progress.model_copy(update={**update, "status": "promoted", "reason": reason})
     return progress.model_copy(update={**update, "status": "baking"})
 
 

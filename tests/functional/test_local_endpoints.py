@@ -243,3 +243,57 @@ def test_packaging_writes_a_hadolint_clean_dockerfile_and_the_openapi_document(w
     assert document["openapi"].startswith("3.")
     schema = json.dumps(document)
     assert all(feature in schema for feature in TYPES)
+
+
+def test_the_cli_lists_describes_invokes_rolls_back_and_stops_endpoints(world, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from statemachine.cli import UserMistake, app
+
+    backend = world["backend"]
+    monkeypatch.setenv("MLOPS_HOME", str(world["home"] / "workspace"))
+    monkeypatch.setenv("COLUMNS", "220")
+    backend.apply(desired("cli", (world["blue"], "1", 100)))
+    backend.apply(desired("cli", (world["blue"], "1", 80), (world["green"], "2", 20)))
+    runner = CliRunner()
+
+    listed = runner.invoke(app, ["endpoints"])
+    assert listed.exit_code == 0, listed.output
+    assert "cli" in listed.output and "1.2.0" in listed.output and "InService" in listed.output
+
+    rows = tmp_path / "rows.csv"
+    world["rows"][list(TYPES)].head(3).to_csv(rows, index=False)
+    answered = runner.invoke(app, ["invoke", "cli", str(rows), "--variant", "v2"])
+    assert answered.exit_code == 0, answered.output
+    assert "3 prediction(s) from variant v2" in answered.output
+    assert sum(label in answered.output for label in LABELS) >= 1
+
+    shown = runner.invoke(app, ["endpoints", "cli"])
+    assert (
+        shown.exit_code == 0
+        and "Production variants" in shown.output
+        and "Recent deployments" in shown.output
+    )
+
+    rolled = runner.invoke(app, ["endpoints", "rollback", "cli"])
+    assert rolled.exit_code == 0, rolled.output
+    assert "rolled back to 1.1.0" in rolled.output
+    assert [v.name for v in backend.describe_endpoint("cli").variants] == ["v1"]
+
+    for arguments, message in [
+        (["endpoints", "nowhere"], "no endpoint named nowhere"),
+        (["endpoints", "rollback", "cli", "--version", "7.7.7"], "never served version 7.7.7"),
+        (["invoke", "cli", str(tmp_path / "missing.csv")], "cannot read"),
+        (["endpoints", "stop"], "name the endpoint"),
+    ]:
+        mistake = runner.invoke(app, arguments)
+        assert isinstance(mistake.exception, UserMistake), (arguments, mistake.output)
+        assert message in str(mistake.exception)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"instances": [[1, 2]]}')
+    refused = runner.invoke(app, ["invoke", "cli", str(bad)])
+    assert isinstance(refused.exception, UserMistake) and "answered 400" in str(refused.exception)
+
+    stopped = runner.invoke(app, ["endpoints", "stop", "cli"])
+    assert stopped.exit_code == 0 and "Stopped" in stopped.output
+    assert backend.describe_endpoint("cli").status == "Stopped"
