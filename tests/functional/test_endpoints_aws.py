@@ -217,6 +217,18 @@ def test_packaging_writes_the_files_beside_the_version_on_s3(world):
     assert "tenure" in json.dumps(document) and document["openapi"].startswith("3.")
 
 
+def test_a_sagemaker_refusal_is_an_endpoint_error_naming_its_code(world):
+    backend, sagemaker = world["backend"], world["sagemaker"]
+    backend.apply(DesiredEndpoint(endpoint_name="churn-gone", variants=[variant("1", 100)]))
+    sagemaker.delete_endpoint(EndpointName="churn-gone")  # removed behind the project's back
+    with pytest.raises(
+        EndpointError, match=r"shift the traffic of endpoint churn-gone: SageMaker refused it \(Validation"
+    ):
+        backend.shift_traffic("churn-gone", {"v1": 100})
+    described = backend.describe_endpoint("churn-gone")
+    assert described.status == "Failed" and "no longer exists" in described.failure_reason
+
+
 def test_deleting_keeps_the_history_and_removes_the_alarms(world):
     backend, client = world["backend"], world["client"]
     stopped = backend.delete_endpoint("churn", by="bob")
@@ -224,4 +236,4 @@ def test_deleting_keeps_the_history_and_removes_the_alarms(world):
     assert stopped.history[-1].action == "delete"
     names = {a["AlarmName"] for a in client("cloudwatch").describe_alarms()["MetricAlarms"]}
     assert not any(name.startswith("churn-v2") for name in names)
-    assert [e.name for e in backend.list_endpoints()] == ["churn", "churn-serverless"]
+    assert [e.name for e in backend.list_endpoints()] == ["churn", "churn-gone", "churn-serverless"]
