@@ -99,7 +99,7 @@ def main() -> None:
 
         rows = load_breast_cancer(as_frame=True).frame.drop(columns="target")
         bodies = [json.dumps({"instances": [row]}).encode() for row in rows.to_dict(orient="records")]
-        backend = LocalEndpointBackend(Settings(home=home / "workspace"))
+        backend = LocalEndpointBackend(Settings(home=home))
         champion = VariantState(name="v1", model=serving(model, "1"), weight=100)
         backend.apply(DesiredEndpoint(endpoint_name="canary", variants=[champion]))
         load = Load(backend, bodies, args.clients)

@@ -150,7 +150,9 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
         body: Annotated[str, Field(description="JSON rows or CSV lines")],
         content_type: Annotated[str, Field(description="application/json or text/csv")] = "application/json",
         accept: Annotated[str, Field(description="application/json or text/csv")] = "application/json",
-        target_variant: Annotated[str | None, Field(description="the variant to send it to")] = None,
+        target_variant: Annotated[
+            str | None, Field(max_length=63, description="the variant to send it to")
+        ] = None,
     ) -> InvocationResult:
         """Send one request to the endpoint; a 4xx or 5xx answer is returned as the result, not raised.
 
@@ -171,10 +173,11 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
     def replay_validation_traffic(
         endpoint_name: EndpointName,
         split_uri: Annotated[
-            str, Field(description="a dataset split's folder URI (DatasetRef.splits['test'])")
+            str,
+            Field(max_length=2048, description="a dataset split's folder URI (DatasetRef.splits['test'])"),
         ],
         feature_names: Annotated[list[str], Field(min_length=1, max_length=10_000)],
-        target_variant: Annotated[str, Field(description="the variant to send the rows to")],
+        target_variant: Annotated[str, Field(max_length=63, description="the variant to send the rows to")],
         max_rows: Annotated[int, Field(ge=1, le=10_000, description="rows to send, one a request")] = 200,
     ) -> ReplaySummary:
         """Replay a held-out split to a variant, one row a request: a step is judged on real requests.
@@ -193,7 +196,8 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
     def rollback_endpoint(
         endpoint_name: EndpointName,
         version: Annotated[
-            str | None, Field(description="a version it served (number, semantic version, or vN)")
+            str | None,
+            Field(max_length=100, description="a version it served (number, semantic version, or vN)"),
         ] = None,
         by: Annotated[str, Field(max_length=100, description="who rolls it back")] = "",
         reason: Annotated[str, Field(max_length=2000, description="why (recorded)")] = "",

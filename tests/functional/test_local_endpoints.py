@@ -49,7 +49,7 @@ def world(tmp_path_factory) -> Any:
     shutil.copytree(blue, faulty)
     joblib.dump(FaultyClassifier(joblib.load(blue / "model.joblib"), "radius", 17.0), faulty / "model.joblib")
     rows = pd.read_parquet(Path(channels["validation"].removeprefix("file://")) / "data.parquet")
-    backend = LocalEndpointBackend(Settings(home=home / "workspace", allow_write=True))
+    backend = LocalEndpointBackend(Settings(home=home, allow_write=True))
     yield {"home": home, "blue": blue, "green": green, "faulty": faulty, "rows": rows, "backend": backend}
     for endpoint in backend.list_endpoints():
         if endpoint.status != "Stopped":
@@ -77,7 +77,7 @@ def desired(endpoint: str, *variants: tuple[Path, str, float], **fields: Any) ->
 
 
 def state_file(world: Any, endpoint: str) -> Path:
-    return world["home"] / "workspace" / "endpoints" / endpoint / "endpoint-state.json"
+    return world["home"] / "endpoints" / endpoint / "endpoint-state.json"
 
 
 def send(backend: LocalEndpointBackend, endpoint: str, rows: pd.DataFrame, count: int) -> list[Any]:
@@ -152,13 +152,15 @@ def test_a_faulty_challenger_breaches_the_alarm_and_the_rollback_leaves_no_error
 def test_a_variant_that_does_not_load_fails_the_change_and_the_champion_keeps_serving(world, tmp_path):
     backend = world["backend"]
     backend.apply(desired("steady", (world["blue"], "1", 100)))
-    empty = tmp_path / "empty-model"
+    with pytest.raises(EndpointError, match="is outside the workspace"):
+        backend.apply(desired("steady", (tmp_path, "5", 100)))
+    empty = world["home"] / "empty-model"
     empty.mkdir()
     with pytest.raises(EndpointError, match=r"refused the change: .*metadata\.json does not exist"):
         backend.apply(desired("steady", (world["blue"], "1", 50), (empty, "4", 50)))
     endpoint = backend.describe_endpoint("steady")
     assert [v.name for v in endpoint.variants] == ["v1"]
-    config = json.loads((world["home"] / "workspace" / "endpoints" / "steady" / "endpoint.json").read_text())
+    config = json.loads((world["home"] / "endpoints" / "steady" / "endpoint.json").read_text())
     assert [v["name"] for v in config["variants"]] == ["v1"]
     assert {a.status for a in send(backend, "steady", world["rows"], 20)} == {200}
 
@@ -227,8 +229,8 @@ def test_stopping_an_endpoint_ends_its_process_and_keeps_its_history(world):
         backend.describe_endpoint("nowhere")
 
 
-def test_packaging_writes_a_hadolint_clean_dockerfile_and_the_openapi_document(world, tmp_path):
-    folder = tmp_path / "models" / "cancer" / "1"
+def test_packaging_writes_a_hadolint_clean_dockerfile_and_the_openapi_document(world):
+    folder = world["home"] / "models" / "cancer" / "1"
     shutil.copytree(world["blue"], folder)
     files = world["backend"].package_model(PackageRequest(model=model(folder, "1")))
     dockerfile = Path(files.dockerfile_uri.removeprefix("file://"))
@@ -251,7 +253,7 @@ def test_the_cli_lists_describes_invokes_rolls_back_and_stops_endpoints(world, m
     from statemachine.cli import UserMistake, app
 
     backend = world["backend"]
-    monkeypatch.setenv("MLOPS_HOME", str(world["home"] / "workspace"))
+    monkeypatch.setenv("MLOPS_HOME", str(world["home"]))
     monkeypatch.setenv("COLUMNS", "220")
     backend.apply(desired("cli", (world["blue"], "1", 100)))
     backend.apply(desired("cli", (world["blue"], "1", 80), (world["green"], "2", 20)))

@@ -91,7 +91,7 @@ class LocalEndpointBackend(EndpointBackend):
             EndpointError: the version's folder has no readable ``metadata.json``.
         """
         model = self._resolved(request.model)
-        folder = path_from_uri(model.model_data)
+        folder = self._workspace_path(model.model_data, "model_data")
         metadata = request.metadata if request.metadata is not None else _read_metadata(folder)
         target = folder / "package"
         files = package_files(request, metadata)
@@ -189,7 +189,7 @@ class LocalEndpointBackend(EndpointBackend):
         import pandas as pd
 
         self._require(endpoint_name)
-        path = path_from_uri(split_uri) / "data.parquet"
+        path = self._workspace_path(split_uri, "split_uri") / "data.parquet"
         try:
             frame = pd.read_parquet(path, columns=feature_names)
         except (OSError, ValueError, KeyError) as err:
@@ -322,8 +322,17 @@ class LocalEndpointBackend(EndpointBackend):
             ) from err
 
     def _resolved(self, model: ServingModel) -> ServingModel:
-        """The model with ``model_data`` set: the registry's copy ``models/{name}/{version}/``."""
+        """The model with ``model_data`` set: the registry's copy ``models/{name}/{version}/``.
+
+        A given ``model_data`` must be a folder inside the workspace: a server unpickles what it
+        loads, so a path elsewhere is refused.
+
+        Raises:
+            EndpointError: the version has no registered files, or ``model_data`` is outside the
+                workspace.
+        """
         if model.model_data:
+            self._workspace_path(model.model_data, "model_data")
             return model
         folder = self._settings.home / "models" / model.model_name / model.version
         if not (folder / "metadata.json").is_file():
@@ -332,6 +341,26 @@ class LocalEndpointBackend(EndpointBackend):
                 "register it first"
             )
         return model.model_copy(update={"model_data": folder.as_uri()})
+
+    def _workspace_path(self, uri: str, what: str) -> Path:
+        """The local path of a ``file://`` URI inside the workspace.
+
+        A server unpickles the models it loads, and validation traffic reads the rows it sends,
+        so paths elsewhere are refused.
+
+        Raises:
+            EndpointError: not a ``file://`` URI, or outside the workspace.
+        """
+        try:
+            path = path_from_uri(uri).resolve()
+        except ValueError as err:
+            raise EndpointError(f"{what} {uri!r} is not a file:// URI of the workspace") from err
+        if not path.is_relative_to(self._settings.home.resolve()):
+            raise EndpointError(
+                f"{what} {uri} is outside the workspace {self._settings.home}; local endpoints read "
+                "their workspace's files only (leave model_data empty for the registered version's files)"
+            )
+        return path
 
     # -- the server process -----------------------------------------------------------------------
 
