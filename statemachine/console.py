@@ -138,25 +138,18 @@ def _ms(value: float | None) -> str:
 
 
 def endpoints_table(found: list[Any], metrics: dict[str, Any]) -> Table:
-    """One row per production variant: endpoint, status, URL, variant, version, weight, RPS, p95, 5xx rate.
+    """One row per production variant: endpoint, status, variant, version, weight, RPS, p95, 5xx rate, URL.
 
     Args:
         found: ``EndpointDescription``s.
         metrics: endpoint name -> its ``EndpointMetrics`` (None when it is not serving).
     """
     table = Table(title="Endpoints (metrics since each server started)")
-    for column in (
-        "endpoint",
-        "status",
-        "url",
-        "variant",
-        "version",
-        "weight %",
-        "RPS",
-        "p95 ms",
-        "5xx rate",
-    ):
-        table.add_column(column, overflow="fold")
+    for column in ("endpoint", "status", "variant", "version"):
+        table.add_column(column, no_wrap=True)
+    for column in ("weight %", "RPS", "p95 ms", "5xx rate"):
+        table.add_column(column, justify="right")
+    table.add_column("url", overflow="fold")
     for endpoint in found:
         live = metrics.get(endpoint.name)
         for index, variant in enumerate(endpoint.variants or [None]):
@@ -164,13 +157,13 @@ def endpoints_table(found: list[Any], metrics: dict[str, Any]) -> Table:
             table.add_row(
                 endpoint.name if index == 0 else "",
                 endpoint.status if index == 0 else "",
-                endpoint.url if index == 0 else "",
                 variant.name if variant else "—",
                 (variant.model.semantic_version or variant.model.version) if variant else "—",
                 f"{variant.weight:g}" if variant else "—",
                 "—" if measured is None or measured.rps is None else f"{measured.rps:.2f}",
                 _ms(measured.p95_ms) if measured else "—",
                 _percent(measured.error_rate) if measured and measured.requests else "—",
+                endpoint.url if index == 0 else "",
             )
     return table
 

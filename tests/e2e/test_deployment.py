@@ -143,3 +143,27 @@ def test_a_deployment_that_cannot_start_fails_the_run_and_names_the_reason(runti
     assert endpoints.describe_endpoint("wine").model_name == "wine-served"
     nothing = reply(runtime, issue, "/rollback")
     assert nothing["status"] == "refused" and "no endpoint was deployed from this issue" in nothing["message"]
+
+
+def test_ab_keeps_both_variants_with_their_comparison_and_blue_green_switches_fleets(runtime, endpoints):
+    ab = {"endpoint_name": "wine-ab", "strategy": "ab", "ab": {"challenger_percent": 30, "interval_s": 1}}
+    spec = {"model_name": "wine-ab"}
+    _, first = run_issue(runtime, "ab first", issue_with(ab, **spec))
+    assert first["status"] == "SUCCEEDED", first.get("error")
+    issue, second = run_issue(runtime, "ab second", issue_with(ab, **spec))
+    assert second["status"] == "SUCCEEDED", second.get("error")
+    both = endpoints.describe_endpoint("wine-ab")
+    assert {v.name: v.weight for v in both.variants} == {"v1": 70, "v2": 30}
+    assert [e.action for e in both.history][-2:] == ["check", "compare"]
+    text = closing_comment(runtime, issue).body
+    assert "Deployment: A/B: both variants keep serving" in text
+    assert re.search(r"A/B at 30% to the challenger: challenger \d+ requests, error rate 0\.00%", text)
+
+    blue_green = {"endpoint_name": "wine-ab", "strategy": "blue_green", "blue_green": {"interval_s": 1}}
+    issue, third = run_issue(runtime, "blue/green", issue_with(blue_green, **spec))
+    assert third["status"] == "SUCCEEDED", third.get("error")
+    switched = endpoints.describe_endpoint("wine-ab")
+    assert [(v.name, v.weight) for v in switched.variants] == [("v3", 100)]
+    deploy_event = [e for e in switched.history if e.action == "deploy"][-1]
+    assert deploy_event.weights == {"v1": 0, "v3": 100}  # the old fleet kept at 0 during the bake
+    assert "Strategy blue_green" in closing_comment(runtime, issue).body

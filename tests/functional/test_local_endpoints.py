@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,9 @@ from mcp_server.core.deployment.decisions import check_alarms
 from mcp_server.core.deployment.models import DesiredEndpoint, PackageRequest, ServingModel, VariantState
 from mcp_server.core.spec.schema import RollbackSpec
 from mcp_server.errors import EndpointError, NotFoundError
+from mcp_server.server import free_port
 from mcp_server.settings import Settings
-from tests.conftest import train_model, write_channels
+from tests.conftest import REPO_ROOT, train_model, write_channels
 from tests.faulty_model import FaultyClassifier
 
 LABELS = ["malignant", "benign"]
@@ -238,7 +240,7 @@ def test_packaging_writes_a_hadolint_clean_dockerfile_and_the_openapi_document(w
     text = dockerfile.read_text()
     assert "USER 10001" in text and "COPY --from=model . /opt/ml/model/" in text
     assert "xgboost-cpu==" in (folder / "package" / "requirements.txt").read_text()
-    hadolint = shutil.which("hadolint") or str(Path(os.sys.executable).with_name("hadolint"))
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
     result = subprocess.run([hadolint, str(dockerfile)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
     document = json.loads((folder / "package" / "openapi.json").read_text())
@@ -254,7 +256,11 @@ def test_the_cli_lists_describes_invokes_rolls_back_and_stops_endpoints(world, m
 
     backend = world["backend"]
     monkeypatch.setenv("MLOPS_HOME", str(world["home"]))
-    monkeypatch.setenv("COLUMNS", "220")
+    from rich.console import Console
+
+    import statemachine.cli
+
+    monkeypatch.setattr(statemachine.cli, "console", Console(width=200))
     backend.apply(desired("cli", (world["blue"], "1", 100)))
     backend.apply(desired("cli", (world["blue"], "1", 80), (world["green"], "2", 20)))
     runner = CliRunner()
@@ -299,3 +305,30 @@ def test_the_cli_lists_describes_invokes_rolls_back_and_stops_endpoints(world, m
     stopped = runner.invoke(app, ["endpoints", "stop", "cli"])
     assert stopped.exit_code == 0 and "Stopped" in stopped.output
     assert backend.describe_endpoint("cli").status == "Stopped"
+
+
+def test_mlops_serve_restarts_the_endpoints_whose_server_is_gone(world):
+    backend = world["backend"]
+    before = backend.apply(desired("revived", (world["green"], "2", 100)))
+    os.killpg(json.loads(state_file(world, "revived").read_text())["pid"], signal.SIGKILL)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "GITHUB_"))}
+    env.update(MLOPS_HOME=str(world["home"]), COLUMNS="200", NO_COLOR="1")
+    port = free_port()
+    serve = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mlops")), "serve", "--port", str(port)],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = serve.stdout.readline() if serve.stdout else ""
+            lines.append(line)
+            if "Endpoint revived restarted" in line or not line:
+                break
+        assert any(f"Endpoint revived restarted: {before.url}" in line for line in lines), lines
+        assert backend.describe_endpoint("revived").status == "InService"
+        assert {a.status for a in send(backend, "revived", world["rows"], 3)} == {200}
+    finally:
+        serve.terminate()
+        serve.wait(30)
