@@ -8,9 +8,15 @@
   ``edges`` are the training deciles (duplicates removed, so tied values give fewer bins) and
   ``fractions`` the share of non-missing training rows in each bin (they sum to 1). For the
   Population Stability Index the first and last bins are open-ended (``open_ended: true``):
-  new values below ``edges[0]`` or above ``edges[-1]`` count in them.
+  new values below ``edges[0]`` or above ``edges[-1]`` count in them. ``sample`` holds up to
+  ``SAMPLE_SIZE`` training values drawn without replacement (seeded), for the monitor's
+  two-sample Kolmogorov-Smirnov test.
 - categorical: ``count``, ``missing_fraction`` and ``frequencies`` (category -> share of the
   non-missing rows; beyond ``MAX_CATEGORIES`` the rarest are pooled under ``OTHER``).
+
+With a target, ``target_distribution`` describes it the same way (categorical for
+classification, numeric for regression): the monitor compares the endpoint's predictions with
+it (prediction drift).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 #: Format version of baseline.json; bump it when a field changes meaning.
-BASELINE_VERSION = 1
+BASELINE_VERSION = 2
 #: Quantiles recorded for numeric features, by name.
 QUANTILES = {"p1": 0.01, "p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
 #: Number of histogram bins (deciles) before tied edges are merged.
@@ -29,19 +35,31 @@ BINS = 10
 #: Most categories kept per categorical feature; the rest are pooled.
 MAX_CATEGORIES = 100
 OTHER = "__other__"
+#: Training values kept per numeric feature for the KS test.
+SAMPLE_SIZE = 2000
 
 
-def build_baseline(frame: pd.DataFrame, feature_types: dict[str, str], target: str | None) -> dict[str, Any]:
-    """Describe the training split's feature columns.
+def build_baseline(
+    frame: pd.DataFrame,
+    feature_types: dict[str, str],
+    target: str | None,
+    target_kind: str | None = None,
+    split: str = "train",
+) -> dict[str, Any]:
+    """Describe a split's feature columns (and its target, given ``target_kind``).
 
     Args:
-        frame: the training split's rows.
+        frame: the split's rows.
         feature_types: column -> ``numeric`` | ``categorical``, in the model's input order; a
             column missing from it is typed from its dtype.
-        target: the target column (recorded, not described).
+        target: the target column (recorded; described when ``target_kind`` is given and the
+            column is in ``frame``).
+        target_kind: ``numeric`` or ``categorical``, or None.
+        split: what the frame is (``train``; the monitor describes ``capture`` windows).
 
     Returns:
-        ``{"version", "split", "n_rows", "target", "feature_names", "features": {name: stats}}``.
+        ``{"version", "split", "n_rows", "target", "feature_names", "features": {name: stats}}``
+        plus ``target_distribution`` when the target is described.
 
     Raises:
         KeyError: a feature column is not in ``frame``.
@@ -50,14 +68,18 @@ def build_baseline(frame: pd.DataFrame, feature_types: dict[str, str], target: s
     for column, kind in feature_types.items():
         values = frame[column]
         features[column] = _numeric(values) if kind == "numeric" else _categorical(values)
-    return {
+    described = {
         "version": BASELINE_VERSION,
-        "split": "train",
+        "split": split,
         "n_rows": len(frame),
         "target": target,
         "feature_names": list(feature_types),
         "features": features,
     }
+    if target and target_kind and target in frame.columns:
+        values = frame[target]
+        described["target_distribution"] = _numeric(values) if target_kind == "numeric" else _categorical(values)
+    return described
 
 
 def feature_kinds(frame: pd.DataFrame, features: list[str], known: dict[str, str]) -> dict[str, str]:
@@ -87,8 +109,16 @@ def _numeric(values: pd.Series) -> dict[str, Any]:
         **{name: float(quantiles.iloc[i]) for i, name in enumerate(QUANTILES)},
         max=float(present.max()),
         histogram=_histogram(present.to_numpy()),
+        sample=_sample(present.to_numpy()),
     )
     return stats
+
+
+def _sample(values: np.ndarray) -> list[float]:
+    """Up to ``SAMPLE_SIZE`` of the values, drawn without replacement with a fixed seed."""
+    if len(values) > SAMPLE_SIZE:
+        values = np.random.default_rng(0).choice(values, SAMPLE_SIZE, replace=False)
+    return [float(v) for v in values]
 
 
 def _histogram(values: np.ndarray) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def evaluate(contract: ProcessingContract, config: EvaluationConfig) -> dict[str
         "class_counts": class_counts(splits["train"].y, labels, n_classes) if n_classes else None,
         "plots": plots,
         "learning_curve": curve.to_dict() if curve is not None else None,
-        "baseline": _baseline(contract, model, frames["train"]),
+        "baseline": _baseline(contract, model, frames["train"], config.task),
         "algorithm": model.metadata.get("algorithm", ""),
         "shap": shap,
         "fairness": _fairness(config, splits["test"], n_classes),
@@ -111,9 +111,10 @@ def _plots(
     return relative
 
 
-def _baseline(contract: ProcessingContract, model: Model, train: Any) -> str:
+def _baseline(contract: ProcessingContract, model: Model, train: Any, task: str) -> str:
     kinds = feature_kinds(train, model.features, model.feature_types)
-    write_json(contract, BASELINE, build_baseline(train, kinds, model.target))
+    target_kind = "numeric" if task == "regression" else "categorical"
+    write_json(contract, BASELINE, build_baseline(train, kinds, model.target, target_kind))
     return BASELINE
 
 

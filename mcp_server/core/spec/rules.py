@@ -12,6 +12,7 @@ from typing import Any
 
 from mcp_server.core.spec import catalog
 from mcp_server.core.spec.errors import MISSING, SpecError, hint, or_list
+from mcp_server.core.spec.monitoring import monitoring_errors
 from mcp_server.core.spec.tuning import tuning_errors
 
 
@@ -84,6 +85,7 @@ def cross_field_errors(data: dict[str, Any]) -> list[SpecError]:  # noqa: C901
         errors.extend(_metric_errors(data, task))
     errors.extend(_unsupported_section_errors(data))
     errors.extend(_deployment_errors(data))
+    errors.extend(monitoring_errors(data, catalog.METRICS_BY_TASK.get(task, ()) if task_ok else None))
     errors.extend(_early_stopping_errors(data))
     errors.extend(_fairness_errors(data, task))
     errors.extend(_unsupervised_errors(data, task))
@@ -214,9 +216,7 @@ def _metric_errors(data: dict[str, Any], task: str) -> list[SpecError]:
 
 
 #: Sections the grammar accepts but no stage of the workflow acts on yet: refused, not ignored.
-_NOT_YET = {
-    ("retraining", "triggers"): "automatic retraining triggers are not available yet",
-}
+_NOT_YET: dict[tuple[str, ...], str] = {}
 
 
 def _unsupported_section_errors(data: dict[str, Any]) -> list[SpecError]:

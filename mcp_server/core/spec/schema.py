@@ -282,13 +282,70 @@ class DeploymentSpec(_Section):
     serverless: ServerlessSpec | None = None
 
 
-class TriggersSpec(_Section):
-    """What starts a retraining run by itself."""
+class AlertChannelsSpec(_Section):
+    """Where a monitoring alert goes (FR-023); each channel's secrets come from the deployment.
 
-    schedule: str | None = Field(None, max_length=256, pattern=r"^(rate|cron)\(.+\)$")
-    drift_psi: float | None = Field(None, gt=0)
+    Attributes:
+        github: a comment on the model's issue, or a new issue when that one is closed.
+        slack: the Slack incoming webhook of ``MLOPS_SLACK_WEBHOOK_URL`` (on AWS, its secret).
+        email: addresses mailed through the SMTP server of ``MLOPS_SMTP_HOST``.
+        sns: the stack's SNS topic (AWS only; ignored locally, where there is no topic).
+    """
+
+    github: bool = True
+    slack: bool = False
+    email: list[str] = Field(default_factory=list, max_length=20)
+    sns: bool = False
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            if len(address) > 254 or not re.fullmatch(r"[^@\s,;<>]+@[^@\s,;<>]+\.[A-Za-z]{2,}", address):
+                raise ValueError(f"{address[:80]!r} is not an e-mail address like ml-team@example.com")
+        return addresses
+
+
+class MonitoringSpec(_Section):
+    """How a deployed model is watched (FR-021 to FR-024).
+
+    Attributes:
+        schedule: when the monitoring job runs, ``rate(...)`` or ``cron(...)`` as EventBridge
+            writes them (``core.monitoring.schedule``).
+        drift_psi: a feature whose PSI against the training baseline exceeds it has drifted and
+            raises an alert (0.2: the usual "significant shift" reading of PSI).
+        metric_floor: metric -> the lowest value model-quality monitoring accepts on labelled
+            captured rows; below it, an alert.
+        error_rate: the largest share of 5xx answers over the window, a fraction in 0..1.
+        p95_latency_ms: the largest 95th-percentile latency over the window, milliseconds.
+        alerts: the channels alerts go to.
+    """
+
+    schedule: str = Field("rate(1 hour)", max_length=256)
+    drift_psi: float = Field(0.2, gt=0, le=10)
+    metric_floor: dict[str, float] = Field(default_factory=dict, max_length=50)
+    error_rate: float | None = Field(None, ge=0, le=1)
+    p95_latency_ms: float | None = Field(None, gt=0, le=60_000)
+    alerts: AlertChannelsSpec = AlertChannelsSpec()
+
+
+class TriggersSpec(_Section):
+    """What starts a retraining run by itself (FR-025).
+
+    Attributes:
+        schedule: retrain on this ``rate(...)``/``cron(...)`` expression.
+        drift_psi: retrain when a feature's PSI exceeds it (needs a monitoring section).
+        metric_floor: retrain when model-quality monitoring finds a metric below its floor.
+        data_change: retrain when the dataset's source changes (a ``file://`` file's content
+            hash, an S3 object's version).
+        code_change: retrain when a push touches ``training_containers/`` or the model's spec.
+    """
+
+    schedule: str | None = Field(None, max_length=256)
+    drift_psi: float | None = Field(None, gt=0, le=10)
     metric_floor: dict[str, float] = Field(default_factory=dict, max_length=50)
     data_change: bool = False
+    code_change: bool = False
 
 
 class RetrainingSpec(_Section):
@@ -323,6 +380,7 @@ class TrainingSpec(_Section):
     environment: EnvironmentSpec | None = None
     evaluation: EvaluationSpec = EvaluationSpec()
     deployment: DeploymentSpec | None = None
+    monitoring: MonitoringSpec | None = None
     retraining: RetrainingSpec = RetrainingSpec()
     compute: ComputeSpec = ComputeSpec()
 
