@@ -10,16 +10,19 @@
 - ``check`` (CheckAlarms): validation traffic from the test split, then the step's metrics
   against ``rollback_on``;
 - ``shift`` (ShiftTraffic): the plan's next weights;
-- ``promote`` (Promote): the challenger alone at 100 %, and the registry's champion;
+- ``promote`` (Promote): the challenger alone at 100 %, and the registry's champion; with a
+  monitoring section or retraining triggers, the endpoint's monitoring schedule is written
+  for the new champion (as for a direct deployment);
 - ``rollback`` (Rollback): the champion alone at 100 %.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from agents.runtime import call_tool, report_status, step
+from agents.runtime import call_tool, logger, report_status, step
 from mcp_server.core.deployment.decisions import check_alarms, compare_with_champion, objective
 from mcp_server.core.deployment.metrics import VariantMetrics
 from mcp_server.core.deployment.models import (
@@ -36,10 +39,12 @@ from mcp_server.core.deployment.plan import traffic_plan, variant_weights
 from mcp_server.core.deployment.progress import DeploymentProgress, after_check
 from mcp_server.core.jobs.requests import job_name
 from mcp_server.core.models import EvaluationReport
+from mcp_server.core.monitoring.models import MonitoringSchedule
+from mcp_server.core.rendering.monitoring_text import monitoring_on_comment
 from mcp_server.core.spec.schema import DeploymentSpec, TrainingSpec
 from mcp_server.core.versioning import parse_version
 from mcp_server.core.workflow.state import AgentEvent, WorkflowState
-from mcp_server.errors import EndpointError, NotFoundError
+from mcp_server.errors import EndpointError, MlopsError, NotFoundError
 
 #: Test-split rows replayed to the challenger at each check (one request each).
 VALIDATION_ROWS = 200
@@ -117,7 +122,13 @@ def compare(event: AgentEvent) -> DeploymentProgress:
     else:
         report_status(state, f"scoring the champion {champion.model.semantic_version} on the same test split")
         report = _evaluate_champion(state, spec, champion.model)
-        comparison = compare_with_champion(metric, challenger_value, report.metrics.get(metric))
+        comparison = compare_with_champion(metric, challenger_value, report.metrics.get(metric)).model_copy(
+            update={
+                "champion_version": champion.model.semantic_version,
+                "champion_metrics": report.metrics,
+                "challenger_metrics": state.evaluation.metrics if state.evaluation else {},
+            }
+        )
     if comparison.deploy:
         return progress.model_copy(update={"status": "compared", "comparison": comparison})
     return progress.model_copy(
@@ -170,6 +181,7 @@ def deploy(event: AgentEvent) -> DeploymentProgress:
     }
     if direct:
         _set_champion(progress, spec)
+        turn_on_monitoring(state, progress, spec)
         reason = "deployed directly"
         if deployment.strategy != "direct":
             reason = (
@@ -274,6 +286,7 @@ def promote(event: AgentEvent) -> DeploymentProgress:
         detail=f"{progress.challenger_version} serves 100%",
     )
     _set_champion(progress, spec)
+    turn_on_monitoring(state, progress, spec)
     percents = ", ".join(f"{s.percent}%" for s in progress.steps_done)
     reason = f"promoted after {len(progress.steps_done)} step(s) ({percents})"
     return progress.model_copy(update={"status": "promoted", "reason": reason})
@@ -323,6 +336,49 @@ def _set_champion(progress: DeploymentProgress, spec: TrainingSpec) -> None:
     call_tool("set_champion", {"model_name": spec.registered_model_name, "version": version})
 
 
+def turn_on_monitoring(state: WorkflowState, progress: DeploymentProgress, spec: TrainingSpec) -> None:
+    """Write the endpoint's monitoring schedule for the new champion and say so on the issue.
+
+    Only for a spec with a monitoring section or retraining triggers. The schedule carries the
+    run's spec (a retrain starts from it), the champion's drift baseline, and the dataset
+    source's current version (the data-change trigger compares with it).
+    """
+    if spec.monitoring is None and spec.retraining.triggers is None:
+        return
+    source = spec.dataset.source if spec.dataset else ""
+    try:
+        data_version = str(call_tool("get_data_version", {"source": source})) if source else ""
+    except MlopsError as err:
+        logger.warning("data version unreadable", extra={"error": str(err)})
+        data_version = ""
+    schedule = MonitoringSchedule(
+        endpoint_name=progress.endpoint_name,
+        model_name=spec.registered_model_name,
+        model_version=progress.challenger_version,
+        issue=state.issue,
+        spec=state.spec,
+        spec_hash=state.spec_hash,
+        monitoring=spec.monitoring,
+        triggers=spec.retraining.triggers,
+        baseline_uri=state.evaluation.baseline_uri if state.evaluation else None,
+        data_source=source,
+        data_version=data_version,
+        training_data_version=state.dataset.data_version if state.dataset else "",
+        run_config=state.config.model_dump(mode="json"),
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    call_tool("put_monitoring_schedule", {"schedule": schedule.model_dump(mode="json")})
+    where = "EventBridge Scheduler" if progress.target == "sagemaker_endpoint" else "`mlops serve`"
+    call_tool(
+        "post_comment",
+        {
+            "issue_number": state.issue.number,
+            "body": monitoring_on_comment(schedule, where),
+            "idempotency_key": f"{state.run_id}:monitoring-on:a{state.attempt}",
+        },
+    )
+
+
 def _evaluate_champion(state: WorkflowState, spec: TrainingSpec, champion: ServingModel) -> EvaluationReport:
     dataset = state.dataset
     if dataset is None:
@@ -368,8 +424,6 @@ def _major(semantic: str) -> int | None:
 
 
 def _now() -> str:
-    from datetime import UTC, datetime
-
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 

@@ -101,6 +101,12 @@ class EndpointError(MlopsError):
     code = "ENDPOINT"
 
 
+class MonitoringError(MlopsError):
+    """A monitoring job, its schedule, its state or ground truth cannot be run, read or written."""
+
+    code = "MONITORING"
+
+
 class InternalError(MlopsError):
     """An unexpected failure inside a tool (a bug): its class and message are kept for the report."""
 
@@ -129,6 +135,7 @@ ERRORS: dict[str, type[MlopsError]] = {
         HistoryError,
         NotificationError,
         EndpointError,
+        MonitoringError,
         InternalError,
         ToolFailed,
     )

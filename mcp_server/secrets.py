@@ -18,7 +18,11 @@ from mcp_server.errors import MlopsError
 SECRETS = {
     "GITHUB_TOKEN": "MLOPS_GITHUB_TOKEN_SECRET_ARN",
     "MLOPS_WEBHOOK_SECRET": "MLOPS_WEBHOOK_SECRET_ARN",
+    "MLOPS_SLACK_WEBHOOK_URL": "MLOPS_SLACK_WEBHOOK_SECRET_ARN",
+    "MLOPS_SMTP_PASSWORD": "MLOPS_SMTP_PASSWORD_SECRET_ARN",
 }
+#: Secrets of optional features (alert channels): left unset while they hold the placeholder.
+OPTIONAL = frozenset({"MLOPS_SLACK_WEBHOOK_URL", "MLOPS_SMTP_PASSWORD"})
 #: The value the stack gives a secret the user must set (the GitHub token).
 PLACEHOLDER = "REPLACE_ME"
 #: Seconds a read secret is cached in the process (Powertools' ``max_age``).
@@ -70,7 +74,9 @@ def load_secrets(environ: MutableMapping[str, str], secrets_client: Any = None) 
         except GetParameterError as err:
             raise MissingSecretError(f"cannot read the secret {arn} for {name} ({err}); {how}") from err
         text = value.decode() if isinstance(value, bytes) else str(value or "")
+        if (not text.strip() or text.startswith(PLACEHOLDER)) and name in OPTIONAL:
+            continue  # the channel is simply not configured
         if not text.strip() or text.startswith(PLACEHOLDER):
             raise MissingSecretError(f"the secret {arn} for {name} has not been set; {how}")
         environ[name] = text
-    return sorted(wanted)
+    return sorted(name for name in wanted if name in environ)

@@ -37,6 +37,15 @@ class Settings:
             ``MLOPS_STATE_TABLE``).
         data_roots: folders, besides the project's ``data/`` and ``examples/data/``, whose files
             ``file://`` dataset sources may read (``MLOPS_DATA_ROOTS``, separated by ``:``).
+        monitoring_state_machine_arn: the monitoring workflow EventBridge Scheduler starts
+            (AWS, ``MLOPS_MONITORING_STATE_MACHINE_ARN``).
+        scheduler_role_arn: the role EventBridge Scheduler assumes to start it
+            (``MLOPS_SCHEDULER_ROLE_ARN``).
+        slack_webhook_url: the Slack incoming webhook alerts go to (``MLOPS_SLACK_WEBHOOK_URL``;
+            on AWS read from Secrets Manager at start, see ``mcp_server.secrets``).
+        smtp_host, smtp_port, smtp_user, smtp_password, smtp_sender, smtp_starttls: the SMTP
+            server e-mail alerts go through (``MLOPS_SMTP_*``; the password from Secrets
+            Manager on AWS). Port 587 with STARTTLS by default.
     """
 
     home: Path
@@ -56,6 +65,15 @@ class Settings:
     aws_endpoint_url: str | None = None
     state_table: str | None = None
     data_roots: tuple[Path, ...] = ()
+    monitoring_state_machine_arn: str | None = None
+    scheduler_role_arn: str | None = None
+    slack_webhook_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_sender: str = "issue-mlops@localhost"
+    smtp_starttls: bool = True
 
     @property
     def tracking_uri(self) -> str:
@@ -111,6 +129,15 @@ class Settings:
             "data_roots": tuple(
                 Path(root).absolute() for root in env.get("MLOPS_DATA_ROOTS", "").split(os.pathsep) if root
             ),
+            "monitoring_state_machine_arn": env.get("MLOPS_MONITORING_STATE_MACHINE_ARN") or None,
+            "scheduler_role_arn": env.get("MLOPS_SCHEDULER_ROLE_ARN") or None,
+            "slack_webhook_url": env.get("MLOPS_SLACK_WEBHOOK_URL") or None,
+            "smtp_host": env.get("MLOPS_SMTP_HOST") or None,
+            "smtp_port": int(env.get("MLOPS_SMTP_PORT") or "587"),
+            "smtp_user": env.get("MLOPS_SMTP_USER") or None,
+            "smtp_password": env.get("MLOPS_SMTP_PASSWORD") or None,
+            "smtp_sender": env.get("MLOPS_SMTP_SENDER") or "issue-mlops@localhost",
+            "smtp_starttls": env.get("MLOPS_SMTP_STARTTLS", "true").lower() not in ("0", "false", "no"),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -239,9 +239,15 @@ def serve(
         f"Webhook:    http://{host}:{port}/webhook (secret in MLOPS_WEBHOOK_SECRET or "
         f"{runtime.settings.home / 'webhook_secret'})"
     )
+    scheduler = runtime.start_scheduler()
+    for schedule in runtime.backends.monitoring.list_monitoring_schedules():  # type: ignore[union-attr]
+        console.print(
+            f"Monitoring {schedule.endpoint_name}: {schedule.check_expression or 'retraining only'}"
+        )
     try:
         uvicorn.run(webhook_app(runtime), host=host, port=port, log_level="warning")
     finally:
+        scheduler.stop()
         runtime.stop()
 
 
@@ -543,6 +549,110 @@ def invoke(
             cells.append(", ".join(f"{p:.3f}" for p in probabilities[index - 1]))
         table.add_row(*cells)
     console.print(table)
+
+
+@app.command()
+def monitor(
+    name: Annotated[str, typer.Argument(help="the monitored endpoint")],
+    wait: Annotated[bool, typer.Option(help="follow a retrain run the monitor starts to its end")] = True,
+    timeout: Annotated[float, typer.Option(help="seconds to wait")] = 3600,
+) -> None:
+    """Run the endpoint's monitoring job now: drift, model quality, alerts and retraining triggers."""
+    from rich.markdown import Markdown
+
+    from statemachine.local_runtime import LocalRuntime
+
+    settings = Settings.from_env()
+    monitoring = _monitoring_backend(settings)
+    try:
+        schedule = monitoring.get_monitoring_schedule(name)
+    except NotFoundError as err:
+        known = ", ".join(s.endpoint_name for s in monitoring.list_monitoring_schedules()) or "none yet"
+        raise UserMistake(f"{err}; monitored endpoints: {known}") from err
+    with console.status("starting the MCP server and the engine"):
+        runtime = LocalRuntime(settings, Path.cwd(), command="mlops monitor").start()
+    try:
+        with console.status(f"monitoring {name}") as status:
+            result = runtime.monitor(
+                name,
+                requested_by="cli",
+                timeout_s=timeout,
+                on_update=lambda s: status.update(f"monitoring {name}: {s}"),
+            )
+        state = result["output"] or {}
+        if result["status"] != "SUCCEEDED":
+            raise UserMistake(
+                f"monitoring {name} failed ({result['error']}): {shorten(str(result['cause'] or ''), 600)}; "
+                f"the issue #{schedule.issue.number} says so too"
+            )
+        job = state.get("job") or {}
+        if job.get("job_name"):
+            markdown, _ = monitoring.read_report_markdown(job["job_name"])
+            console.print(Markdown(markdown))
+            folder = monitoring.job_folder(name, job["job_name"])
+            console.print(f"Job {job['job_name']}: {job['status']}; files in {folder}")
+        else:
+            console.print(f"No monitoring job for {name} (it is watched for retraining triggers only).")
+        alarms = state.get("alarms") or {}
+        for key in alarms.get("opened", []):
+            console.print(f"[red]alert[/] {escape(key)}")
+        for key in alarms.get("resolved", []):
+            console.print(f"[green]resolved[/] {escape(key)}")
+        for delivery in (state.get("alert") or {}).get("deliveries", []):
+            outcome = "sent" if delivery.get("delivered") else f"not sent: {delivery.get('error')}"
+            console.print(
+                f"  {delivery.get('channel')}: {escape(str(delivery.get('target') or ''))} {escape(outcome)}"
+            )
+        if alarms.get("skipped_retrain"):
+            console.print(f"No retrain: {escape(alarms['skipped_retrain'])}")
+        retraining = state.get("retraining")
+        if retraining:
+            console.print(
+                f"Retrain started ({retraining['trigger']['kind']}): execution {retraining['execution_name']}"
+            )
+            if wait:
+                record = _follow(runtime, retraining["execution_arn"], timeout)
+                store: Any = runtime.backends.issues  # type: ignore[union-attr]
+                _report(record, retraining["issue_number"], time.perf_counter(), store)
+    finally:
+        runtime.stop()
+
+
+@app.command()
+def feedback(
+    name: Annotated[str, typer.Argument(help="the endpoint whose predictions the labels grade")],
+    labels: Annotated[Path, typer.Argument(help="CSV with columns inference_id,label")],
+) -> None:
+    """Upload ground truth (inference id -> label) for model-quality monitoring."""
+    from statemachine.feedback import captured_ids, read_labels, unknown_ids
+
+    settings = Settings.from_env()
+    monitoring = _monitoring_backend(settings)
+    backend = _endpoint_backend(settings)
+    _endpoint(backend, name)
+    try:
+        found, duplicates = read_labels(labels)
+    except ValueError as err:
+        raise UserMistake(str(err)) from err
+    receipt = monitoring.put_ground_truth(name, found)
+    unknown = unknown_ids(found, captured_ids(settings.home / "capture" / name))
+    console.print(f"Stored {receipt.records} label(s) for {name} in {receipt.uri}")
+    if duplicates:
+        console.print(
+            f"{duplicates} inference id(s) appeared more than once: the last label of each was kept"
+        )
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        console.print(
+            f"[yellow]{len(unknown)} inference id(s) match no captured request[/] ({escape(shown)}): "
+            "the next monitoring job reports them and grades the others"
+        )
+
+
+def _monitoring_backend(settings: Settings) -> Any:
+    from mcp_server.backends.local.monitoring import LocalMonitoringBackend
+
+    return LocalMonitoringBackend(settings, Path.cwd())
 
 
 def _crash_log(err: BaseException) -> Path:

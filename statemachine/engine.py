@@ -33,6 +33,9 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from statemachine.functions import ACCOUNT_ID, REGION, Handler
 
 DEFINITION_PATH = Path(__file__).with_name("mlops_workflow.asl.json")
+#: The monitoring workflow, created beside the training workflow on the same engine.
+MONITORING_DEFINITION_PATH = Path(__file__).with_name("monitoring_workflow.asl.json")
+MONITORING_NAME = "mlops-monitoring"
 
 _handlers: dict[str, Handler] = {}
 _invoke_listeners: list[Callable[[str, dict[str, Any]], None]] = []
@@ -155,7 +158,7 @@ def substitute(definition_text: str, substitutions: dict[str, str]) -> str:
 
 
 class LocalEngine:
-    """A moto server on 127.0.0.1 running one state machine from the ASL file.
+    """A moto server on 127.0.0.1 running the training and the monitoring workflows from their ASL files.
 
     One engine per process: moto's interpreter reads the server port from ``MOTO_PORT``.
     """
@@ -167,6 +170,7 @@ class LocalEngine:
         self._server: ThreadedMotoServer | None = None
         self.endpoint_url = ""
         self.state_machine_arn = ""
+        self.monitoring_state_machine_arn = ""
 
     def start(self, handlers: dict[str, Handler], substitutions: dict[str, str]) -> LocalEngine:
         """Start the moto server, route the Lambda functions, and create the state machine.
@@ -183,6 +187,8 @@ class LocalEngine:
         """
         text = substitute(self.definition_path.read_text(), substitutions)
         check_portable(json.loads(text))
+        monitoring = substitute(MONITORING_DEFINITION_PATH.read_text(), substitutions)
+        check_portable(json.loads(monitoring))
         register_handlers(handlers)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
@@ -197,6 +203,7 @@ class LocalEngine:
             },
         ).raise_for_status()
         self.state_machine_arn = self.create_state_machine(self.name, text)
+        self.monitoring_state_machine_arn = self.create_state_machine(MONITORING_NAME, monitoring)
         return self
 
     def create_state_machine(self, name: str, definition_text: str) -> str:

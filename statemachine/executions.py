@@ -162,6 +162,11 @@ class ExecutionRecorder:
                 self._earlier[execution_arn] = earlier
         return self.refresh(execution_arn)
 
+    def knows(self, execution_name: str) -> bool:
+        """Whether an execution of that name is followed."""
+        with self._lock:
+            return execution_name in self._by_name
+
     def notify(self, execution_name: str | None) -> None:
         """Read the named execution again soon: one of its tasks is starting.
 

@@ -25,6 +25,8 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
     "HistoryWriter": ("mlops-history-writer", "agents.history_writer:handler"),
     "Notification": ("mlops-notification", "agents.notification:handler"),
     "Operator": ("mlops-operator", "agents.retrain:handler"),
+    "Monitor": ("mlops-monitor", "agents.monitor:handler"),
+    "Retrain": ("mlops-retrain", "agents.retrain:start_handler"),
 }
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

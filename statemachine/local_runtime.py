@@ -41,8 +41,9 @@ from mcp_server.server import RunningServer, build_server, serve_in_thread
 from mcp_server.settings import Settings
 from statemachine.engine import LocalEngine, add_invoke_listener, remove_invoke_listener
 from statemachine.executions import TERMINAL, ExecutionRecorder, read_record
-from statemachine.functions import load_handlers, local_substitutions
+from statemachine.functions import FUNCTIONS, load_handlers, local_substitutions
 from statemachine.recovery import last_state, resume_point
+from statemachine.scheduler import LocalScheduler
 from statemachine.webhooks import api_gateway_event
 from statemachine.workspace import (
     Backends,
@@ -105,6 +106,10 @@ def freeze_start_up_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+#: The Lambda functions of the monitoring workflow (its executions are not recorded).
+MONITORING_FUNCTIONS = frozenset({FUNCTIONS["Monitor"][0], FUNCTIONS["Retrain"][0]})
 
 
 class LocalRuntime:
@@ -179,6 +184,10 @@ class LocalRuntime:
         agent_runtime.settings.cache_clear()
         engine = LocalEngine(self.definition_path) if self.definition_path else LocalEngine()
         self.engine = engine.start(load_handlers(), local_substitutions())
+        # the MCP server's start_retraining and the CLI's monitor start executions on this engine
+        os.environ["MLOPS_STEPFUNCTIONS_ENDPOINT_URL"] = self.engine.endpoint_url
+        os.environ["MLOPS_STATE_MACHINE_ARN"] = self.engine.state_machine_arn
+        os.environ["MLOPS_MONITORING_STATE_MACHINE_ARN"] = self.engine.monitoring_state_machine_arn
         self.recorder = ExecutionRecorder(
             self.engine.client(), self.records_dir, self.runtime_id, on_end=self._ended
         ).start()
@@ -201,9 +210,20 @@ class LocalRuntime:
         return self
 
     def _task_starting(self, function_name: str, event: dict[str, Any]) -> None:
-        """Engine listener: a task of ``event["execution"]`` is starting; its record is read."""
-        if self.recorder is not None:
-            self.recorder.notify(event.get("execution"))
+        """Engine listener: a task of ``event["execution"]`` is starting; its record is read.
+
+        A training execution nobody follows yet (a retrain the monitoring workflow started) is
+        followed from its first task on, so it is recorded, reported and resumed like the rest.
+        Monitoring executions are not recorded: a monitoring run that dies is read again at the
+        next one (the window only moves once a job is done).
+        """
+        if self.recorder is None or self.engine is None:
+            return
+        name = event.get("execution")
+        if name and function_name not in MONITORING_FUNCTIONS and not self.recorder.knows(name):
+            arn = self.engine.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+            threading.Thread(target=self.recorder.follow, args=(arn,), name="follow", daemon=True).start()
+        self.recorder.notify(name)
 
     @property
     def records_dir(self) -> Path:
@@ -217,6 +237,73 @@ class LocalRuntime:
     def __exit__(self, *exc: object) -> None:
         """Stop everything."""
         self.stop()
+
+    def start_scheduler(self, tick_s: float = 30.0) -> LocalScheduler:
+        """Start the monitoring scheduler (``mlops serve``); stop it before the runtime."""
+        assert self.engine is not None, "start the runtime first"
+        assert self.backends is not None, "start the runtime first"
+        return LocalScheduler(
+            self.backends.monitoring, self.engine.client(), self.engine.monitoring_state_machine_arn, tick_s
+        ).start()
+
+    def monitor(
+        self,
+        endpoint_name: str,
+        requested_by: str = "",
+        trigger: str = "manual",
+        timeout_s: float = 3600,
+        on_update: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Run the monitoring workflow for an endpoint now and wait for its end.
+
+        Returns:
+            ``{"name", "arn", "status", "output" (the final MonitoringState as JSON, or None),
+            "error", "cause"}``.
+
+        Raises:
+            TimeoutError: it did not end within ``timeout_s`` seconds.
+        """
+        assert self.engine is not None, "start the runtime first"
+        client = self.engine.client()
+        name = f"monitor-{endpoint_name[:50]}-{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
+        arn = client.start_execution(
+            stateMachineArn=self.engine.monitoring_state_machine_arn,
+            name=name,
+            input=json.dumps(
+                {"endpoint_name": endpoint_name, "trigger": trigger, "requested_by": requested_by}
+            ),
+        )["executionArn"]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            described = client.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING":
+                break
+            if on_update is not None:
+                history = client.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=5)
+                entered = [e for e in history["events"] if e["type"].endswith("StateEntered")]
+                if entered:
+                    on_update(entered[0]["stateEnteredEventDetails"]["name"])
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"monitoring execution {name} did not end within {timeout_s:.0f} s")
+            time.sleep(0.2)
+        output = described.get("output")
+        error, cause = described.get("error"), described.get("cause")
+        if described["status"] != "SUCCEEDED":  # the task's own failure says more than the Fail state
+            events = client.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=100)[
+                "events"
+            ]
+            failed = next((e for e in events if e["type"] == "TaskFailed"), None)
+            if failed is not None:
+                error = failed["taskFailedEventDetails"].get("error", error)
+                cause = failed["taskFailedEventDetails"].get("cause", cause)
+        return {
+            "name": name,
+            "arn": arn,
+            "status": described["status"],
+            "output": json.loads(output) if output else None,
+            "error": error,
+            "cause": cause,
+        }
 
     def stop(self) -> None:
         """Stop the worker, the recorder, the engine and the MCP server; give the lease up.

@@ -121,6 +121,15 @@ class FakeGitHub:
             return 200, self._repository(), {}
         if path.startswith(f"/repos/{OWNER}/{REPO}/git/") or path == f"/repos/{OWNER}/{REPO}/commits":
             return self._git(method, path.removeprefix(f"/repos/{OWNER}/{REPO}"), query, body)
+        if method == "POST" and path == f"/repos/{OWNER}/{REPO}/issues":
+            number = max(self.issues, default=0) + 1
+            self.add_issue(number, body["title"])
+            self.issues[number].update(
+                body=body.get("body", ""),
+                labels=[{"name": name, "id": i, "color": "ededed"} for i, name in enumerate(body.get("labels", []))],
+                user={"login": "issue-mlops[bot]", "id": 3, "type": "Bot"},
+            )
+            return 201, self.issues[number], {}
         single = re.fullmatch(rf"/repos/{OWNER}/{REPO}/issues/comments/(\d+)", path)
         if single is not None:
             return self._comment(method, int(single.group(1)), body)

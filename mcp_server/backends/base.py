@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from mcp_server.backends.executions import WorkflowExecutions
 from mcp_server.core.deployment.models import (
     DeploymentEvent,
     DesiredEndpoint,
@@ -28,6 +29,7 @@ from mcp_server.core.models import (
     EvaluationRequest,
     HistoryCommit,
     HistoryRecord,
+    IssueRef,
     NotificationReceipt,
     RegisteredModel,
     RegistrationRequest,
@@ -36,6 +38,15 @@ from mcp_server.core.models import (
     TuningJob,
     TuningJobRequest,
     WaitingRun,
+)
+from mcp_server.core.monitoring.models import (
+    AlertDelivery,
+    AlertMessage,
+    GroundTruthReceipt,
+    MonitoringJobRequest,
+    MonitoringReport,
+    MonitoringSchedule,
+    MonitorState,
 )
 from mcp_server.core.spec.schema import TrainingSpec
 
@@ -174,6 +185,22 @@ class IssueBackend(ABC):
             NotFoundError: the issue does not exist.
         """
 
+    @abstractmethod
+    def issue_state(self, issue_number: int) -> str:
+        """Return ``open`` or ``closed``.
+
+        Raises:
+            NotFoundError: the issue does not exist.
+        """
+
+    @abstractmethod
+    def open_issue(self, title: str, body: str, labels: list[str]) -> IssueRef:
+        """Open a new issue with these labels and return its reference.
+
+        Raises:
+            NotificationError: the issue cannot be created (the message says why).
+        """
+
 
 class HistoryBackend(ABC):
     """Commits run records as Markdown under training_history/."""
@@ -192,6 +219,25 @@ class HistoryBackend(ABC):
             HistoryError: the repository cannot be written or committed.
         """
 
+    @abstractmethod
+    def record_report(self, folder: str, markdown: str, files: dict[str, str], message: str) -> HistoryCommit:
+        """Commit a report (a monitoring job's) as ``training_history/{folder}/report.md`` with its files.
+
+        Args:
+            folder: a relative folder under ``training_history/`` (e.g.
+                ``monitoring/ENDPOINT/JOB``); no ``..`` and no absolute path.
+            markdown: the report; its links are relative to the folder.
+            files: relative name (e.g. ``plots/drift_x.png``) -> source URI.
+            message: the commit message.
+
+        Returns:
+            Where ``report.md`` landed. The run index is not touched.
+
+        Raises:
+            HistoryError: an unsafe folder or file name, a source that cannot be read, or a
+                commit that fails.
+        """
+
 
 class NotificationBackend(ABC):
     """Publishes run notifications (SNS on AWS, a JSON-lines file locally)."""
@@ -202,6 +248,102 @@ class NotificationBackend(ABC):
 
         Raises:
             NotificationError: the notification cannot be published.
+        """
+
+
+class MonitoringBackend(ABC):
+    """Monitoring jobs over an endpoint's captured requests, ground truth, schedules and state.
+
+    Locally: processing jobs in the workspace and files under ``monitoring/``. On AWS:
+    SageMaker processing jobs, S3 and EventBridge Scheduler.
+    """
+
+    @abstractmethod
+    def run_monitoring_job(self, request: MonitoringJobRequest) -> MonitoringReport:
+        """Run the monitoring job to its end (or find it finished) and return its report.
+
+        Raises:
+            MonitoringError: no baseline, a bad request, or the job failed (its reason and log).
+            TransientError: the job is still running after the call's wait budget (AWS).
+        """
+
+    @abstractmethod
+    def describe_monitoring_job(self, job_name: str) -> MonitoringReport:
+        """Return a finished job's report.
+
+        Raises:
+            NotFoundError: no such job, or it has not finished.
+            MonitoringError: its report cannot be read.
+        """
+
+    @abstractmethod
+    def read_report_markdown(self, job_name: str) -> tuple[str, dict[str, str]]:
+        """Return a finished job's ``report.md`` and its plots (relative name -> URI).
+
+        Raises:
+            NotFoundError: no such job.
+        """
+
+    @abstractmethod
+    def put_ground_truth(self, endpoint_name: str, labels: dict[str, str]) -> GroundTruthReceipt:
+        """Store labels (inference id -> label) for model-quality monitoring, as one batch.
+
+        Raises:
+            MonitoringError: the batch cannot be written.
+        """
+
+    @abstractmethod
+    def put_monitoring_schedule(self, schedule: MonitoringSchedule) -> MonitoringSchedule:
+        """Create or replace an endpoint's monitoring schedule (and, on AWS, its Scheduler schedules).
+
+        Raises:
+            MonitoringError: the schedule cannot be stored or scheduled.
+        """
+
+    @abstractmethod
+    def get_monitoring_schedule(self, endpoint_name: str) -> MonitoringSchedule:
+        """Return an endpoint's monitoring schedule.
+
+        Raises:
+            NotFoundError: the endpoint has none.
+        """
+
+    @abstractmethod
+    def list_monitoring_schedules(self) -> list[MonitoringSchedule]:
+        """Return every monitoring schedule, by endpoint name."""
+
+    @abstractmethod
+    def get_monitor_state(self, endpoint_name: str) -> MonitorState:
+        """Return what the monitor remembers of an endpoint (an empty state the first time)."""
+
+    @abstractmethod
+    def save_monitor_state(self, endpoint_name: str, state: MonitorState) -> MonitorState:
+        """Store the monitor's state of an endpoint (whole, atomically).
+
+        Raises:
+            MonitoringError: it cannot be written.
+        """
+
+    @abstractmethod
+    def data_version(self, source: str) -> str:
+        """The current version of a dataset source (``""`` when it has none: ``sklearn://``).
+
+        A ``file://`` file's SHA-256, an S3 object's version id (or ETag).
+
+        Raises:
+            MonitoringError: the source cannot be read.
+        """
+
+
+class AlertBackend(ABC):
+    """Delivers alerts to Slack, e-mail, SNS and GitHub (FR-023)."""
+
+    @abstractmethod
+    def deliver(self, alert: AlertMessage) -> list[AlertDelivery]:
+        """Send the alert to each of its channels; never raises for a channel that is down.
+
+        Each channel is tried with backoff; a channel that still fails is logged and reported
+        as failed in the result, and the other channels are still tried.
         """
 
 
@@ -409,3 +551,6 @@ class Backends:
     waiting: WaitingRunStore
     deliveries: DeliveryStore
     endpoints: EndpointBackend
+    monitoring: MonitoringBackend
+    alerts: AlertBackend
+    executions: WorkflowExecutions

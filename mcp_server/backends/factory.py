@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mcp_server.backends.base import Backends, DeliveryStore, EndpointBackend, HistoryBackend, IssueBackend
+from mcp_server.backends.executions import WorkflowExecutions
 from mcp_server.settings import Settings
 
 
@@ -80,8 +81,10 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
     """
     if settings.backend == "aws":
         return build_aws_backends(settings)
+    from mcp_server.backends.alerts import AlertDispatcher
     from mcp_server.backends.local.data import LocalDatasetBackend
     from mcp_server.backends.local.evaluation import LocalEvaluationBackend
+    from mcp_server.backends.local.monitoring import LocalMonitoringBackend
     from mcp_server.backends.local.notification import LocalNotificationBackend
     from mcp_server.backends.local.registry import LocalRegistryBackend
     from mcp_server.backends.local.training import LocalTrainingBackend
@@ -89,18 +92,22 @@ def build_backends(settings: Settings, base_dir: Path) -> Backends:
     from mcp_server.backends.local.waiting import LocalWaitingRunStore
 
     training = LocalTrainingBackend(settings)
+    issues = build_issue_backend(settings)
     return Backends(
         data=LocalDatasetBackend(settings, base_dir),
         training=training,
         tuning=LocalTuningBackend(settings, training),
         evaluation=LocalEvaluationBackend(settings),
         registry=LocalRegistryBackend(settings),
-        issues=build_issue_backend(settings),
+        issues=issues,
         history=build_history_backend(settings),
         notification=LocalNotificationBackend(settings),
         waiting=LocalWaitingRunStore(settings),
         deliveries=build_delivery_store(settings),
         endpoints=build_endpoint_backend(settings),
+        monitoring=LocalMonitoringBackend(settings, base_dir),
+        alerts=AlertDispatcher(settings, issues),
+        executions=WorkflowExecutions(settings),
     )
 
 
@@ -116,8 +123,11 @@ def build_aws_backends(settings: Settings) -> Backends:
             ``GITHUB_REPOSITORY``, ``MLOPS_BUCKET``, ``MLOPS_STATE_TABLE``,
             ``MLOPS_SNS_TOPIC_ARN``); the message names it.
     """
+    from mcp_server.backends.alerts import AlertDispatcher
+    from mcp_server.backends.aws.clients import aws_client
     from mcp_server.backends.aws.data import S3DatasetBackend
     from mcp_server.backends.aws.evaluation import SageMakerEvaluationBackend
+    from mcp_server.backends.aws.monitoring import SageMakerMonitoringBackend
     from mcp_server.backends.aws.notification import SnsNotificationBackend
     from mcp_server.backends.aws.registry import SageMakerRegistryBackend
     from mcp_server.backends.aws.training import SageMakerTrainingBackend
@@ -130,16 +140,20 @@ def build_aws_backends(settings: Settings) -> Backends:
             "AWS mode comments and commits on GitHub: set GITHUB_REPOSITORY=owner/name and the token "
             "(GITHUB_TOKEN, or MLOPS_GITHUB_TOKEN_SECRET_ARN read at start)"
         )
+    issues = build_issue_backend(settings)
     return Backends(
         data=S3DatasetBackend(settings),
         training=SageMakerTrainingBackend(settings),
         tuning=SageMakerTuningBackend(settings),
         evaluation=SageMakerEvaluationBackend(settings),
         registry=SageMakerRegistryBackend(settings),
-        issues=build_issue_backend(settings),
+        issues=issues,
         history=build_history_backend(settings),
         notification=SnsNotificationBackend(settings),
         waiting=DynamoDbWaitingRunStore(settings),
         deliveries=build_delivery_store(settings),
         endpoints=build_endpoint_backend(settings),
+        monitoring=SageMakerMonitoringBackend(settings),
+        alerts=AlertDispatcher(settings, issues, sns_client=aws_client(settings, "sns")),
+        executions=WorkflowExecutions(settings),
     )

@@ -335,6 +335,9 @@ class HistoryRecord(_Record):
     deployment: dict[str, Any] | None = Field(
         None, description="the deployment's progress (core.deployment.progress.DeploymentProgress)"
     )
+    trigger: dict[str, Any] | None = Field(
+        None, description="what started a retrain run (core.workflow.state.Trigger); None for an issue"
+    )
     started_at: str
     finished_at: str
 

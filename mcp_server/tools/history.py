@@ -1,4 +1,4 @@
-"""History tools: record_training_history."""
+"""History tools: record_training_history and record_report."""
 
 from __future__ import annotations
 
@@ -38,3 +38,31 @@ def register(server: MCPServer, backends: Backends, settings: Settings) -> None:
             HistoryError: the repository cannot be written or committed.
         """
         return backends.history.record_training_history(record, files or None)
+
+    @server.tool(annotations=WRITE)
+    @guarded(settings, writes=True)
+    def record_report(
+        folder: Annotated[
+            str,
+            Field(
+                max_length=200,
+                description="relative folder under training_history/, e.g. monitoring/NAME/JOB",
+            ),
+        ],
+        markdown: Annotated[
+            str, Field(max_length=200_000, description="the report; links relative to the folder")
+        ],
+        message: Annotated[str, Field(min_length=1, max_length=500, description="the commit message")],
+        files: Annotated[dict[str, str], Field(description="relative name (plots/x.png) -> source URI")] = {},  # noqa: B006
+    ) -> HistoryCommit:
+        """Commit a report (a monitoring job's) as training_history/FOLDER/report.md with its files.
+
+        The run index is not touched. The same content twice makes one commit.
+
+        Returns:
+            HistoryCommit: the report's path, commit_sha and, on GitHub, its URL.
+
+        Raises:
+            HistoryError: an unsafe folder or file name, an unreadable file, or a failed commit.
+        """
+        return backends.history.record_report(folder, markdown, files, message)

@@ -354,20 +354,10 @@ def test_tsne_with_a_deployment_section_is_refused_with_the_reason() -> None:
     assert re.search(r"t-SNE has no transform for new points.*cannot be deployed", error.message)
 
 
-@pytest.mark.parametrize(
-    ("changes", "path", "pattern"),
-    [
-        (
-            {"retraining__triggers": {"drift_psi": 0.2}},
-            "retraining.triggers",
-            r"triggers are not available yet",
-        ),
-    ],
-)
-def test_sections_not_available_yet_are_refused(changes: dict[str, Any], path: str, pattern: str) -> None:
-    error = only_error(spec_with(**changes))
-    assert error.path == path
-    assert re.search(pattern, error.message)
+def test_a_drift_trigger_without_monitoring_is_refused_at_its_field() -> None:
+    error = only_error(spec_with(retraining__triggers={"drift_psi": 0.2}))
+    assert error.path == "retraining.triggers.drift_psi"
+    assert re.search(r"add a monitoring section", error.message)
 
 
 def test_environment_is_refused_for_supervised_tasks() -> None:

@@ -78,7 +78,9 @@ def build_baseline(
     }
     if target and target_kind and target in frame.columns:
         values = frame[target]
-        described["target_distribution"] = _numeric(values) if target_kind == "numeric" else _categorical(values)
+        described["target_distribution"] = (
+            _numeric(values) if target_kind == "numeric" else _categorical(values)
+        )
     return described
 
 

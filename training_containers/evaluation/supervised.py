@@ -70,7 +70,7 @@ def evaluate(contract: ProcessingContract, config: EvaluationConfig) -> dict[str
         "class_counts": class_counts(splits["train"].y, labels, n_classes) if n_classes else None,
         "plots": plots,
         "learning_curve": curve.to_dict() if curve is not None else None,
-        "baseline": _baseline(contract, model, frames["train"], config.task),
+        "baseline": _baseline(contract, model, frames["train"], config.task, config.class_labels),
         "algorithm": model.metadata.get("algorithm", ""),
         "shap": shap,
         "fairness": _fairness(config, splits["test"], n_classes),
@@ -111,10 +111,23 @@ def _plots(
     return relative
 
 
-def _baseline(contract: ProcessingContract, model: Model, train: Any, task: str) -> str:
+def _baseline(
+    contract: ProcessingContract, model: Model, train: Any, task: str, class_labels: list[str] | None
+) -> str:
+    """Write the drift baseline; a classifier's target is described by its class labels.
+
+    The endpoint answers with class labels (``predictor.py``), so the prediction-drift baseline
+    uses them too, and records them in code order (``class_labels``).
+    """
     kinds = feature_kinds(train, model.features, model.feature_types)
     target_kind = "numeric" if task == "regression" else "categorical"
-    write_json(contract, BASELINE, build_baseline(train, kinds, model.target, target_kind))
+    if class_labels and model.target in train.columns:
+        codes = train[model.target].astype(int)
+        train = train.assign(**{model.target: codes.map(dict(enumerate(class_labels)))})
+    baseline = build_baseline(train, kinds, model.target, target_kind)
+    if class_labels:
+        baseline["class_labels"] = list(class_labels)
+    write_json(contract, BASELINE, baseline)
     return BASELINE
 
 

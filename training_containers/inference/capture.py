@@ -6,9 +6,12 @@ Each sampled request becomes one JSON Lines record, as SageMaker's data capture 
                                        "data": "...", "encoding": "JSON"},
                      "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT",
                                         "data": "...", "encoding": "JSON"}},
-     "eventMetadata": {"eventId": "<uuid>", "inferenceTime": "2026-12-04T18:00:00Z"},
+     "eventMetadata": {"eventId": "<uuid>", "inferenceId": "<the caller's id>",
+                       "inferenceTime": "2026-12-04T18:00:00Z"},
      "eventVersion": "0"}
 
+``inferenceId`` is present when the caller sent ``X-Amzn-SageMaker-Inference-Id`` (SageMaker's
+``InferenceId``): ground truth for model-quality monitoring names requests by it. Records land
 under ``{root}/{endpoint}/{variant}/yyyy/mm/dd/hh/`` (UTC), the layout of SageMaker's S3 capture
 prefix, so a monitor reads local and S3 capture alike. Records are kept by the request and
 written in batches by one background thread; when too many wait (the disk cannot keep up) a
@@ -46,6 +49,7 @@ class Captured:
     output_data: str
     event_id: str
     time: dt.datetime
+    inference_id: str = ""
 
 
 def record(captured: Captured) -> dict[str, Any]:
@@ -67,6 +71,7 @@ def record(captured: Captured) -> dict[str, Any]:
         },
         "eventMetadata": {
             "eventId": captured.event_id,
+            **({"inferenceId": captured.inference_id} if captured.inference_id else {}),
             "inferenceTime": captured.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
         "eventVersion": "0",
@@ -108,14 +113,20 @@ class CaptureWriter:
         self.dropped = 0
         self.written = 0
         self._random = random.Random(seed)
-        self._pending: collections.deque[tuple[str, str, bytes, str, bytes, float]] = collections.deque()
+        self._pending: collections.deque[tuple[str, str, bytes, str, bytes, float, str]] = collections.deque()
         self._files: dict[tuple[str, str], IO[str]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="data-capture", daemon=True)
         self._thread.start()
 
     def offer(
-        self, variant: str, input_type: str, input_data: bytes, output_type: str, output_data: bytes
+        self,
+        variant: str,
+        input_type: str,
+        input_data: bytes,
+        output_type: str,
+        output_data: bytes,
+        inference_id: str = "",
     ) -> bool:
         """Keep one request for capture if it is sampled; never blocks. Returns whether it was kept.
 
@@ -127,7 +138,9 @@ class CaptureWriter:
         if len(self._pending) >= QUEUE_SIZE:
             self.dropped += 1
             return False
-        self._pending.append((variant, input_type, input_data, output_type, output_data, time.time()))
+        self._pending.append(
+            (variant, input_type, input_data, output_type, output_data, time.time(), inference_id)
+        )
         return True
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -146,7 +159,9 @@ class CaptureWriter:
     def _write_pending(self) -> None:
         touched = set()
         while self._pending:
-            variant, input_type, input_data, output_type, output_data, stamp = self._pending.popleft()
+            variant, input_type, input_data, output_type, output_data, stamp, inference_id = (
+                self._pending.popleft()
+            )
             captured = Captured(
                 variant,
                 input_type,
@@ -155,6 +170,7 @@ class CaptureWriter:
                 output_data.decode("utf-8", "replace"),
                 str(uuid.uuid4()),
                 dt.datetime.fromtimestamp(stamp, dt.UTC),
+                inference_id,
             )
             handle = self._file(captured)
             handle.write(json.dumps(record(captured), separators=(",", ":")) + "\n")

@@ -57,6 +57,10 @@ SAGEMAKER_MODEL_DIR = "/opt/ml/model"
 SAGEMAKER_PORT = 8080
 #: The header SageMaker's runtime sends for ``InvokeEndpoint(TargetVariant=...)``.
 TARGET_VARIANT_HEADER = "x-amzn-sagemaker-target-variant"
+#: The caller's id of a request (SageMaker's ``InferenceId``), kept in its capture record.
+INFERENCE_ID_HEADER = "x-amzn-sagemaker-inference-id"
+#: SageMaker's limit on an ``InferenceId``, characters.
+MAX_INFERENCE_ID_CHARS = 64
 #: Latency histogram buckets, seconds: fine below 10 ms, where a served row should be.
 LATENCY_BUCKETS_S = (
     0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05,
@@ -333,7 +337,8 @@ class EndpointServer:
         observe(time.perf_counter() - started)
         succeeded()
         if self.capture is not None:
-            self.capture.offer(variant_name, content_type, body, out_type, payload)
+            inference_id = request.headers.get(INFERENCE_ID_HEADER, "")[:MAX_INFERENCE_ID_CHARS]
+            self.capture.offer(variant_name, content_type, body, out_type, payload, inference_id)
         return response
 
     async def reload(self, request: Request) -> Response:

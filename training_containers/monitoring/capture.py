@@ -99,38 +99,17 @@ def read_capture(
         The window's rows and counts.
     """
     window = CaptureWindow(frame=pd.DataFrame())
-    csv_lines: list[str] = []
-    csv_meta: list[tuple[str, str, str, Any]] = []
-    json_rows: list[Any] = []
-    json_meta: list[tuple[str, str, str, Any]] = []
+    collected = _Collected()
     header = ",".join(features)
     for path in capture_files(root, since, until):
         window.files += 1
-        variant = path.parents[4].name
         with path.open("r", encoding="utf-8", errors="replace") as handle:
             for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                window.records += 1
-                try:
-                    parsed = _parse_line(line, header)
-                except (ValueError, KeyError, TypeError, AttributeError) as err:
-                    _skip(window, f"{path.name}:{number}: {type(err).__name__}: {str(err)[:160]}")
-                    continue
-                when, identity, kind, rows, predictions = parsed
-                if when < (since or "") or when >= until:
-                    window.records -= 1
-                    continue
-                if len(predictions) != len(rows):
-                    _skip(window, f"{path.name}:{number}: {len(rows)} input rows but {len(predictions)} predictions")
-                    continue
-                if count_since is None or when >= count_since:
-                    window.recent += 1
-                target, meta = (csv_lines, csv_meta) if kind == "csv" else (json_rows, json_meta)
-                target.extend(rows)
-                single = len(rows) == 1
-                for i, prediction in enumerate(predictions):
-                    meta.append((identity if single else f"{identity}:{i}", when, variant, prediction))
+                if line.strip():
+                    _take(window, collected, line, f"{path.name}:{number}", path.parents[4].name, header,
+                          (since or "", until, count_since or ""))  # fmt: skip
+    csv_lines, csv_meta = collected.csv_lines, collected.csv_meta
+    json_rows, json_meta = collected.json_rows, collected.json_meta
     frames = []
     if csv_lines:
         dtypes = {name: "str" for name in categorical}
@@ -146,11 +125,59 @@ def read_capture(
     if frames:
         window.frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     else:
-        window.frame = pd.DataFrame(columns=[*features, "__prediction__", "__inference_id__", "__time__", "__variant__"])
+        window.frame = pd.DataFrame(
+            columns=[*features, "__prediction__", "__inference_id__", "__time__", "__variant__"]
+        )
     for name in features:
         if name not in categorical and name in window.frame:
             window.frame[name] = pd.to_numeric(window.frame[name], errors="coerce")
     return window
+
+
+@dataclass
+class _Collected:
+    """The readable rows so far, CSV and JSON apart (each parsed in one go at the end)."""
+
+    csv_lines: list[str] = field(default_factory=list)
+    csv_meta: list[tuple[str, str, str, Any]] = field(default_factory=list)
+    json_rows: list[Any] = field(default_factory=list)
+    json_meta: list[tuple[str, str, str, Any]] = field(default_factory=list)
+
+
+def _take(
+    window: CaptureWindow,
+    collected: _Collected,
+    line: str,
+    where: str,
+    variant: str,
+    header: str,
+    times: tuple[str, str, str],
+) -> None:
+    """Add one capture line's rows to ``collected`` when it is readable and in the window."""
+    since, until, count_since = times
+    window.records += 1
+    try:
+        when, identity, kind, rows, predictions = _parse_line(line, header)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        _skip(window, f"{where}: {type(err).__name__}: {str(err)[:160]}")
+        return
+    if when < since or when >= until:
+        window.records -= 1
+        return
+    if len(predictions) != len(rows):
+        _skip(window, f"{where}: {len(rows)} input rows but {len(predictions)} predictions")
+        return
+    if when >= count_since:
+        window.recent += 1
+    target, meta = (
+        (collected.csv_lines, collected.csv_meta)
+        if kind == "csv"
+        else (collected.json_rows, collected.json_meta)
+    )
+    target.extend(rows)
+    single = len(rows) == 1
+    for i, prediction in enumerate(predictions):
+        meta.append((identity if single else f"{identity}:{i}", when, variant, prediction))
 
 
 def _skip(window: CaptureWindow, reason: str) -> None:

@@ -8,7 +8,8 @@ job keeps its file formats). Under ``/opt/ml/processing`` (``MLOPS_PROCESSING_RO
 - ``input/baseline/baseline.json``: the training baseline (``evaluation/baseline.py``);
 - ``input/ground_truth/`` (optional): labels in SageMaker's ground-truth format, one JSON line
   each: ``{"groundTruthData": {"data": LABEL, "encoding": "CSV"}, "eventMetadata": {"eventId":
-  INFERENCE_ID}, "eventVersion": "0"}``;
+  INFERENCE_ID}, "eventVersion": "0"}``; a classifier's LABEL is a class label, or its code
+  0..K-1 (the baseline's ``class_labels`` order);
 - ``input/config/monitoring.json``: ``endpoint_name``, ``since`` and ``until`` (ISO-8601 UTC),
   ``drift_psi``, ``metric_floor``, ``task``, ``target``, ``quality_lookback_s``.
 
@@ -51,8 +52,9 @@ PREDICTION = "prediction"
 
 
 def say(message: str) -> None:
-    """Print one line of the job's log."""
-    print(message, flush=True)
+    """Write one line of the job's log (stdout)."""
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
 
 
 def main() -> None:
@@ -87,7 +89,9 @@ def monitor(root: Path) -> dict[str, Any]:
     labels = read_ground_truth(root / "input" / "ground_truth")
     read_since = since
     if labels:
-        lookback = _iso(_parse(until) - dt.timedelta(seconds=config.get("quality_lookback_s", QUALITY_LOOKBACK_S)))
+        lookback = _iso(
+            _parse(until) - dt.timedelta(seconds=config.get("quality_lookback_s", QUALITY_LOOKBACK_S))
+        )
         read_since = min(since, lookback) if since else None
     window = read_capture(root / "input" / "capture", features, categorical, read_since, until, since)
     say(
@@ -99,16 +103,24 @@ def monitor(root: Path) -> dict[str, Any]:
     frame = window.frame
     current = frame[frame["__time__"] >= since] if since else frame
     threshold = float(config.get("drift_psi", 0.2))
-    drifts = [_feature_drift(name, kinds[name], baseline["features"][name], current[name], threshold) for name in features]
+    drifts = [
+        _feature_drift(name, kinds[name], baseline["features"][name], current[name], threshold)
+        for name in features
+    ]
     prediction = _prediction_drift(baseline, current, threshold)
     if current.empty:
         say("no captured request in the window: nothing to compare with the baseline")
     quality, labelled, unknown = model_quality(frame, labels, config.get("task", "classification"), baseline)
     if unknown:
-        say(f"{unknown} ground-truth label(s) match no captured request of the last {QUALITY_LOOKBACK_S // 86_400} days")
+        say(
+            f"{unknown} ground-truth label(s) match no captured request of the last "
+            f"{QUALITY_LOOKBACK_S // 86_400} days"
+        )
     output = root / "output"
     output.mkdir(parents=True, exist_ok=True)
-    description = build_baseline(current[features], kinds, None, split="capture") if len(current) else _empty(features)
+    description = (
+        build_baseline(current[features], kinds, None, split="capture") if len(current) else _empty(features)
+    )
     missing = [d.feature for d in drifts if d.rows == 0 and len(current) and d.missing_fraction == 1.0]
     violations = formats.violations(baseline, description, drifts, missing)
     _write(output / "statistics.json", formats.statistics(description))
@@ -159,7 +171,9 @@ def read_ground_truth(folder: Path) -> dict[str, str]:
                     continue
                 try:
                     record = json.loads(line)
-                    labels[str(record["eventMetadata"]["eventId"])] = str(record["groundTruthData"]["data"]).strip()
+                    labels[str(record["eventMetadata"]["eventId"])] = str(
+                        record["groundTruthData"]["data"]
+                    ).strip()
                 except (ValueError, KeyError, TypeError):
                     bad += 1
     if bad:
@@ -196,7 +210,12 @@ def model_quality(
             return {}, 0, unknown
         return regression_metrics(y_true[keep], y_pred[keep]), int(keep.sum()), unknown
     predicted = rows["__prediction__"].astype(str)
-    known = list((baseline.get("target_distribution") or {}).get("frequencies", {}))
+    ordered = [str(label) for label in baseline.get("class_labels") or []]
+    if ordered:  # a label may be given as its class code 0..K-1
+        truth = truth.map(
+            lambda v: ordered[int(v)] if v not in ordered and v.isdigit() and int(v) < len(ordered) else v
+        )
+    known = ordered or list((baseline.get("target_distribution") or {}).get("frequencies", {}))
     classes = sorted(set(known) | set(truth) | set(predicted), key=_class_order)
     codes = {label: i for i, label in enumerate(classes)}
     y_true = truth.map(codes).to_numpy(dtype=int)
@@ -212,25 +231,37 @@ def _class_order(label: str) -> tuple[int, float, str]:
         return (1, 0.0, label)
 
 
-def _feature_drift(name: str, kind: str, stats: dict[str, Any], values: pd.Series, threshold: float) -> FeatureDrift:
+def _feature_drift(
+    name: str, kind: str, stats: dict[str, Any], values: pd.Series, threshold: float
+) -> FeatureDrift:
     if kind == "numeric":
-        return numeric_drift(name, stats, pd.to_numeric(values, errors="coerce").to_numpy(dtype=float), threshold)
+        return numeric_drift(
+            name, stats, pd.to_numeric(values, errors="coerce").to_numpy(dtype=float), threshold
+        )
     return categorical_drift(name, stats, values.tolist(), threshold)
 
 
-def _prediction_drift(baseline: dict[str, Any], current: pd.DataFrame, threshold: float) -> FeatureDrift | None:
+def _prediction_drift(
+    baseline: dict[str, Any], current: pd.DataFrame, threshold: float
+) -> FeatureDrift | None:
     """The predictions against the training target's distribution (None without one)."""
     target = baseline.get("target_distribution")
     if not target or current.empty:
         return None
     predictions = current["__prediction__"]
     if target.get("type") == "numeric":
-        return numeric_drift(PREDICTION, target, pd.to_numeric(predictions, errors="coerce").to_numpy(dtype=float), threshold)
+        return numeric_drift(
+            PREDICTION, target, pd.to_numeric(predictions, errors="coerce").to_numpy(dtype=float), threshold
+        )
     return categorical_drift(PREDICTION, target, predictions.astype(str).tolist(), threshold)
 
 
 def _empty(features: list[str]) -> dict[str, Any]:
-    return {"n_rows": 0, "feature_names": features, "features": {n: {"count": 0, "missing_fraction": 0.0} for n in features}}
+    return {
+        "n_rows": 0,
+        "feature_names": features,
+        "features": {n: {"count": 0, "missing_fraction": 0.0} for n in features},
+    }
 
 
 def _write(path: Path, content: Any) -> None:
@@ -278,14 +309,18 @@ def markdown_report(report: dict[str, Any], floors: dict[str, float]) -> str:
         f"# Monitoring report: {report['endpoint_name']}",
         "",
         f"- Window: {report['since'] or 'the first capture'} to {report['until']}",
-        f"- Captured requests: {report['records']}, rows: {report['rows']}, unreadable lines skipped: {report['bad_lines']}",
+        f"- Captured requests: {report['records']}, rows: {report['rows']}, "
+        f"unreadable lines skipped: {report['bad_lines']}",
         f"- Status: {report['status']} ({report['violations']} violation(s))",
         "",
     ]
     if not report["rows"]:
         lines += ["No request was captured in this window: nothing was compared.", ""]
     else:
-        lines += ["| feature | kind | PSI | test | statistic | p-value | drifted |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "| feature | kind | PSI | test | statistic | p-value | drifted |",
+            "|---|---|---|---|---|---|---|",
+        ]
         rows = list(report["features"]) + ([report["prediction"]] if report["prediction"] else [])
         for drift in sorted(rows, key=lambda d: -d["psi"]):
             statistic = f"{drift['statistic']:.4f}" if drift.get("statistic") is not None else "—"
@@ -296,7 +331,12 @@ def markdown_report(report: dict[str, Any], floors: dict[str, float]) -> str:
             )
         lines.append("")
     if report["quality"]:
-        lines += [f"## Model quality on {report['labelled_rows']} labelled rows", "", "| metric | value | floor |", "|---|---|---|"]
+        lines += [
+            f"## Model quality on {report['labelled_rows']} labelled rows",
+            "",
+            "| metric | value | floor |",
+            "|---|---|---|",
+        ]
         for metric, value in report["quality"].items():
             floor = floors.get(metric)
             lines.append(f"| {metric} | {value:.4f} | {'' if floor is None else f'{floor:g}'} |")

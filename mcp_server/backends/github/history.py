@@ -39,7 +39,7 @@ from urllib3.util import Retry
 
 from mcp_server.backends.base import HistoryBackend
 from mcp_server.backends.github.client import open_github, translated
-from mcp_server.backends.local.history import local_path
+from mcp_server.backends.local.history import local_path, report_file_name, report_folder
 from mcp_server.core.models import HistoryCommit, HistoryRecord
 from mcp_server.core.rendering.history_markdown import (
     HISTORY_DIR,
@@ -168,24 +168,40 @@ class GitHubHistoryBackend(HistoryBackend):
         with translated(f"commit {record_path} to {self._full_name}", self._settings, HistoryError):
             return self._commit_with_retries(record_path, contents, row, message)
 
+    def record_report(self, folder: str, markdown: str, files: dict[str, str], message: str) -> HistoryCommit:
+        """Commit ``training_history/{folder}/report.md`` and its files as one commit (see the base).
+
+        Raises:
+            HistoryError: an unsafe folder or file name, a file that cannot be read, or GitHub
+                refused a request.
+            NotFoundError: the repository does not exist or the token cannot read it.
+            TransientError: GitHub answered 5xx or 429, or the branch kept moving; retry later.
+        """
+        base = report_folder(folder)
+        report_path = f"{base}/report.md"
+        contents = {report_path: markdown.encode("utf-8")}
+        for name, source in files.items():
+            contents[f"{base}/{report_file_name(name)}"] = self._read_source(source)
+        with translated(f"commit {report_path} to {self._full_name}", self._settings, HistoryError):
+            return self._commit_with_retries(report_path, contents, None, message)
+
     # -----------------------------------------------------------------------------------------
     # The read-compute-write round
     # -----------------------------------------------------------------------------------------
 
     def _commit_with_retries(
-        self, record_path: str, contents: dict[str, bytes], row: dict[str, object], message: str
+        self, record_path: str, contents: dict[str, bytes], row: dict[str, object] | None, message: str
     ) -> HistoryCommit:
         repository = self._repo()
         branch = self._branch or repository.default_branch
         for attempt in range(1, self._max_attempts + 1):
             ref, head, tree = self._head(repository, branch)
             entries = {item.path: item.sha for item in tree.tree if item.type == "blob"}
-            rows = self._index_rows(repository, entries, row)
-            wanted = {
-                **contents,
-                INDEX_PATH: render_index(rows).encode("utf-8"),
-                INDEX_DATA_PATH: render_index_data(rows).encode("utf-8"),
-            }
+            wanted = dict(contents)
+            if row is not None:  # a run record: the index follows it
+                rows = self._index_rows(repository, entries, row)
+                wanted[INDEX_PATH] = render_index(rows).encode("utf-8")
+                wanted[INDEX_DATA_PATH] = render_index_data(rows).encode("utf-8")
             changed = {path: data for path, data in wanted.items() if entries.get(path) != blob_sha(data)}
             if not changed:
                 last = repository.get_commits(sha=head.sha, path=record_path)[0].sha

@@ -24,7 +24,7 @@ from urllib3.util import Retry
 
 from mcp_server.backends.base import IssueBackend
 from mcp_server.backends.github.client import open_github, translated
-from mcp_server.core.models import Comment
+from mcp_server.core.models import Comment, IssueRef
 from mcp_server.errors import NotificationError
 from mcp_server.settings import Settings
 
@@ -130,6 +130,37 @@ class GitHubIssueBackend(IssueBackend):
         with self._translated(f"list comments of {self._full_name}#{issue_number}"):
             issue = self._issue(issue_number)
             return [_to_comment(comment, issue_number) for comment in issue.get_comments()]
+
+    def issue_state(self, issue_number: int) -> str:
+        """Return the issue's ``state``: ``open`` or ``closed``.
+
+        Raises:
+            NotFoundError: the issue or the repository does not exist.
+            TransientError: GitHub answered 5xx or 429, a rate limit was hit, or it is unreachable.
+        """
+        with self._translated(f"read {self._full_name}#{issue_number}"):
+            return str(self._issue(issue_number).state)
+
+    def open_issue(self, title: str, body: str, labels: list[str]) -> IssueRef:
+        """Open an issue (``POST /repos/{owner}/{repo}/issues``) and return its reference.
+
+        Raises:
+            NotFoundError: the repository does not exist (or the token cannot see it).
+            TransientError: GitHub answered 5xx or 429, a rate limit was hit, or it is unreachable.
+            NotificationError: GitHub refused the issue (e.g. 403 without issues: write, 410 when
+                issues are disabled).
+        """
+        with self._translated(f"open an issue on {self._full_name}"):
+            if self._repository is None:
+                self._repository = self._github.get_repo(self._full_name)
+            issue = self._repository.create_issue(title=title, body=body, labels=labels)
+            return IssueRef(
+                number=issue.number,
+                title=issue.title,
+                url=issue.html_url,
+                author=issue.user.login if issue.user else "",
+                repository=str(self._full_name),
+            )
 
     def _issue(self, number: int) -> Issue:
         if self._repository is None:

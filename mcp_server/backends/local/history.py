@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -112,6 +113,32 @@ class GitHistoryBackend(HistoryBackend):
             sha = self._commit(paths, _message(record), record_path)
         return HistoryCommit(
             path=record_path, commit_sha=sha, index_path=INDEX_PATH, repository=str(self._root)
+        )
+
+    def record_report(self, folder: str, markdown: str, files: dict[str, str], message: str) -> HistoryCommit:
+        """Write ``training_history/{folder}/report.md`` and its files, and commit them (see the base).
+
+        Raises:
+            HistoryError: an unsafe folder or file name, a source that cannot be read, or git failed.
+        """
+        base = report_folder(folder)
+        names = {report_file_name(name): source for name, source in files.items()}
+        self._ensure_repository()
+        report_path = f"{base}/report.md"
+        with self._locked():
+            paths = [report_path]
+            for name, source in names.items():
+                target = self._root / base / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    shutil.copyfile(local_path(source), target)
+                except OSError as err:
+                    raise HistoryError(f"cannot copy {source!r} to {base}/{name}: {err}") from err
+                paths.append(f"{base}/{name}")
+            _write_text(self._root / report_path, markdown)
+            sha = self._commit(paths, message, report_path)
+        return HistoryCommit(
+            path=report_path, commit_sha=sha, index_path=INDEX_PATH, repository=str(self._root)
         )
 
     # -----------------------------------------------------------------------------------------
@@ -281,3 +308,32 @@ def _git_env() -> dict[str, str]:
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_PAGER": "cat",
     }
+
+
+def report_folder(folder: str) -> str:
+    """``training_history/{folder}`` after checking ``folder`` is a plain relative path.
+
+    Raises:
+        HistoryError: the folder is empty, absolute, or has ``..``, a backslash or an unusual
+            character.
+    """
+    parts = folder.strip("/").split("/")
+    if (
+        not folder
+        or folder.startswith("/")
+        or any(not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", p) for p in parts)
+    ):
+        raise HistoryError(f"report folder {folder[:100]!r} must be a relative path of plain names")
+    return f"{HISTORY_DIR}/{'/'.join(parts)}"
+
+
+def report_file_name(name: str) -> str:
+    """Check a report file's relative name (``plots/x.png``); return it.
+
+    Raises:
+        HistoryError: an absolute name, ``..`` or an unusual character.
+    """
+    parts = name.split("/")
+    if len(parts) > 3 or any(not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", p) for p in parts):
+        raise HistoryError(f"report file name {name[:100]!r} must be a relative path of plain names")
+    return name

@@ -120,6 +120,28 @@ class LocalIssueStore(IssueBackend):
         """
         return self._load(number)
 
+    def issue_state(self, issue_number: int) -> str:
+        """Return ``open`` or ``closed``.
+
+        Raises:
+            NotFoundError: no issue has that number.
+        """
+        return self._load(issue_number).state
+
+    def open_issue(self, title: str, body: str, labels: list[str]) -> IssueRef:
+        """Open a new issue authored by the pipeline (see ``create_issue``)."""
+        return self.create_issue(title, body, author="issue-mlops[bot]", labels=labels)
+
+    def set_state(self, issue_number: int, state: Literal["open", "closed"]) -> None:
+        """Open or close an issue (``mlops`` and tests; GitHub users close issues on GitHub).
+
+        Raises:
+            NotFoundError: no issue has that number.
+        """
+        with self._locked():
+            issue = self._load(issue_number)
+            self._save(issue.model_copy(update={"state": state}))
+
     def list_issues(self) -> list[LocalIssue]:
         """Return every issue, by increasing number."""
         return [self._load(number) for number in sorted(self._numbers())]

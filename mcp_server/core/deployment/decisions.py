@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_server.core.deployment.metrics import VariantMetrics
 from mcp_server.core.spec import catalog
@@ -66,6 +66,9 @@ class ChampionComparison(BaseModel):
         challenger, champion: their values (champion None when it could not be scored).
         deploy: whether the challenger may take traffic.
         reason: one sentence for the record and the comment.
+        champion_version: the champion's semantic version, when one was scored.
+        challenger_metrics, champion_metrics: every test metric of each on the same split
+            (the version diff report's side-by-side table; empty when not scored).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -75,6 +78,9 @@ class ChampionComparison(BaseModel):
     champion: float | None
     deploy: bool
     reason: str
+    champion_version: str = ""
+    challenger_metrics: dict[str, float] = Field(default_factory=dict)
+    champion_metrics: dict[str, float] = Field(default_factory=dict)
 
 
 def compare_with_champion(

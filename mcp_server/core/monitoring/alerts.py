@@ -109,7 +109,9 @@ def _traffic_findings(variant: VariantMetrics, monitoring: MonitoringSpec) -> li
             Finding(
                 kind="p95_latency",
                 key=f"p95_latency:{variant.variant}",
-                summary=f"variant {variant.variant}: p95 latency {variant.p95_ms:.1f} ms is over {latency:g} ms",
+                summary=(
+                    f"variant {variant.variant}: p95 latency {variant.p95_ms:.1f} ms is over {latency:g} ms"
+                ),
                 value=variant.p95_ms,
                 threshold=latency,
             )
@@ -145,9 +147,7 @@ def incident_changes(
     return opened, resolved, after
 
 
-def retraining_reasons(
-    report: MonitoringReport, triggers: TriggersSpec | None
-) -> list[tuple[str, str]]:
+def retraining_reasons(report: MonitoringReport, triggers: TriggersSpec | None) -> list[tuple[str, str]]:
     """The drift and metric-floor triggers the report fires, as ``(kind, reason)`` pairs.
 
     Args:

@@ -90,7 +90,9 @@ def psi(expected: Sequence[float], actual: Sequence[float], epsilon: float = EPS
     e = np.asarray(expected, dtype=float)
     a = np.asarray(actual, dtype=float)
     if e.shape != a.shape or e.size == 0:
-        raise ValueError(f"PSI needs two share vectors of the same non-zero length, got {e.size} and {a.size}")
+        raise ValueError(
+            f"PSI needs two share vectors of the same non-zero length, got {e.size} and {a.size}"
+        )
     e = np.maximum(e, epsilon)
     a = np.maximum(a, epsilon)
     return float(np.sum((a - e) * np.log(a / e)))
@@ -105,6 +107,7 @@ def bin_counts(values: np.ndarray, edges: Sequence[float], open_ended: bool = Tr
     Args:
         values: finite numbers.
         edges: ascending bin edges, at least two.
+        open_ended: count values outside the edges in the first and last bins.
 
     Returns:
         One count a bin (``len(edges) - 1`` integers).

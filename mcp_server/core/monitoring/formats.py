@@ -88,7 +88,11 @@ def statistics(description: Mapping[str, Any]) -> dict[str, Any]:
                     },
                 }
             )
-    return {"version": FORMAT_VERSION, "dataset": {"item_count": int(description.get("n_rows", 0))}, "features": features}
+    return {
+        "version": FORMAT_VERSION,
+        "dataset": {"item_count": int(description.get("n_rows", 0))},
+        "features": features,
+    }
 
 
 def constraints(baseline: Mapping[str, Any], drift_psi: float) -> dict[str, Any]:

@@ -39,7 +39,9 @@ class MonitoringSchedule(_Record):
         triggers: the retraining triggers (None: none).
         baseline_uri: the drift baseline (``baseline.json``) of the deployed version.
         data_source: the spec's dataset source (the data-change trigger hashes it).
-        data_version: the source's content hash or object version at training time.
+        data_version: the source's content hash or object version when it was deployed.
+        training_data_version: the prepared dataset's version the model was trained on.
+        run_config: the deploying run's pacing (``RunConfig``), reused by retrain runs.
         created_at: when it was written (ISO-8601 UTC).
     """
 
@@ -54,7 +56,21 @@ class MonitoringSchedule(_Record):
     baseline_uri: str | None = None
     data_source: str = ""
     data_version: str = ""
+    training_data_version: str = ""
+    run_config: dict[str, Any] = Field(default_factory=dict)
     created_at: str = ""
+
+    @property
+    def check_expression(self) -> str | None:
+        """When the monitoring workflow runs (None when nothing needs checking).
+
+        ``monitoring.schedule``; hourly for a data-change trigger without monitoring.
+        """
+        if self.monitoring is not None:
+            return self.monitoring.schedule
+        if self.triggers is not None and self.triggers.data_change:
+            return "rate(1 hour)"
+        return None
 
 
 class MonitoringJobRequest(_Record):
@@ -201,3 +217,52 @@ class MonitorState(_Record):
     incidents: dict[str, Incident] = Field(default_factory=dict)
     last_scheduled_retrain_at: str | None = None
     retrains: list[dict[str, str]] = Field(default_factory=list)
+
+
+class AlertMessage(_Record):
+    """An alert (or a resolved notice) for every configured channel.
+
+    Attributes:
+        endpoint_name: the endpoint it is about.
+        model_name: its registered model.
+        kind: ``alert`` (an incident opened) or ``resolved`` (it cleared).
+        subject: one line (at most 100 characters: SNS's limit).
+        text: the plain-text body (Slack, e-mail, SNS).
+        markdown: the GitHub comment's body.
+        issue_number: the model's issue; issue_title: its title (a new issue reuses it).
+        spec_yaml: the last spec, for a new issue's body when the model's issue is closed.
+        labels: the labels a new issue gets.
+        channels: which channels to use (the spec's ``monitoring.alerts``).
+        dedupe_key: one delivery per key and channel (the incident and its transition).
+    """
+
+    endpoint_name: str
+    model_name: str
+    kind: Literal["alert", "resolved"] = "alert"
+    subject: str = Field(max_length=100)
+    text: str = Field(max_length=40_000)
+    markdown: str = Field(max_length=60_000)
+    issue_number: int | None = None
+    issue_title: str = ""
+    spec_yaml: str = ""
+    labels: list[str] = Field(default_factory=list)
+    channels: dict[str, Any] = Field(default_factory=dict)
+    dedupe_key: str = ""
+
+
+class AlertDelivery(_Record):
+    """What happened to an alert on one channel.
+
+    Attributes:
+        channel: ``github``, ``slack``, ``email`` or ``sns``.
+        delivered: whether it went out.
+        attempts: tries made.
+        target: where it went (a comment or issue URL, a webhook host, addresses, a message id).
+        error: the last failure when it did not go out.
+    """
+
+    channel: Literal["github", "slack", "email", "sns"]
+    delivered: bool
+    attempts: int = 0
+    target: str = ""
+    error: str = ""

@@ -163,8 +163,6 @@ def _cron(text: str, parts: list[str]) -> Schedule:
 
 
 def _field(text: str, part: str, name: str, low: int, high: int, names: dict[str, int]) -> frozenset[int]:
-    if any(mark in part for mark in ("W", "#")) or (part.endswith("L") and part != "L") or part == "L":
-        raise ScheduleError(f"{text}: {name} {part!r} uses W, # or L, which this scheduler does not run")
     values: set[int] = set()
     for item in part.split(","):
         base, _, step_text = item.partition("/")
@@ -188,6 +186,8 @@ def _number(text: str, token: str, name: str, low: int, high: int, names: dict[s
     token = token.upper()
     if token in names:
         return names[token]
+    if any(mark in token for mark in ("W", "#", "L")):
+        raise ScheduleError(f"{text}: {name} {token!r} uses W, # or L, which this scheduler does not run")
     if not token.isdigit() or not low <= int(token) <= high:
         allowed = f"{low}-{high}" + (f" or {next(iter(names))}-{list(names)[-1]}" if names else "")
         raise ScheduleError(f"{text}: {name} {token!r} is not in {allowed}")

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from mcp_server.core.judge.verdict import ThresholdCheck
 from mcp_server.core.models import HistoryCommit, HistoryRecord, TuningJob
-from mcp_server.core.rendering.deployment_text import deployment_lines
+from mcp_server.core.rendering.deployment_text import deployment_lines, retraining_lines
 from mcp_server.core.rendering.loop_comments import (
     ALLOWED_ASSOCIATIONS,
     attempts_exhausted_comment,
@@ -188,7 +188,7 @@ def run_comment(record: HistoryRecord, commit: HistoryCommit | None) -> str:
             lines.append(tuning_line(record.training.tuning))
         lines += [f"- Note: {note}" for note in record.training.notes]
     lines.append(f"- History record: {record_link(commit)}")
-    deployed = deployment_lines(record)
+    deployed = retraining_lines(record) + ([""] if record.trigger else []) + deployment_lines(record)
     if deployed:
         lines += ["", *deployed]
     hint = _next_step(record)

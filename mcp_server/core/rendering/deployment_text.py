@@ -114,3 +114,77 @@ def _metrics(metrics: VariantMetrics) -> str:
         return "no requests"
     p95 = f", p95 {metrics.p95_ms:.1f} ms" if metrics.p95_ms is not None else ""
     return f"{metrics.requests} requests, 5xx rate {metrics.error_rate:.2%}{p95}"
+
+
+def _bump(previous: str, current: str) -> str:
+    """Which part of the semantic version moved (``core.versioning``'s rules), in words."""
+    try:
+        before = [int(p) for p in previous.split(".")[:3]]
+        after = [int(p) for p in current.split(".")[:3]]
+    except ValueError:
+        return ""
+    if after[0] != before[0]:
+        return "major: the model type, algorithm or feature schema changed"
+    if after[1] != before[1]:
+        return "minor: hyperparameters or preprocessing changed"
+    if after[2] != before[2]:
+        return "patch: only the data changed"
+    return "no change"
+
+
+def retraining_lines(record: HistoryRecord) -> list[str]:
+    """A retrain run's version diff (FR-027): trigger, version bump, spec, data and metrics side by side.
+
+    Empty for a run an issue started.
+    """
+    trigger = record.trigger
+    if not trigger:
+        return []
+    kind = str(trigger.get("kind", "")).replace("_", " ")
+    lines = [f"**Retraining ({kind} trigger)**: {trigger.get('reason') or 'no reason recorded'}"]
+    if trigger.get("monitoring_job"):
+        lines.append(
+            f"- Monitoring job `{trigger['monitoring_job']}` on endpoint `{trigger.get('endpoint_name')}`"
+        )
+    previous, current = (
+        trigger.get("previous_version") or "",
+        record.model.semantic_version if record.model else "",
+    )
+    if previous and current:
+        bump = _bump(previous, current)
+        lines.append(f"- Version {previous} → {current}" + (f" ({bump})" if bump else ""))
+    before_spec = trigger.get("previous_spec_hash") or ""
+    if before_spec:
+        same = before_spec == record.spec_hash
+        lines.append(
+            f"- Spec: unchanged (`{record.spec_hash}`)"
+            if same
+            else f"- Spec: `{before_spec}` → `{record.spec_hash}`"
+        )
+    before_data = trigger.get("previous_data_version") or ""
+    after_data = record.dataset.data_version if record.dataset else ""
+    if before_data and after_data:
+        lines.append(
+            f"- Data version: unchanged (`{after_data}`)"
+            if before_data == after_data
+            else f"- Data version: `{before_data}` → `{after_data}`"
+        )
+    progress = progress_of(record)
+    comparison = progress.comparison if progress is not None else None
+    if comparison is not None and comparison.champion_metrics:
+        lines += [
+            "",
+            f"| metric (same test split) | champion {comparison.champion_version} | challenger {current} |",
+            "| --- | --- | --- |",
+        ]
+        for metric, value in comparison.challenger_metrics.items():
+            champion = comparison.champion_metrics.get(metric)
+            shown = f"{champion:.4f}" if champion is not None else "—"
+            lines.append(f"| {metric} | {shown} | {value:.4f} |")
+    return lines
+
+
+def retraining_section(record: HistoryRecord) -> str:
+    """The record's ``## Retraining`` section (``""`` for a run an issue started)."""
+    lines = retraining_lines(record)
+    return "\n".join(["## Retraining", "", *lines]) if lines else ""

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from mcp_server.core.models import HistoryRecord
-from mcp_server.core.rendering.deployment_text import PACKAGE_ASSETS, deployment_section
+from mcp_server.core.rendering.deployment_text import PACKAGE_ASSETS, deployment_section, retraining_section
 from mcp_server.core.rendering.history_sections import (
     BASELINE_FILE,
     NONE,
@@ -257,6 +257,7 @@ def render_record(record: HistoryRecord, plot_links: dict[str, str]) -> str:
         outputs_section(record),
         tuning_section(record),
         judge_section(record),
+        retraining_section(record),
         deployment_section(record, plot_links),
         operator_section(record),
         shap_section(record, plot_links),

@@ -69,7 +69,8 @@ def _floor_errors(path: str, floors: Any, produced: Collection[str] | None) -> l
                 SpecError(
                     f"{path}.{metric}",
                     metric,
-                    f"not a metric of this task{hint(str(metric), produced)}; use {or_list(sorted(produced))}",
+                    f"not a metric of this task{hint(str(metric), produced)}; "
+                    f"use {or_list(sorted(produced))}",
                 )
             )
         elif isinstance(value, int | float) and metric in catalog.FRACTION_METRICS and not 0 <= value <= 1:

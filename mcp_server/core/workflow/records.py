@@ -119,6 +119,7 @@ def build_record(state: WorkflowState, finished_at: str, status: RunStatus) -> H
         operator=state.operator.model_dump(mode="json", exclude_none=True) if state.operator else None,
         timings=timings(state, finished_at),
         deployment=state.deployment.model_dump(mode="json") if state.deployment else None,
+        trigger=state.trigger.model_dump(mode="json") if state.trigger.kind != "issue" else None,
         started_at=state.run_started_at,
         finished_at=finished_at,
     )

@@ -85,11 +85,30 @@ class RunConfig(_State):
 
 
 class Trigger(_State):
-    """What started the run: an issue's label (its webhook delivery), for now."""
+    """What started the run.
 
-    kind: Literal["issue"] = "issue"
+    Attributes:
+        kind: ``issue`` (an issue's label: its webhook delivery), or a retraining trigger
+            (FR-025): ``schedule``, ``drift``, ``metric_floor``, ``data_change``, ``code_change``.
+        delivery_id: the webhook delivery (issue, code_change).
+        by: the login who labelled or opened the issue, or pushed; ``monitor`` for the monitor.
+        reason: why the trigger fired (a retraining trigger).
+        endpoint_name: the endpoint whose monitoring fired it.
+        monitoring_job: the monitoring job whose findings fired it.
+        previous_version: the champion's semantic version when the retrain started.
+        previous_spec_hash: the spec hash of the run that deployed it.
+        previous_data_version: the dataset version it was trained on.
+    """
+
+    kind: Literal["issue", "schedule", "drift", "metric_floor", "data_change", "code_change"] = "issue"
     delivery_id: str = Field("", max_length=200)
     by: str = Field("", description="the login who labelled or opened the issue")
+    reason: str = Field("", max_length=2000)
+    endpoint_name: str = ""
+    monitoring_job: str = ""
+    previous_version: str = ""
+    previous_spec_hash: str = ""
+    previous_data_version: str = ""
 
 
 class OperatorDecision(_State):
