@@ -292,10 +292,11 @@ class LocalRuntime:
             events = client.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=100)[
                 "events"
             ]
-            failed = next((e for e in events if e["type"] == "TaskFailed"), None)
-            if failed is not None:
-                error = failed["taskFailedEventDetails"].get("error", error)
-                cause = failed["taskFailedEventDetails"].get("cause", cause)
+            for event in events:
+                details = event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails")
+                if details:
+                    error, cause = details.get("error", error), _error_message(details.get("cause")) or cause
+                    break
         return {
             "name": name,
             "arn": arn,
@@ -593,3 +594,11 @@ class LocalRuntime:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{record['name']} still {record['status']} after {timeout_s:.0f} s")
             time.sleep(poll_s)
+
+
+def _error_message(cause: str | None) -> str | None:
+    """The message of a Lambda error's cause (``{"errorType", "errorMessage", ...}``), else the cause."""
+    try:
+        return str(json.loads(cause or "")["errorMessage"])
+    except (ValueError, KeyError, TypeError):
+        return cause

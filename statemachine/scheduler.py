@@ -9,8 +9,9 @@ and starts the monitoring workflow on the local engine for what is due:
 - the retraining schedule (``retraining.triggers.schedule``): due at its next run after the
   last scheduled retrain; input ``{"endpoint_name": ..., "trigger": "schedule"}``.
 
-Execution names carry the due time (``monitor-{endpoint}-{yyyymmddhhmm}``), so a run that is
-due is started once however many ticks see it; a run that failed is not started again for the
+Execution names carry the due time (``monitor-{endpoint}-{yyyymmddhhmmss}``), so a run that is
+due is started once however many ticks see it (Step Functions refuses a finished execution's
+name, and returns a running one's; the scheduler also remembers what it started); a run that failed is not started again for the
 same time, and the next due time comes from its schedule.
 """
 
@@ -107,6 +108,8 @@ class LocalScheduler:
                 LOG.warning("monitor state of %s unreadable: %s", schedule.endpoint_name, err)
                 continue
             for run in due_runs(schedule, state, now):
+                if run.name in self.started:  # a run still going (StartExecution would return it again)
+                    continue
                 try:
                     answer = self._client.start_execution(
                         stateMachineArn=self._machine, name=run.name, input=json.dumps(run.input)

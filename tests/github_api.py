@@ -126,7 +126,10 @@ class FakeGitHub:
             self.add_issue(number, body["title"])
             self.issues[number].update(
                 body=body.get("body", ""),
-                labels=[{"name": name, "id": i, "color": "ededed"} for i, name in enumerate(body.get("labels", []))],
+                labels=[
+                    {"name": name, "id": i, "color": "ededed"}
+                    for i, name in enumerate(body.get("labels", []))
+                ],
                 user={"login": "issue-mlops[bot]", "id": 3, "type": "Bot"},
             )
             return 201, self.issues[number], {}

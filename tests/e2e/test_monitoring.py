@@ -1,0 +1,151 @@
+"""Watch and retrain, end to end: deploy, send shifted traffic, monitor, alert, retrain, resolve.
+
+An issue deploys a wine classifier with a monitoring section and a drift trigger. Traffic whose
+``alcohol`` is shifted, with inference ids, reaches the endpoint; labels arrive for some of it.
+The monitoring workflow then finds the drift, comments on the issue with the report, and starts
+a retrain execution that goes through the whole workflow and records its trigger. A second
+look finds no new traffic: the drift incident is resolved. With the issue closed and the retry budget
+spent, the next drift opens a new issue and starts no retrain.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+from sklearn.datasets import load_wine
+
+from mcp_server.backends.local.endpoints import LocalEndpointBackend
+from tests.e2e.test_issue_to_model import run_issue, yaml_issue
+
+pytestmark = pytest.mark.slow
+ENDPOINT = "wine-watch"
+
+
+def send(url: str, count: int, shift: float, start: int = 0) -> None:
+    """``count`` single-row requests of wine rows with alcohol plus ``shift``, ids ``w-{i}``."""
+    data = load_wine()
+    for i in range(start, start + count):
+        row = data.data[i % len(data.data)].tolist()
+        row[0] += shift
+        request = urllib.request.Request(
+            f"{url}/invocations",
+            data=json.dumps({"instances": [row]}).encode(),
+            headers={"Content-Type": "application/json", "X-Amzn-SageMaker-Inference-Id": f"w-{i}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
+
+def comments_after(runtime, number: int, after_id: int) -> list:
+    return [c for c in runtime.backends.issues.list_comments(number) if c.id > after_id]
+
+
+@pytest.fixture(scope="module")
+def endpoints(runtime):
+    backend = LocalEndpointBackend(runtime.settings)
+    yield backend
+    for endpoint in backend.list_endpoints():
+        if endpoint.status != "Stopped" and endpoint.name == ENDPOINT:
+            backend.delete_endpoint(endpoint.name)
+
+
+def test_drift_alerts_on_the_issue_and_retrains_then_resolves(runtime, endpoints):
+    body = yaml_issue(
+        model_name="wine-watch",
+        hyperparameters={"n_estimators": 30},
+        deployment={"endpoint_name": ENDPOINT},
+        monitoring={"schedule": "rate(1 hour)", "drift_psi": 0.2, "metric_floor": {"accuracy": 0.95}},
+        retraining={"max_attempts": 1, "triggers": {"drift_psi": 0.5}},
+    )
+    issue, record = run_issue(runtime, "watched wine", body)
+    assert record["status"] == "SUCCEEDED", record.get("cause")
+    [on] = [c for c in runtime.backends.issues.list_comments(issue.number) if "Monitoring is on" in c.body]
+    assert "Schedule: `rate(1 hour)` (UTC), run by `mlops serve`" in on.body
+    assert "Retraining: when a feature's PSI exceeds 0.5" in on.body
+    schedule = runtime.backends.monitoring.get_monitoring_schedule(ENDPOINT)
+    assert schedule.model_version == "1.0.0" and schedule.issue.number == issue.number
+
+    url = endpoints.describe_endpoint(ENDPOINT).url
+    injected = time.monotonic()
+    send(url, 150, shift=3.0)
+    data = load_wine()
+    labels = {f"w-{i}": str(data.target[i]) for i in range(60)}
+    labels.update({f"w-{i}": str((data.target[i] + 1) % 3) for i in range(60, 90)})  # 30 wrong labels
+    labels["w-nobody"] = "0"
+    runtime.backends.monitoring.put_ground_truth(ENDPOINT, labels)
+    time.sleep(0.6)  # the capture writer flushes every 0.25 s
+
+    last = runtime.backends.issues.list_comments(issue.number)[-1].id
+    result = runtime.monitor(ENDPOINT, requested_by="test")
+    alerted = time.monotonic() - injected
+    assert result["status"] == "SUCCEEDED", (result["error"], result["cause"])
+    state = result["output"]
+    assert "drift" in state["alarms"]["opened"] and "metric_floor:accuracy" in state["alarms"]["opened"]
+    assert state["job"]["rows"] == 150 and state["job"]["drifted_features"][0] == "alcohol"
+    [alert, started] = comments_after(runtime, issue.number, last)[:2]
+    assert alert.body.startswith(f"### Monitoring alert: `{ENDPOINT}`")
+    assert "| alcohol |" in alert.body and "KS" in alert.body
+    assert "accuracy" in alert.body and "below its floor 0.95" in alert.body
+    assert "1 ground-truth label(s) matched no captured request" in alert.body
+    assert "![alcohol: baseline against captured](" in alert.body
+    assert "A retrain run starts now (drift trigger)." in alert.body
+    assert started.body.startswith("### Retraining started (drift)")
+    assert alerted < 60, f"drift to comment took {alerted:.1f} s"
+    report = runtime.settings.history_repo_path / "training_history" / "monitoring" / ENDPOINT
+    [job_folder] = list(report.iterdir())
+    assert (job_folder / "report.md").is_file() and (job_folder / "plots" / "drift_alcohol.png").is_file()
+
+    retrain = runtime.wait(state["retraining"]["execution_arn"], timeout_s=300)
+    assert retrain["status"] == "SUCCEEDED", retrain.get("cause")
+    final = retrain["output"]
+    assert final["trigger"]["kind"] == "drift" and final["trigger"]["previous_version"] == "1.0.0"
+    assert final["deployment"]["status"] == "promoted"
+    records = sorted(
+        (runtime.settings.history_repo_path / "training_history").glob(
+            f"*-{state['retraining']['execution_name']}-a1.md"
+        )
+    )
+    text = records[0].read_text()
+    assert "## Retraining" in text and "**Retraining (drift trigger)**" in text
+    assert "- Version 1.0.0 → " in text and "- Spec: unchanged" in text
+    assert "| accuracy |" in text  # champion and challenger side by side on the same split
+    assert endpoints.describe_endpoint(ENDPOINT).variants[0].model.semantic_version != "1.0.0"
+
+    # no new traffic: the drift incident is resolved; model quality is graded on every labelled
+    # row of the last 7 days, so the accuracy incident stays open (and is not alerted twice)
+    last = runtime.backends.issues.list_comments(issue.number)[-1].id
+    quiet = runtime.monitor(ENDPOINT)
+    assert quiet["status"] == "SUCCEEDED"
+    assert quiet["output"]["alarms"]["resolved"] == ["drift"]
+    assert quiet["output"]["alarms"]["firing"] == ["metric_floor:accuracy"]
+    assert "metric_floor:accuracy" not in quiet["output"]["alarms"]["opened"]
+    [resolved] = [c for c in comments_after(runtime, issue.number, last) if c.body.startswith("### Resolved")]
+    assert "no longer finds it" in resolved.body
+    assert "retraining" not in quiet["output"]
+
+    # the issue is closed and the budget (max_attempts 1 a day) is spent: a new issue, no retrain
+    runtime.backends.issues.set_state(issue.number, "closed")
+    send(url, 100, shift=3.0, start=1000)
+    time.sleep(0.6)
+    issues_before = len(runtime.backends.issues.list_issues())
+    again = runtime.monitor(ENDPOINT)
+    assert again["status"] == "SUCCEEDED"
+    assert "retraining" not in again["output"]
+    assert (
+        "still running" in again["output"]["alarms"]["skipped_retrain"]
+        or "last 24 hours" in again["output"]["alarms"]["skipped_retrain"]
+    )
+    new_issues = runtime.backends.issues.list_issues()[issues_before:]
+    assert len(new_issues) == 1
+    assert new_issues[0].labels == ["mlops:train", "model:wine-watch"]
+    assert "is closed" in new_issues[0].body and "monitoring:" in new_issues[0].body
+    assert "No retrain starts:" in new_issues[0].body
+
+
+def test_monitoring_an_endpoint_that_is_not_watched_fails_and_says_why(runtime):
+    result = runtime.monitor("not-watched")
+    assert result["status"] == "FAILED"
+    assert result["error"] == "NotFoundError" and "is not monitored" in result["cause"]
