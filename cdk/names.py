@@ -15,6 +15,10 @@ BUCKET_NAME = f"mlops-artifacts-{Aws.ACCOUNT_ID}-{Aws.REGION}"
 TABLE_NAME = "mlops-state"
 #: The state machine of the runs.
 STATE_MACHINE_NAME = "mlops-runs"
+#: The monitoring workflow, started by EventBridge Scheduler's schedules.
+MONITORING_STATE_MACHINE_NAME = "mlops-monitoring"
+#: The prefix of the Scheduler schedules and CloudWatch dashboards the MCP server writes per endpoint.
+ENDPOINT_RESOURCE_PREFIX = "mlops-"
 #: Key actions a principal that reads and writes encrypted data needs (no wildcards).
 KEY_ACTIONS = [
     "kms:Decrypt",
@@ -60,5 +64,15 @@ def state_machine_arn(stack: Stack) -> str:
         service="states",
         resource="stateMachine",
         resource_name=STATE_MACHINE_NAME,
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+def monitoring_state_machine_arn(stack: Stack) -> str:
+    """The monitoring state machine's ARN."""
+    return stack.format_arn(
+        service="states",
+        resource="stateMachine",
+        resource_name=MONITORING_STATE_MACHINE_NAME,
         arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )

@@ -43,6 +43,8 @@ PREFIXES = (
     "data",
     "endpoints",
     "capture",
+    "monitoring",
+    "ground_truth",
 )
 CONTAINERS = Path(__file__).resolve().parent.parent / "training_containers"
 
@@ -138,6 +140,18 @@ class StorageStack(Stack):
                 password_length=40, exclude_punctuation=True
             ),
         )
+        self.slack_webhook = self._secret(
+            "SlackWebhook",
+            "mlops/slack-webhook-url",
+            "the Slack incoming webhook URL monitoring alerts go to (optional: left unset, Slack is off)",
+            secret_string_value=SecretValue.unsafe_plain_text(f"{PLACEHOLDER}: put a Slack webhook URL here"),
+        )
+        self.smtp_password = self._secret(
+            "SmtpPassword",
+            "mlops/smtp-password",
+            "the SMTP password e-mail alerts are sent with (optional: with the smtp_* context values)",
+            secret_string_value=SecretValue.unsafe_plain_text(f"{PLACEHOLDER}: put the SMTP password here"),
+        )
         self.repositories = {
             family: ecr.Repository(
                 self,
@@ -168,8 +182,8 @@ class StorageStack(Stack):
         acknowledge(
             secret,
             "AwsSolutions-SMG4",
-            "GitHub issues this value (a token or the webhook secret): it is rotated on GitHub "
-            "and pasted here, not rotated by a Lambda.",
+            "Another service issues this value (GitHub's token or webhook secret, Slack's webhook, the "
+            "SMTP password): it is rotated there and pasted here, not rotated by a Lambda.",
         )
         return secret
 

@@ -40,6 +40,7 @@ from cdk.storage_stack import PREFIXES, StorageStack
 from statemachine.functions import FUNCTIONS
 
 ASL = Path(__file__).resolve().parent.parent / "statemachine" / "mlops_workflow.asl.json"
+MONITORING_ASL = ASL.with_name("monitoring_workflow.asl.json")
 RETENTION = logs.RetentionDays.THREE_MONTHS
 #: The AWS Lambda Web Adapter's layer (x86_64), published by AWS in every commercial region.
 WEB_ADAPTER_LAYER = "arn:aws:lambda:{region}:753240598075:layer:LambdaAdapterLayerX86:25"
@@ -81,6 +82,15 @@ MONITORING_ACTIONS = [
     "application-autoscaling:PutScalingPolicy",
     "application-autoscaling:DescribeScalableTargets",
 ]
+#: EventBridge Scheduler actions of the monitoring schedules (on ``schedule/default/mlops-*``).
+SCHEDULER_ACTIONS = ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:GetSchedule"]
+#: SMTP settings of e-mail alerts, as CDK context values (the password is a secret).
+SMTP_CONTEXT = {
+    "smtp_host": "MLOPS_SMTP_HOST",
+    "smtp_port": "MLOPS_SMTP_PORT",
+    "smtp_user": "MLOPS_SMTP_USER",
+    "smtp_sender": "MLOPS_SMTP_SENDER",
+}
 
 
 #: The kinds of SageMaker resources those actions apply to.
@@ -116,6 +126,7 @@ class WorkflowStack(Stack):
         self.storage = storage
         self.code = lambda_code()
         state_machine_arn = names.state_machine_arn(self)
+        self.scheduler_role = self._scheduler_role()
         environment = self._environment(github_repository, state_machine_arn)
         self.mcp_server = self._mcp_server(environment)
         self.mcp_url = self.mcp_server.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
@@ -129,6 +140,9 @@ class WorkflowStack(Stack):
             for prefix, (_, target) in FUNCTIONS.items()
         }
         self.state_machine = self._state_machine()
+        self.monitoring_state_machine = self._state_machine(
+            "Monitoring", names.MONITORING_STATE_MACHINE_NAME, MONITORING_ASL, Duration.hours(6)
+        )
         self.webhook = self._function(
             "Webhook",
             "agents.issue_detector.handler",
@@ -157,6 +171,7 @@ class WorkflowStack(Stack):
         CfnOutput(self, "McpServerUrl", value=self.mcp_url.url, description="MCP server (IAM auth)")
         CfnOutput(self, "BucketName", value=storage.bucket.bucket_name)
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        CfnOutput(self, "MonitoringStateMachineArn", value=self.monitoring_state_machine.state_machine_arn)
         self._acknowledge()
 
     # -----------------------------------------------------------------------------------------
@@ -176,6 +191,15 @@ class WorkflowStack(Stack):
             "MLOPS_GITHUB_TOKEN_SECRET_ARN": storage.github_token.secret_arn,
             "MLOPS_WEBHOOK_SECRET_ARN": storage.webhook_secret.secret_arn,
             "MLOPS_STATE_MACHINE_ARN": state_machine_arn,
+            "MLOPS_MONITORING_STATE_MACHINE_ARN": names.monitoring_state_machine_arn(self),
+            "MLOPS_SCHEDULER_ROLE_ARN": self.scheduler_role.role_arn,
+            "MLOPS_SLACK_WEBHOOK_SECRET_ARN": storage.slack_webhook.secret_arn,
+            "MLOPS_SMTP_PASSWORD_SECRET_ARN": storage.smtp_password.secret_arn,
+            **{
+                variable: str(self.node.try_get_context(key))
+                for key, variable in SMTP_CONTEXT.items()
+                if self.node.try_get_context(key)
+            },
             "GITHUB_REPOSITORY": github_repository,
             "POWERTOOLS_SERVICE_NAME": "issue-mlops",
             **images,
@@ -283,21 +307,81 @@ class WorkflowStack(Stack):
                 resources=["*"],  # task tokens carry no ARN: Step Functions has no resource-level control
             )
         )
+        # monitoring: retrain executions, Scheduler schedules, endpoint dashboards, alert secrets
+        server.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[names.state_machine_arn(self)])
+        )
+        server.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[names.executions_arn(self)])
+        )
+        server.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=SCHEDULER_ACTIONS,
+                resources=[
+                    self.format_arn(
+                        service="scheduler",
+                        resource="schedule",
+                        resource_name=f"default/{names.ENDPOINT_RESOURCE_PREFIX}*",
+                    )
+                ],
+            )
+        )
+        server.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.scheduler_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+            )
+        )
+        server.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutDashboard"],
+                resources=[
+                    f"arn:{self.partition}:cloudwatch::{self.account}:dashboard/{names.ENDPOINT_RESOURCE_PREFIX}*"
+                ],
+            )
+        )
+        for secret in (storage.slack_webhook, storage.smtp_password):
+            _read_secret(server, storage, secret.secret_arn)
         return server
 
-    def _state_machine(self) -> sfn.StateMachine:
-        log_group = logs.LogGroup(self, "WorkflowLogs", retention=RETENTION)
+    def _scheduler_role(self) -> iam.Role:
+        """The role EventBridge Scheduler's monitoring schedules assume: start the monitoring workflow."""
+        role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": self.account}}
+            ),
+            description="issue-mlops: EventBridge Scheduler starts the monitoring workflow",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["states:StartExecution"], resources=[names.monitoring_state_machine_arn(self)]
+            )
+        )
+        return role
+
+    def _state_machine(
+        self,
+        construct_id: str = "Workflow",
+        name: str = names.STATE_MACHINE_NAME,
+        definition: Path = ASL,
+        timeout: Duration | None = None,
+    ) -> sfn.StateMachine:
+        """A state machine from its ASL file, its Task resources the agents' ARNs."""
+        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=RETENTION)
         machine = sfn.StateMachine(
             self,
-            "Workflow",
-            state_machine_name=names.STATE_MACHINE_NAME,
-            definition_body=sfn.DefinitionBody.from_string(ASL.read_text(encoding="utf-8")),
+            construct_id,
+            state_machine_name=name,
+            definition_body=sfn.DefinitionBody.from_string(definition.read_text(encoding="utf-8")),
             definition_substitutions={
                 f"{prefix}FunctionArn": function.function_arn for prefix, function in self.agents.items()
             },
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            timeout=Duration.days(30),
+            timeout=timeout or Duration.days(30),
         )
         machine.add_to_role_policy(
             iam.PolicyStatement(
@@ -358,7 +442,14 @@ class WorkflowStack(Stack):
         topic = actions.SnsAction(self.storage.topic)
         failed = self.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum")
         timed_out = self.state_machine.metric_timed_out(period=Duration.minutes(5), statistic="Sum")
-        for name, metric in (("ExecutionsFailed", failed), ("ExecutionsTimedOut", timed_out)):
+        monitoring_failed = self.monitoring_state_machine.metric_failed(
+            period=Duration.minutes(5), statistic="Sum"
+        )
+        for name, metric in (
+            ("ExecutionsFailed", failed),
+            ("ExecutionsTimedOut", timed_out),
+            ("MonitoringExecutionsFailed", monitoring_failed),
+        ):
             cloudwatch.Alarm(
                 self,
                 name,
@@ -398,6 +489,10 @@ class WorkflowStack(Stack):
                 ],
             ),
             cloudwatch.GraphWidget(
+                title="Monitoring executions",
+                left=[self.monitoring_state_machine.metric_started(), monitoring_failed],
+            ),
+            cloudwatch.GraphWidget(
                 title="Function errors", left=[function.metric_errors() for function in functions.values()]
             ),
             cloudwatch.GraphWidget(
@@ -425,7 +520,9 @@ class WorkflowStack(Stack):
             "Each wildcard is scoped: objects under the bucket's fixed prefixes; the state table's indexes; "
             "SageMaker jobs, model packages, models, endpoint configs and endpoints of this account and "
             "region, named per run and endpoint; the state machine's executions (read by the execution "
-            "reporter); Application Auto Scaling's service-linked role for SageMaker; and X-Ray's "
+            "reporter and the retrain tools); the Scheduler schedules and CloudWatch dashboards the "
+            "monitoring tools write per endpoint (named mlops-ENDPOINT); Application Auto Scaling's "
+            "service-linked role for SageMaker; and X-Ray's "
             "PutTraceSegments, Step Functions' task responses, CloudWatch's GetMetricData and alarms and "
             "Application Auto Scaling's actions, which have no resource-level permissions.",
             findings=[
@@ -441,6 +538,10 @@ class WorkflowStack(Stack):
                 f"{names.STATE_MACHINE_NAME}:*",
                 "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/aws-service-role/"
                 "sagemaker.application-autoscaling.amazonaws.com/*",
+                "Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/default/"
+                f"{names.ENDPOINT_RESOURCE_PREFIX}*",
+                "Resource::arn:<AWS::Partition>:cloudwatch::<AWS::AccountId>:dashboard/"
+                f"{names.ENDPOINT_RESOURCE_PREFIX}*",
             ],
         )
         acknowledge(

@@ -11,8 +11,8 @@ and starts the monitoring workflow on the local engine for what is due:
 
 Execution names carry the due time (``monitor-{endpoint}-{yyyymmddhhmmss}``), so a run that is
 due is started once however many ticks see it (Step Functions refuses a finished execution's
-name, and returns a running one's; the scheduler also remembers what it started); a run that failed is not started again for the
-same time, and the next due time comes from its schedule.
+name, and returns a running one's; the scheduler also remembers what it started). A run that
+failed is not started again for the same time; the next due time comes from its schedule.
 """
 
 from __future__ import annotations

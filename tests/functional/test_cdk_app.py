@@ -163,7 +163,15 @@ def test_table_topic_secrets_and_image_repositories(synthesized: dict[str, Any])
         },
     )
     storage.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
-    storage.resource_count_is("AWS::SecretsManager::Secret", 2)
+    storage.resource_count_is("AWS::SecretsManager::Secret", 4)
+    for name in (
+        "mlops/slack-webhook-url",
+        "mlops/smtp-password",
+    ):  # optional: the placeholder turns the channel off
+        storage.has_resource_properties(
+            "AWS::SecretsManager::Secret",
+            {"Name": name, "SecretString": Match.string_like_regexp("^REPLACE_ME")},
+        )
     storage.has_resource_properties(
         "AWS::SecretsManager::Secret",
         {"Name": "mlops/github-token", "SecretString": Match.string_like_regexp("^REPLACE_ME")},
@@ -184,8 +192,15 @@ def test_table_topic_secrets_and_image_repositories(synthesized: dict[str, Any])
 
 def test_the_state_machine_is_the_asl_file_with_the_agents_arns(synthesized: dict[str, Any]) -> None:
     workflow = synthesized["workflow"]
-    [machine] = workflow.find_resources("AWS::StepFunctions::StateMachine").values()
-    properties = machine["Properties"]
+    machines = {
+        m["Properties"]["StateMachineName"]: m
+        for m in workflow.find_resources("AWS::StepFunctions::StateMachine").values()
+    }
+    assert set(machines) == {"mlops-runs", "mlops-monitoring"}
+    monitoring = machines["mlops-monitoring"]["Properties"]["DefinitionString"]
+    monitoring_text = monitoring if isinstance(monitoring, str) else json.dumps(monitoring)
+    assert "${MonitorFunctionArn}" in monitoring_text and "${RetrainFunctionArn}" in monitoring_text
+    properties = machines["mlops-runs"]["Properties"]
     assert properties["StateMachineName"] == "mlops-runs"
     assert properties["TracingConfiguration"] == {"Enabled": True}
     assert properties["LoggingConfiguration"]["Level"] == "ALL"
@@ -231,8 +246,13 @@ def test_the_mcp_server_is_behind_an_iam_function_url_only_the_agents_may_call(
     resource = json.dumps(invoke["Resource"])
     assert "McpServer" in resource and '"*"' not in resource  # the MCP server's function, nothing else
     server = statements(workflow, "McpServer")
-    [pass_role] = [s for s in server if s["Action"] == "iam:PassRole"]
-    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    passes = {
+        s["Condition"]["StringEquals"]["iam:PassedToService"]: s
+        for s in server
+        if s["Action"] == "iam:PassRole"
+    }
+    assert set(passes) == {"sagemaker.amazonaws.com", "scheduler.amazonaws.com"}  # each role to its service
+    pass_role = passes["sagemaker.amazonaws.com"]
     assert "Fn::ImportValue" in json.dumps(pass_role["Resource"])  # the storage stack's SageMaker role only
     server_actions = actions_of(server)
     assert {
@@ -242,6 +262,26 @@ def test_the_mcp_server_is_behind_an_iam_function_url_only_the_agents_may_call(
         "dynamodb:Query",
     } <= server_actions
     assert not any(action.endswith("*") for action in server_actions)
+    assert {
+        "scheduler:CreateSchedule",
+        "scheduler:UpdateSchedule",
+        "cloudwatch:PutDashboard",
+        "states:StartExecution",
+    } <= server_actions
+    assert "SchedulerRole" in json.dumps(passes["scheduler.amazonaws.com"]["Resource"])
+    scheduler_role = statements(workflow, "SchedulerRole")
+    assert actions_of(scheduler_role) == {"states:StartExecution"}
+    assert "mlops-monitoring" in json.dumps(scheduler_role[0]["Resource"])
+    environment = next(
+        f["Properties"]["Environment"]["Variables"]
+        for f in workflow.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "run.sh"
+    )
+    assert {
+        "MLOPS_MONITORING_STATE_MACHINE_ARN",
+        "MLOPS_SCHEDULER_ROLE_ARN",
+        "MLOPS_SLACK_WEBHOOK_SECRET_ARN",
+    } <= set(environment)
     webhook = actions_of(statements(workflow, "Webhook"))
     assert "states:StartExecution" in webhook
     assert "sagemaker:CreateTrainingJob" not in webhook

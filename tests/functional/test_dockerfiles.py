@@ -28,6 +28,7 @@ def test_every_training_family_has_a_dockerfile():
         "evaluation",
         "preparation",
         "inference",
+        "monitoring",
     }
 
 
@@ -43,7 +44,13 @@ def test_entry_point_is_the_family_program_and_pins_match_what_is_tested(dockerf
     text = dockerfile.read_text()
     module = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", text, re.MULTILINE).group(1))[-1]
     family = dockerfile.parent.name
-    program = {"evaluation": "evaluate", "preparation": "prepare", "inference": "serve"}.get(family, "train")
+    programs = {
+        "evaluation": "evaluate",
+        "preparation": "prepare",
+        "inference": "serve",
+        "monitoring": "monitor",
+    }
+    program = programs.get(family, "train")
     assert module == f"training_containers.{family}.{program}"
     assert importlib.util.find_spec(module) is not None
     for line in (dockerfile.parent / "requirements.txt").read_text().splitlines():

@@ -73,7 +73,9 @@ class FeatureDrift(BaseModel):
     missing_fraction: float = 0.0
 
 
-def psi(expected: Sequence[float], actual: Sequence[float], epsilon: float = EPSILON) -> float:
+def psi(
+    expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray, epsilon: float = EPSILON
+) -> float:
     """Population Stability Index of two distributions over the same bins (see the module).
 
     Args:

@@ -25,7 +25,7 @@ _RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86_400}
 _MONTHS = {name: i + 1 for i, name in enumerate(calendar.month_abbr[1:])}
 _WEEKDAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
 #: field name, lowest, highest, names
-_FIELDS = (
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minutes", 0, 59, {}),
     ("hours", 0, 23, {}),
     ("day-of-month", 1, 31, {}),
