@@ -218,13 +218,13 @@ def test_a_monitored_spec_with_triggers_validates_with_defaults() -> None:
                 "alerts": {"slack": True, "email": ["ml@example.com"]},
             },
             "retraining": {
-                "triggers": {"schedule": "cron(0 6 ? * MON *)", "drift_psi": 0.3, "code_change": True}
+                "triggers": {"schedule": "cron(0 6 ? * MON *)", "drift_psi": 0.3, "data_change": True}
             },
         }
     )
     assert spec.monitoring is not None and spec.monitoring.schedule == "rate(1 hour)"
     assert spec.monitoring.drift_psi == 0.2 and spec.monitoring.alerts.github
-    assert spec.retraining.triggers is not None and spec.retraining.triggers.code_change
+    assert spec.retraining.triggers is not None and spec.retraining.triggers.data_change
 
 
 @pytest.mark.parametrize(
@@ -249,6 +249,11 @@ def test_a_monitored_spec_with_triggers_validates_with_defaults() -> None:
         ({"monitoring": {}, "deployment": None}, "monitoring", r"add a deployment section"),
         ({"monitoring": {}, "deployment": {"data_capture": 0}}, "monitoring", r"data_capture is 0"),
         ({"retraining": {"triggers": {"schedule": "cron(x)"}}}, "retraining.triggers.schedule", r"fields"),
+        (
+            {"retraining": {"triggers": {"code_change": True}}},
+            "retraining.triggers.code_change",
+            r"not available yet",
+        ),
         (
             {"retraining": {"triggers": {"metric_floor": {"f1": 0.9}}}},
             "retraining.triggers.metric_floor",

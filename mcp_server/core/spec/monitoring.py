@@ -37,6 +37,15 @@ def monitoring_errors(data: dict[str, Any], produced: Collection[str] | None) ->
         errors.extend(
             _floor_errors("retraining.triggers.metric_floor", triggers.get("metric_floor"), produced)
         )
+        if triggers.get("code_change") is True:
+            errors.append(
+                SpecError(
+                    "retraining.triggers.code_change",
+                    True,
+                    "the code-change trigger (a push touching training_containers/) is not available yet; "
+                    "use schedule, drift_psi, metric_floor or data_change",
+                )
+            )
         for key in ("drift_psi", "metric_floor"):
             if triggers.get(key) and not isinstance(monitoring, dict):
                 errors.append(

@@ -338,7 +338,8 @@ class TriggersSpec(_Section):
         metric_floor: retrain when model-quality monitoring finds a metric below its floor.
         data_change: retrain when the dataset's source changes (a ``file://`` file's content
             hash, an S3 object's version).
-        code_change: retrain when a push touches ``training_containers/`` or the model's spec.
+        code_change: retrain when a push touches ``training_containers/`` (refused for now: no
+            stage acts on pushes yet).
     """
 
     schedule: str | None = Field(None, max_length=256)
