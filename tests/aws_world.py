@@ -48,7 +48,12 @@ def synthesised_definition(outdir: Path) -> str:
 
     build_app({"aws:cdk:bundling-stacks": [], "github_repository": "acme/models"}, outdir=str(outdir)).synth()
     template = json.loads((outdir / "MlopsWorkflow.template.json").read_text())
-    [machine] = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    [machine] = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::StepFunctions::StateMachine"
+        and r["Properties"]["StateMachineName"] == "mlops-runs"
+    ]
     definition = machine["Properties"]["DefinitionString"]
     if isinstance(definition, dict):  # Fn::Join of literal parts
         separator, parts = definition["Fn::Join"]

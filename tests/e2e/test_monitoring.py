@@ -39,6 +39,20 @@ def send(url: str, count: int, shift: float, start: int = 0) -> None:
             assert response.status == 200
 
 
+def wait_for_capture(runtime, count: int, timeout_s: float = 30) -> None:
+    """Until the endpoint's capture holds ``count`` records, then past the current second.
+
+    The capture writer flushes every 0.25 s, and a window ends at a whole second (its end is
+    exclusive): a request captured in the window's last second belongs to the next one.
+    """
+    folder = runtime.settings.home / "capture" / ENDPOINT
+    deadline = time.monotonic() + timeout_s
+    while sum(len(p.read_text().splitlines()) for p in folder.rglob("*.jsonl")) < count:
+        assert time.monotonic() < deadline, "the capture did not catch up"
+        time.sleep(0.1)
+    time.sleep(1.1)
+
+
 def comments_after(runtime, number: int, after_id: int) -> list:
     return [c for c in runtime.backends.issues.list_comments(number) if c.id > after_id]
 
@@ -76,7 +90,7 @@ def test_drift_alerts_on_the_issue_and_retrains_then_resolves(runtime, endpoints
     labels.update({f"w-{i}": str((data.target[i] + 1) % 3) for i in range(60, 90)})  # 30 wrong labels
     labels["w-nobody"] = "0"
     runtime.backends.monitoring.put_ground_truth(ENDPOINT, labels)
-    time.sleep(0.6)  # the capture writer flushes every 0.25 s
+    wait_for_capture(runtime, 150)
 
     last = runtime.backends.issues.list_comments(issue.number)[-1].id
     result = runtime.monitor(ENDPOINT, requested_by="test")
@@ -129,7 +143,7 @@ def test_drift_alerts_on_the_issue_and_retrains_then_resolves(runtime, endpoints
     # the issue is closed and the budget (max_attempts 1 a day) is spent: a new issue, no retrain
     runtime.backends.issues.set_state(issue.number, "closed")
     send(url, 100, shift=3.0, start=1000)
-    time.sleep(0.6)
+    wait_for_capture(runtime, 250)
     issues_before = len(runtime.backends.issues.list_issues())
     again = runtime.monitor(ENDPOINT)
     assert again["status"] == "SUCCEEDED"

@@ -16,6 +16,7 @@ from mcp_server.core.workflow.state import RESUMABLE_STATES
 from mcp_server.errors import RETRYABLE_ERRORS, TransientError
 from statemachine.engine import (
     DEFINITION_PATH,
+    MONITORING_DEFINITION_PATH,
     UnsupportedDefinitionError,
     add_invoke_listener,
     check_portable,
@@ -190,7 +191,15 @@ def test_the_workflow_definition_is_portable_and_every_task_retries_and_catches(
         else s["Resource"]
         for s in tasks.values()
     }
-    assert functions == {function_arn(name) for name, _ in FUNCTIONS.values()}
+    monitoring = json.loads(substitute(MONITORING_DEFINITION_PATH.read_text(), local_substitutions()))
+    check_portable(monitoring)
+    monitoring_functions = {s["Resource"] for s in monitoring["States"].values() if s["Type"] == "Task"}
+    # every agent runs in one of the two workflows
+    assert functions | monitoring_functions == {function_arn(name) for name, _ in FUNCTIONS.values()}
+    assert monitoring_functions == {function_arn("mlops-monitor"), function_arn("mlops-retrain")}
+    for name, task in ((n, s) for n, s in monitoring["States"].items() if s["Type"] == "Task"):
+        assert task["Retry"][0]["ErrorEquals"][0] == "TransientError", name
+        assert task["Catch"][0]["ErrorEquals"] == ["States.ALL"], name
     targets = {s.get("Next") for s in states.values()} | {
         c["Next"] for s in states.values() for c in s.get("Choices", []) + s.get("Catch", [])
     }

@@ -371,7 +371,11 @@ def test_baseline_matches_pandas_on_the_training_split(
     train = split(ref, "train")
     assert loan_report.baseline_uri is not None
     baseline = json.loads(path_from_uri(loan_report.baseline_uri).read_text())
-    assert baseline["version"] == 1
+    assert baseline["version"] == 2
+    assert len(baseline["features"]["existing_debt"]["sample"]) == min(
+        2000, train["existing_debt"].notna().sum()
+    )
+    assert set(baseline["target_distribution"]["frequencies"]) == set(ref.class_labels or [])
     assert baseline["feature_names"] == ref.feature_names
     assert baseline["n_rows"] == len(train)
     debt = baseline["features"]["existing_debt"]

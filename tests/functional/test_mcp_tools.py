@@ -46,6 +46,21 @@ EXPECTED_TOOLS = {
     "delete_endpoint",
     "replay_validation_traffic",
     "set_champion",
+    "run_monitoring_job",
+    "describe_monitoring_job",
+    "get_drift_report",
+    "put_ground_truth",
+    "put_monitoring_schedule",
+    "get_monitoring_schedule",
+    "list_monitoring_schedules",
+    "get_monitor_state",
+    "save_monitor_state",
+    "list_alerts",
+    "send_alert",
+    "get_data_version",
+    "start_retraining",
+    "describe_retraining",
+    "record_report",
 }
 #: Tools that change or remove what an endpoint serves.
 DESTRUCTIVE_TOOLS = {"deploy_model", "shift_traffic", "rollback_endpoint", "delete_endpoint"}

@@ -135,13 +135,34 @@ def read_capture(
 
 
 @dataclass
+class _Meta:
+    """Per request: its id, time, variant and row count; per row: its prediction."""
+
+    identities: list[str] = field(default_factory=list)
+    times: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    predictions: list[Any] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def add(self, identity: str, when: str, variant: str, predictions: list[Any]) -> None:
+        self.identities.append(identity)
+        self.times.append(when)
+        self.variants.append(variant)
+        self.counts.append(len(predictions))
+        self.predictions.extend(predictions)
+
+
+@dataclass
 class _Collected:
     """The readable rows so far, CSV and JSON apart (each parsed in one go at the end)."""
 
     csv_lines: list[str] = field(default_factory=list)
-    csv_meta: list[tuple[str, str, str, Any]] = field(default_factory=list)
+    csv_meta: _Meta = field(default_factory=_Meta)
     json_rows: list[Any] = field(default_factory=list)
-    json_meta: list[tuple[str, str, str, Any]] = field(default_factory=list)
+    json_meta: _Meta = field(default_factory=_Meta)
 
 
 def _take(
@@ -175,9 +196,7 @@ def _take(
         else (collected.json_rows, collected.json_meta)
     )
     target.extend(rows)
-    single = len(rows) == 1
-    for i, prediction in enumerate(predictions):
-        meta.append((identity if single else f"{identity}:{i}", when, variant, prediction))
+    meta.add(identity, when, variant, predictions)
 
 
 def _skip(window: CaptureWindow, reason: str) -> None:
@@ -243,11 +262,21 @@ def _json_frame(rows: list[Any], features: list[str]) -> pd.DataFrame:
     return pd.DataFrame(fixed, columns=features)
 
 
-def _with_meta(frame: pd.DataFrame, meta: list[tuple[str, str, str, Any]]) -> pd.DataFrame:
-    identities, times, variants, predictions = zip(*meta, strict=True) if meta else ((), (), (), ())
+def _with_meta(frame: pd.DataFrame, meta: _Meta) -> pd.DataFrame:
+    """Add the rows' id, time, variant and prediction columns, expanding requests to their rows.
+
+    A row of a multi-row request is ``{id}:{i}`` (0-based), a single-row request's row its id.
+    """
+    counts = np.asarray(meta.counts, dtype=np.int64)
+    identities = np.repeat(np.asarray(meta.identities, dtype=object), counts)
+    multi = np.repeat(counts > 1, counts)
+    if multi.any():
+        offsets = np.arange(len(identities)) - np.repeat(np.cumsum(counts) - counts, counts)
+        suffixed = pd.Series(identities[multi]) + ":" + pd.Series(offsets[multi]).astype(str)
+        identities[multi] = suffixed.to_numpy(dtype=object)
     frame = frame.reset_index(drop=True)
-    frame["__inference_id__"] = np.asarray(identities, dtype=object)
-    frame["__time__"] = np.asarray(times, dtype=object)
-    frame["__variant__"] = np.asarray(variants, dtype=object)
-    frame["__prediction__"] = np.asarray(predictions, dtype=object)
+    frame["__inference_id__"] = identities
+    frame["__time__"] = np.repeat(np.asarray(meta.times, dtype=object), counts)
+    frame["__variant__"] = np.repeat(np.asarray(meta.variants, dtype=object), counts)
+    frame["__prediction__"] = np.asarray(meta.predictions, dtype=object)
     return frame
