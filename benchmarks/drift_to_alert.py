@@ -57,7 +57,8 @@ def main() -> None:
     parser.add_argument("--tick-s", type=float, default=5.0)
     args = parser.parse_args()
     minutes = max(1, args.interval_s // 60)
-    with tempfile.TemporaryDirectory() as scratch:
+    # the stopped endpoint's server may still be closing its log when the folder goes
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
         settings = Settings.from_env(environ={}, home=Path(scratch) / ".mlops")
         runtime = LocalRuntime(settings, ROOT, force_local_issues=True).start()
         try:
