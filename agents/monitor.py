@@ -155,7 +155,8 @@ def evaluate(event: MonitoringEvent) -> AlarmsStep:
     notify = bool(opened or resolved)
     updated = remembered.model_copy(
         update={
-            "last_until": job.until if job is not None and job.job_name else remembered.last_until,
+            # a skipped job (data-change checks only) moves the window too, or it would be due again
+            "last_until": job.until if job is not None else remembered.last_until,
             "last_job": job.job_name if job is not None and job.job_name else remembered.last_job,
             "last_status": job.status if job is not None else remembered.last_status,
             # with something to announce, Alert saves the incidents once it has delivered them
