@@ -5,6 +5,8 @@ The stack passes each secret's ARN, not its value: ``MLOPS_GITHUB_TOKEN_SECRET_A
 them for 5 minutes) into ``GITHUB_TOKEN`` and ``MLOPS_WEBHOOK_SECRET``, where the rest of the
 code reads its configuration. A secret that cannot be read, or still holds the placeholder the
 stack creates it with, stops the start with an error that says which secret and how to set it.
+The alert channels' secrets (``MLOPS_SLACK_WEBHOOK_SECRET_ARN``, ``MLOPS_SMTP_PASSWORD_SECRET_ARN``)
+are optional: while one holds its placeholder its variable stays unset and the channel is off.
 """
 
 from __future__ import annotations

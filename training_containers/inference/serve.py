@@ -6,7 +6,9 @@ Routes:
 - ``POST /invocations``: JSON or CSV rows (``schema``) → ``{"predictions", "probabilities"?,
   "variant", "model_version"}`` as JSON, or one prediction a line when ``Accept: text/csv``.
   The production variant is the one named by the ``X-Amzn-SageMaker-Target-Variant`` header
-  (SageMaker's ``TargetVariant``), else one chosen at random by weight. A row that does not fit
+  (SageMaker's ``TargetVariant``), else one chosen at random by weight. The caller's
+  ``X-Amzn-SageMaker-Inference-Id`` (SageMaker's ``InferenceId``, at most 64 characters) is kept
+  in the request's capture record, where ground truth finds it. A row that does not fit
   the model is a 400 naming the row and the feature; a model failure is a 500 whose body says so;
 - ``GET /openapi.json`` and ``GET /docs``: the OpenAPI document generated from the input schema
   (of the variant with the largest weight) and its interactive page (Swagger UI);
