@@ -28,6 +28,8 @@ from mcp_server.core.deployment.models import EndpointMetrics
 from mcp_server.core.monitoring.alerts import findings, incident_changes, retraining_reasons
 from mcp_server.core.monitoring.models import (
     AlertMessage,
+    Finding,
+    Incident,
     MonitoringReport,
     MonitoringSchedule,
     MonitorState,
@@ -292,9 +294,8 @@ def alert(event: MonitoringEvent) -> AlertStep:
     return AlertStep(report_url=report_url, deliveries=deliveries)
 
 
-def _incident(finding: Any, now: str, where: str) -> Any:
-    from mcp_server.core.monitoring.models import Incident
-
+def _incident(finding: Finding, now: str, where: str) -> Incident:
+    """The incident a delivered alert opened (``where``: its GitHub comment)."""
     return Incident(
         key=finding.key, opened_at=now, last_seen_at=now, summary=finding.summary, comment_url=where
     )
