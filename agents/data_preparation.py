@@ -10,9 +10,17 @@ from mcp_server.core.workflow.state import AgentEvent
 
 
 def prepare(event: AgentEvent) -> DatasetRef:
-    """Prepare the spec's dataset (or check the environment of a control task)."""
+    """Prepare the spec's dataset (or check the environment of a control task).
+
+    A retrain whose trigger carries feedback (``retraining.feedback``) adds those labelled
+    captured rows to the data.
+    """
     report_status(event.state, "preparing the data")
-    return DatasetRef.model_validate(call_tool("prepare_dataset", {"spec": event.state.spec}))
+    arguments: dict[str, Any] = {"spec": event.state.spec}
+    trigger = event.state.trigger
+    if trigger is not None and trigger.feedback_uri:
+        arguments["feedback_uri"] = trigger.feedback_uri
+    return DatasetRef.model_validate(call_tool("prepare_dataset", arguments))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

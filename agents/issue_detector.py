@@ -4,13 +4,16 @@ The answer (``receive``) needs no more than the delivery store: a body over 1 Mi
 ``X-Hub-Signature-256`` HMAC is checked over the raw bytes before anything is parsed (401);
 ``ping`` is answered; a missing delivery id, a body that is not a JSON object, or fields of the
 wrong shape are 400 with the reason; events and actions the pipeline does not act on are 200
-``ignored``; a delivery id seen before (even before a restart) is 200 ``duplicate``; anything
+``ignored`` (a ``push`` is acted on only when it moves the default branch and touches
+``training_containers/``); a delivery id seen before (even before a restart) is 200 ``duplicate``; anything
 else is stored and answered 202 ``accepted``. No client mistake is answered 5xx.
 
 The work (``process``), after the answer: authors whose ``author_association`` is not allowed
 get a comment and no run; an invalid spec gets ONE comment listing every error and no run; a
 valid spec starts an execution whose name is derived from ``X-GitHub-Delivery``; comments go
-to ``IssueCommands``. Its outcome is recorded with the delivery.
+to ``IssueCommands``; a push starts the monitoring workflow with the ``code_change`` trigger for
+every monitored endpoint whose spec sets ``retraining.triggers.code_change`` and whose model's
+code it changed (``core.monitoring.code_change``). Its outcome is recorded with the delivery.
 
 Takes an API Gateway (REST, proxy integration) event and returns a proxy response.
 """
@@ -36,8 +39,20 @@ from agents.issue_commands import IssueCommands, RunUnavailable
 from agents.runtime import call_tool, logger
 from mcp_server.backends.base import DeliveryStore
 from mcp_server.backends.environments import registered_environments
-from mcp_server.core.events import MAX_DELIVERY_BYTES, IssueCommentEvent, IssuesEvent, parse_event
+from mcp_server.core.events import (
+    MAX_DELIVERY_BYTES,
+    IssueCommentEvent,
+    IssuesEvent,
+    PushEvent,
+    parse_event,
+)
 from mcp_server.core.models import Delivery, IssueRef
+from mcp_server.core.monitoring.code_change import (
+    code_change_reason,
+    model_code_changes,
+    touches_containers,
+)
+from mcp_server.core.monitoring.models import MonitoringSchedule
 from mcp_server.core.rendering.comments import spec_errors_comment, unauthorised_comment
 from mcp_server.core.spec.bounds import shorten
 from mcp_server.core.spec.issue_form import extract_spec
@@ -52,6 +67,7 @@ DEFAULT_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 MAX_LISTED_ERRORS = 20
 
 CommentPoster = Callable[[int, str, str], None]
+ScheduleLister = Callable[[], list[MonitoringSchedule]]
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,8 @@ class DetectorConfig:
         describe_wait_s: seconds a training-job describe may long-poll (keep it under the
             agent Lambda's timeout).
         sfn_endpoint_url: Step Functions endpoint override (the local engine).
+        monitoring_state_machine_arn: the monitoring workflow a push starts (code-change
+            retraining); empty: pushes are ignored.
     """
 
     webhook_secret: bytes
@@ -80,6 +98,7 @@ class DetectorConfig:
     operator_timeout_s: int = 7 * 24 * 3600
     describe_wait_s: int = 20
     sfn_endpoint_url: str | None = None
+    monitoring_state_machine_arn: str = ""
 
     @classmethod
     def from_env(cls) -> DetectorConfig:
@@ -87,7 +106,8 @@ class DetectorConfig:
 
         Reads ``MLOPS_WEBHOOK_SECRET``, ``MLOPS_STATE_MACHINE_ARN``, ``MLOPS_ALLOWED_ASSOCIATIONS``
         (comma-separated), ``MLOPS_TRIGGER_LABEL``, ``MLOPS_ISSUE_TEMPLATE``,
-        ``MLOPS_POLL_INTERVAL_S``, ``MLOPS_OPERATOR_TIMEOUT_S`` and ``MLOPS_SFN_ENDPOINT_URL``.
+        ``MLOPS_POLL_INTERVAL_S``, ``MLOPS_OPERATOR_TIMEOUT_S``, ``MLOPS_SFN_ENDPOINT_URL`` and
+        ``MLOPS_MONITORING_STATE_MACHINE_ARN``.
 
         Raises:
             KeyError: the secret or the state machine ARN is not set.
@@ -106,6 +126,7 @@ class DetectorConfig:
             operator_timeout_s=int(env.get("MLOPS_OPERATOR_TIMEOUT_S", str(7 * 24 * 3600))),
             describe_wait_s=int(env.get("MLOPS_DESCRIBE_WAIT_S", "20")),
             sfn_endpoint_url=env.get("MLOPS_SFN_ENDPOINT_URL") or None,
+            monitoring_state_machine_arn=env.get("MLOPS_MONITORING_STATE_MACHINE_ARN", ""),
         )
 
 
@@ -132,6 +153,21 @@ def execution_name(issue_number: int, delivery_id: str) -> str:
     return f"issue-{issue_number}-{clean}"[:80]
 
 
+def push_execution_name(endpoint_name: str, delivery_id: str) -> str:
+    """The code-change monitoring execution of one endpoint for one push delivery.
+
+    Returns:
+        ``push-{endpoint}-{delivery}`` within Step Functions' 80 characters; the endpoint part
+        is cut to 30 characters plus 6 hex digits of its SHA-256 when longer, so endpoints that
+        share a prefix keep distinct names. A redelivery maps to the same name.
+    """
+    part = endpoint_name
+    if len(part) > 37:
+        part = f"{part[:30].rstrip('-')}-{hashlib.sha256(endpoint_name.encode()).hexdigest()[:6]}"
+    clean = re.sub(r"[^A-Za-z0-9_-]", "-", delivery_id)
+    return f"push-{part}-{clean}"[:80]
+
+
 def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
@@ -145,6 +181,7 @@ class IssueDetector:
         deliveries: where deliveries are kept from their answer until their work is done.
         post_comment: ``(issue_number, body, idempotency_key)``; defaults to the MCP tool.
         runtime_id: who processes deliveries here (a live runtime's id; the Lambda's request id).
+        list_schedules: the monitored endpoints' schedules; defaults to the MCP tool.
     """
 
     def __init__(
@@ -154,6 +191,7 @@ class IssueDetector:
         deliveries: DeliveryStore,
         post_comment: CommentPoster | None = None,
         runtime_id: str = "webhook",
+        list_schedules: ScheduleLister | None = None,
     ) -> None:
         """Load the issue form once; nothing is contacted until a delivery arrives."""
         self.config = config
@@ -161,6 +199,7 @@ class IssueDetector:
         self.deliveries = deliveries
         self.runtime_id = runtime_id
         self.post_comment = post_comment or _post_comment_via_mcp
+        self.list_schedules = list_schedules or _list_schedules_via_mcp
         self.template = yaml.safe_load(config.template_path.read_text())
         self.commands = IssueCommands(
             sfn_client, self.post_comment, config.allowed_associations, config.state_machine_arn
@@ -199,7 +238,7 @@ class IssueDetector:
         kind = headers.get("x-github-event", "")
         if kind == "ping":
             return _response(200, {"status": "pong"})
-        if kind not in ("issues", "issue_comment"):
+        if kind not in ("issues", "issue_comment", "push"):
             return _response(200, {"status": "ignored", "message": f"event {kind[:50]!r} is not handled"})
         delivery_id = headers.get("x-github-delivery", "")
         if not delivery_id or len(delivery_id) > 200:
@@ -226,9 +265,18 @@ class IssueDetector:
             return _response(200, {"status": "duplicate", "delivery_id": delivery_id})
         return _response(202, {"status": "accepted", "delivery_id": delivery_id})
 
-    def _ignored(self, event: IssuesEvent | IssueCommentEvent) -> str | None:
+    def _ignored(self, event: IssuesEvent | IssueCommentEvent | PushEvent) -> str | None:
         """Why an event is not acted on (None when it is), decided from the payload alone."""
         trigger = self.config.trigger_label
+        if isinstance(event, PushEvent):
+            default = event.repository.default_branch
+            if event.deleted or event.ref != f"refs/heads/{default}":
+                return f"only pushes to the default branch {default[:100]} are read"
+            if not touches_containers(event.paths):
+                return "the push changes nothing under training_containers/"
+            if not self.config.monitoring_state_machine_arn:
+                return "no monitoring workflow is configured (MLOPS_MONITORING_STATE_MACHINE_ARN)"
+            return None
         if isinstance(event, IssueCommentEvent):
             if event.action != "created":
                 return "only new comments are read; edits are ignored"
@@ -295,6 +343,8 @@ class IssueDetector:
     def _work(self, delivery: Delivery) -> dict[str, Any]:
         if delivery.event == "issue_comment":
             return self.commands.handle(IssueCommentEvent.model_validate(delivery.payload))
+        if delivery.event == "push":
+            return self._push(PushEvent.model_validate(delivery.payload), delivery.delivery_id)
         return self._issue_event(IssuesEvent.model_validate(delivery.payload), delivery.delivery_id)
 
     def _issue_event(self, event: IssuesEvent, delivery: str) -> dict[str, Any]:
@@ -368,6 +418,49 @@ class IssueDetector:
             return False
         return True
 
+    def _push(self, event: PushEvent, delivery: str) -> dict[str, Any]:
+        """Start a code-change monitoring execution for each model whose code the push changed.
+
+        Returns:
+            ``status`` ``started`` with ``executions`` (endpoint, name, ARN, whether this
+            delivery started it) and ``skipped`` (endpoints not retrained, and why), or
+            ``ignored`` when no monitored model's code changed.
+        """
+        executions, skipped = [], []
+        pusher = (event.sender.login if event.sender else "") or event.pusher.name
+        for schedule in self.list_schedules():
+            endpoint = schedule.endpoint_name
+            if schedule.triggers is None or not schedule.triggers.code_change:
+                continue
+            changed = model_code_changes(event.paths, str(schedule.spec.get("algorithm", "")))
+            if not changed:
+                skipped.append({"endpoint_name": endpoint, "why": "the push does not touch its model's code"})
+                continue
+            name = push_execution_name(endpoint, delivery)
+            execution_input = {
+                "endpoint_name": endpoint,
+                "trigger": "code_change",
+                "requested_by": pusher[:100],
+                "reason": code_change_reason(changed, event.after, event.branch, pusher)[:2000],
+                "delivery_id": delivery,
+            }
+            try:
+                started = self.sfn.start_execution(
+                    stateMachineArn=self.config.monitoring_state_machine_arn,
+                    name=name,
+                    input=json.dumps(execution_input),
+                )
+            except self.sfn.exceptions.ExecutionAlreadyExists:
+                skipped.append({"endpoint_name": endpoint, "why": f"execution {name} exists already"})
+                continue
+            logger.info("code-change monitoring started", extra={"execution": name, "endpoint": endpoint})
+            executions.append(
+                {"endpoint_name": endpoint, "execution_name": name, "execution_arn": started["executionArn"]}
+            )
+        if not executions:
+            return {"status": "ignored", "message": "no monitored model's code changed", "skipped": skipped}
+        return {"status": "started", "executions": executions, "skipped": skipped}
+
 
 def _raw_body(event: dict[str, Any]) -> bytes:
     raw = event.get("body") or ""
@@ -380,6 +473,10 @@ def _post_comment_via_mcp(issue_number: int, body: str, idempotency_key: str) ->
     call_tool(
         "post_comment", {"issue_number": issue_number, "body": body, "idempotency_key": idempotency_key}
     )
+
+
+def _list_schedules_via_mcp() -> list[MonitoringSchedule]:
+    return [MonitoringSchedule.model_validate(s) for s in call_tool("list_monitoring_schedules", {})]
 
 
 @functools.cache

@@ -7,7 +7,8 @@ Scheduler on AWS, ``mlops serve`` locally) or on ``mlops monitor NAME``:
   schedule's creation the first time) up to the execution's start (``run_monitoring_job``).
 - **evaluate**: the spec's rules against the report and the endpoint's traffic over the window
   (``core.monitoring.alerts``); the incidents that open or clear; which retraining trigger
-  fires (drift, metric floor, data change; the retraining schedule fires by itself), within the
+  fires (drift, metric floor, data change; the retraining schedule and a push that changed the
+  model's code, started by the webhook, fire by themselves), within the
   retry budget: no second retrain while one runs, and at most ``retraining.max_attempts``
   triggered retrains per day. The window's end is saved, so the next job starts there.
 - **alert**: commit the report under ``training_history/monitoring/{endpoint}/{job}/`` and send
@@ -135,12 +136,17 @@ def evaluate(event: MonitoringEvent) -> AlarmsStep:
     job = state.job
     now = _iso(dt.datetime.now(dt.UTC))
     reasons: list[RetrainReason] = []
+    data_version = ""
     opened, resolved, after = [], [], dict(remembered.incidents)
     if state.trigger == "schedule":
         expression = schedule.triggers.schedule if schedule.triggers else ""
         reasons.append(
             RetrainReason(kind="schedule", reason=f"the retraining schedule `{expression}` came due")
         )
+    elif state.trigger == "code_change":
+        if schedule.triggers is not None and schedule.triggers.code_change:
+            reason = state.reason or "a push changed its code"
+            reasons.append(RetrainReason(kind="code_change", reason=reason))
     elif job is not None and job.job_name and schedule.monitoring is not None:
         report = MonitoringReport.model_validate(
             call_tool("describe_monitoring_job", {"job_name": job.job_name})
@@ -149,11 +155,20 @@ def evaluate(event: MonitoringEvent) -> AlarmsStep:
         found = findings(report, schedule.monitoring, traffic)
         opened, resolved, after = incident_changes(remembered.incidents, found, now)
         reasons += [RetrainReason(kind=k, reason=r) for k, r in retraining_reasons(report, schedule.triggers)]  # type: ignore[arg-type]
-    if state.trigger != "schedule" and schedule.triggers is not None and schedule.triggers.data_change:
-        changed = _data_change(schedule)
+    if (
+        state.trigger not in ("schedule", "code_change")
+        and schedule.triggers is not None
+        and schedule.triggers.data_change
+    ):
+        data_version, changed = _data_change(schedule, remembered)
         if changed:
             reasons.append(RetrainReason(kind="data_change", reason=changed))
     retrain, skipped = _within_budget(reasons, remembered, schedule)
+    retrained_version = (
+        {"data_version_retrained": data_version}
+        if retrain is not None and retrain.kind == "data_change"
+        else {}
+    )
     notify = bool(opened or resolved)
     updated = remembered.model_copy(
         update={
@@ -165,6 +180,7 @@ def evaluate(event: MonitoringEvent) -> AlarmsStep:
             **({} if notify else {"incidents": after}),
             # the retraining schedule fired, whether or not the budget lets it start a run
             **({"last_scheduled_retrain_at": now} if state.trigger == "schedule" else {}),
+            **retrained_version,
         }
     )
     save_state(state.endpoint_name, updated)
@@ -196,19 +212,25 @@ def _traffic(endpoint_name: str, since: str | None, schedule: MonitoringSchedule
     return metrics.variants
 
 
-def _data_change(schedule: MonitoringSchedule) -> str:
-    """Why the dataset changed since the deployed model was trained, or ``""``."""
+def _data_change(schedule: MonitoringSchedule, remembered: MonitorState) -> tuple[str, str]:
+    """The dataset source's version, and why it changed since the deployed model was trained.
+
+    Returns:
+        ``(version, reason)``; the reason is ``""`` when the version is the deployed model's, or
+        the one the last data-change retrain was started for (its challenger may not have won).
+    """
     source = schedule.data_source
     if not source:
-        return ""
+        return "", ""
     try:
         version = str(call_tool("get_data_version", {"source": source}))
     except MlopsError as err:
         logger.warning("data version unreadable", extra={"error": str(err)})
-        return ""
-    if version and schedule.data_version and version != schedule.data_version:
-        return f"the dataset source {source} changed ({schedule.data_version[:19]} → {version[:19]})"
-    return ""
+        return "", ""
+    known = {schedule.data_version, remembered.data_version_retrained}
+    if version and schedule.data_version and version not in known:
+        return version, f"the dataset source {source} changed ({schedule.data_version[:19]} → {version[:19]})"
+    return version, ""
 
 
 def _within_budget(

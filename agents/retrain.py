@@ -22,13 +22,13 @@ from typing import Any
 
 from agents.runtime import call_tool, logger, report_status
 from mcp_server.core.models import WaitingRun
-from mcp_server.core.monitoring.models import AlertMessage, MonitoringSchedule, MonitorState
+from mcp_server.core.monitoring.models import AlertMessage, MonitoringReport, MonitoringSchedule, MonitorState
 from mcp_server.core.rendering.comments import retry_comment
 from mcp_server.core.rendering.monitoring_text import retraining_comment
-from mcp_server.core.workflow.monitoring_state import MonitoringEvent, RetrainingStep
+from mcp_server.core.workflow.monitoring_state import MonitoringEvent, MonitoringState, RetrainingStep
 from mcp_server.core.workflow.records import current_record
 from mcp_server.core.workflow.state import AgentEvent, RunConfig, Trigger, WorkflowInput, WorkflowState
-from mcp_server.errors import MlopsError
+from mcp_server.errors import MlopsError, NotFoundError
 
 DEFAULT_TIMEOUT_S = 7 * 24 * 3600
 
@@ -143,6 +143,7 @@ def start_retraining(event: MonitoringEvent) -> RetrainingStep:
         raise MlopsError("StartRetraining needs the trigger EvaluateAlarms found")
     now = datetime.now(UTC)
     name = retraining_execution_name(schedule.issue.number, reason.kind, now)
+    feedback_uri, feedback_rows = _feedback(schedule, state)
     workflow_input = WorkflowInput(
         issue=schedule.issue,
         spec=schedule.spec,
@@ -158,6 +159,8 @@ def start_retraining(event: MonitoringEvent) -> RetrainingStep:
             previous_version=schedule.model_version,
             previous_spec_hash=schedule.spec_hash,
             previous_data_version=schedule.training_data_version,
+            feedback_uri=feedback_uri,
+            feedback_rows=feedback_rows,
         ),
         config=RunConfig.model_validate(schedule.run_config),
     )
@@ -200,6 +203,28 @@ def start_retraining(event: MonitoringEvent) -> RetrainingStep:
         trigger=reason,
         started=bool(started["started"]),
     )
+
+
+def _feedback(schedule: MonitoringSchedule, state: MonitoringState) -> tuple[str, int]:
+    """The labelled captured rows a retrain adds (``retraining.feedback``): ``(uri, rows)``.
+
+    They come from this execution's monitoring job, else the endpoint's last one; ``("", 0)``
+    when feedback is off or no job collected labelled rows.
+    """
+    if not schedule.spec.get("retraining", {}).get("feedback"):
+        return "", 0
+    job = state.job.job_name if state.job is not None and state.job.job_name else ""
+    if not job:
+        job = MonitorState.model_validate(
+            call_tool("get_monitor_state", {"endpoint_name": state.endpoint_name})
+        ).last_job
+    if not job:
+        return "", 0
+    try:
+        report = MonitoringReport.model_validate(call_tool("describe_monitoring_job", {"job_name": job}))
+    except NotFoundError:
+        return "", 0
+    return report.feedback_uri, report.feedback_rows if report.feedback_uri else 0
 
 
 def start_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

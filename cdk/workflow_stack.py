@@ -150,6 +150,7 @@ class WorkflowStack(Stack):
             Duration.seconds(29),
         )
         self.state_machine.grant_start_execution(self.webhook)
+        self.monitoring_state_machine.grant_start_execution(self.webhook)  # a push: code-change retraining
         _read_secret(self.webhook, storage, storage.webhook_secret.secret_arn)
         self.reporter = self._function(
             "ExecutionReporter", "agents.execution_reporter.handler", agent_environment, Duration.minutes(5)

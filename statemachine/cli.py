@@ -619,6 +619,64 @@ def monitor(
 
 
 @app.command()
+def push(
+    before: Annotated[str, typer.Option(help="the commit the branch was at before the push")] = "HEAD~1",
+    after: Annotated[str, typer.Option(help="the pushed commit")] = "HEAD",
+    author: Annotated[str, typer.Option("--as", help="the pusher's login")] = "local-user",
+    wait: Annotated[bool, typer.Option(help="follow the retrain runs the push starts to their end")] = True,
+    timeout: Annotated[float, typer.Option(help="seconds to wait")] = 3600,
+) -> None:
+    """Deliver the push webhook of this checkout's commits: models whose code changed retrain."""
+    from statemachine.local_runtime import LocalRuntime
+    from statemachine.webhooks import GitError, push_payload
+
+    settings = Settings.from_env()
+    try:
+        payload = push_payload(Path.cwd(), before, after, pusher=author)
+    except GitError as err:
+        raise UserMistake(str(err)) from err
+    paths = sorted({p for c in payload["commits"] for p in (*c["added"], *c["removed"], *c["modified"])})
+    console.print(
+        f"Push {payload['before'][:7]}..{payload['after'][:7]} to {payload['repository']['default_branch']}: "
+        f"{len(payload['commits'])} commit(s), {len(paths)} path(s)"
+    )
+    with console.status("starting the MCP server and the engine"):
+        runtime = LocalRuntime(settings, Path.cwd(), command="mlops push").start()
+    try:
+        response = runtime.deliver("push", payload)
+        console.print(
+            f"Webhook answered {response['statusCode']} {response['status']}: "
+            f"{escape(str(response.get('message', '')))}".rstrip(": ")
+        )
+        for skipped in response.get("skipped", []):
+            console.print(f"  {skipped['endpoint_name']}: not retrained ({escape(skipped['why'])})")
+        for execution in response.get("executions", []):
+            _push_outcome(runtime, execution, wait, timeout)
+    finally:
+        runtime.stop()
+
+
+def _push_outcome(runtime: Any, execution: dict[str, Any], wait: bool, timeout: float) -> None:
+    """Wait for one code-change monitoring execution; print and follow the retrain it started."""
+    endpoint = execution["endpoint_name"]
+    result = runtime.wait_monitoring(execution["execution_arn"], timeout)
+    state = result["output"] or {}
+    retraining = state.get("retraining")
+    if result["status"] != "SUCCEEDED":
+        console.print(f"  {endpoint}: [red]failed[/] ({escape(str(result['cause']))})")
+    elif not retraining:
+        why = (state.get("alarms") or {}).get("skipped_retrain") or "no trigger"
+        console.print(f"  {endpoint}: no retrain: {escape(why)}")
+    else:
+        reason = escape(retraining["trigger"]["reason"])
+        console.print(f"  {endpoint}: retrain started ({reason}): execution {retraining['execution_name']}")
+        if wait:
+            record = _follow(runtime, retraining["execution_arn"], timeout)
+            store: Any = runtime.backends.issues
+            _report(record, retraining["issue_number"], time.perf_counter(), store)
+
+
+@app.command()
 def feedback(
     name: Annotated[str, typer.Argument(help="the endpoint whose predictions the labels grade")],
     labels: Annotated[Path, typer.Argument(help="CSV with columns inference_id,label")],

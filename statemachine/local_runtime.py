@@ -197,6 +197,7 @@ class LocalRuntime:
             state_machine_arn=self.engine.state_machine_arn,
             poll_interval_s=self.settings.poll_interval_s,
             operator_timeout_s=self.operator_timeout_s,
+            monitoring_state_machine_arn=self.engine.monitoring_state_machine_arn,
         )
         self.detector = IssueDetector(
             config, self.engine.client(), self.backends.deliveries, runtime_id=self.runtime_id
@@ -239,11 +240,23 @@ class LocalRuntime:
         self.stop()
 
     def start_scheduler(self, tick_s: float = 30.0) -> LocalScheduler:
-        """Start the monitoring scheduler (``mlops serve``); stop it before the runtime."""
+        """Start the monitoring scheduler (``mlops serve``); stop it before the runtime.
+
+        With local endpoints, each tick also samples their system metrics.
+        """
         assert self.engine is not None, "start the runtime first"
         assert self.backends is not None, "start the runtime first"
+        sampler = None
+        if self.settings.backend == "local":
+            from mcp_server.backends.local.endpoints import LocalEndpointBackend
+
+            sampler = LocalEndpointBackend(self.settings).record_system_metrics
         return LocalScheduler(
-            self.backends.monitoring, self.engine.client(), self.engine.monitoring_state_machine_arn, tick_s
+            self.backends.monitoring,
+            self.engine.client(),
+            self.engine.monitoring_state_machine_arn,
+            tick_s,
+            sampler=sampler,
         ).start()
 
     def monitor(
@@ -273,6 +286,23 @@ class LocalRuntime:
                 {"endpoint_name": endpoint_name, "trigger": trigger, "requested_by": requested_by}
             ),
         )["executionArn"]
+        return self.wait_monitoring(arn, timeout_s, on_update)
+
+    def wait_monitoring(
+        self, arn: str, timeout_s: float = 3600, on_update: Callable[[str], None] | None = None
+    ) -> dict[str, Any]:
+        """Wait for a monitoring execution's end (``on_update`` gets each state it enters).
+
+        Returns:
+            ``{"name", "arn", "status", "output" (the final MonitoringState as JSON, or None),
+            "error", "cause"}``; for a failure, the failing task's own error and cause.
+
+        Raises:
+            TimeoutError: it did not end within ``timeout_s`` seconds.
+        """
+        assert self.engine is not None, "start the runtime first"
+        client = self.engine.client()
+        name = arn.rsplit(":", 1)[-1]
         deadline = time.monotonic() + timeout_s
         while True:
             described = client.describe_execution(executionArn=arn)

@@ -9,6 +9,9 @@ and starts the monitoring workflow on the local engine for what is due:
 - the retraining schedule (``retraining.triggers.schedule``): due at its next run after the
   last scheduled retrain; input ``{"endpoint_name": ..., "trigger": "schedule"}``.
 
+Each tick also runs the ``sampler`` it was given first (``mlops serve``: the local endpoints'
+system metrics, ``LocalEndpointBackend.record_system_metrics``).
+
 Execution names carry the due time (``monitor-{endpoint}-{yyyymmddhhmmss}``), so a run that is
 due is started once however many ticks see it (Step Functions refuses a finished execution's
 name, and returns a running one's; the scheduler also remembers what it started). A run that
@@ -21,6 +24,7 @@ import datetime as dt
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,10 +90,19 @@ class LocalScheduler:
         client: a boto3 Step Functions client bound to the local engine.
         state_machine_arn: the monitoring workflow.
         tick_s: seconds between two looks.
+        sampler: called at each tick before the schedules are read (its errors are logged).
     """
 
-    def __init__(self, monitoring: Any, client: Any, state_machine_arn: str, tick_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        monitoring: Any,
+        client: Any,
+        state_machine_arn: str,
+        tick_s: float = 30.0,
+        sampler: Callable[[], object] | None = None,
+    ) -> None:
         self._monitoring = monitoring
+        self._sampler = sampler
         self._client = client
         self._machine = state_machine_arn
         self.tick_s = tick_s
@@ -100,6 +113,11 @@ class LocalScheduler:
     def tick(self, now: dt.datetime | None = None) -> list[str]:
         """Start every due execution now; return the ARNs of those this tick started."""
         now = now or dt.datetime.now(dt.UTC)
+        if self._sampler is not None:
+            try:
+                self._sampler()
+            except Exception:  # noqa: BLE001 - system metrics must not stop the schedules
+                LOG.exception("system metrics not sampled")
         started = []
         for schedule in self._monitoring.list_monitoring_schedules():
             try:

@@ -1,14 +1,16 @@
 """GitHub webhook deliveries as GitHub sends them, for local runs and tests.
 
 ``issue_payload`` and ``comment_payload`` build bodies in the shape of GitHub's ``issues`` and
-``issue_comment`` events (the fields the handler reads, with GitHub's names); ``api_gateway_event``
-wraps a signed body into the API Gateway proxy event the handler takes.
+``issue_comment`` events (the fields the handler reads, with GitHub's names); ``push_payload``
+builds a ``push`` event from a real git checkout's commits; ``api_gateway_event`` wraps a signed
+body into the API Gateway proxy event the handler takes.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
 import uuid
 import zlib
 from datetime import UTC, datetime
@@ -152,3 +154,95 @@ def comment_payload(
     if action == "edited":
         payload["changes"] = {"body": {"from": body}}
     return payload
+
+
+class GitError(ValueError):
+    """A revision range git cannot read (the message is git's own, shortened)."""
+
+
+def _git(checkout: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(checkout), *args], capture_output=True, text=True, check=False, timeout=60
+    )
+    if done.returncode != 0:
+        raise GitError(f"git {' '.join(args)}: {(done.stderr or done.stdout).strip()[:500]}")
+    return done.stdout
+
+
+def push_payload(
+    checkout: Path,
+    before: str,
+    after: str = "HEAD",
+    pusher: str = "local-user",
+    repository: str = LOCAL_REPOSITORY,
+) -> dict[str, Any]:
+    """Build the ``push`` event GitHub sends when ``before..after`` reaches the default branch.
+
+    The commits and their added, removed and modified paths come from ``git log`` of the
+    checkout; the branch is the checkout's current one, reported as the default branch (in local
+    mode the checked-out branch is the one models are built from).
+
+    Args:
+        checkout: a git working tree.
+        before: the commit the branch was at (e.g. ``HEAD~1``).
+        after: the pushed commit.
+        pusher: the login of who pushed.
+        repository: ``owner/name``.
+
+    Returns:
+        The payload, with GitHub's field names (``ref``, ``before``, ``after``, ``repository``
+        with ``default_branch``, ``pusher``, ``sender``, ``commits``, ``head_commit``).
+
+    Raises:
+        GitError: not a git checkout, or a revision git cannot resolve.
+    """
+    branch = _git(checkout, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    before_id = _git(checkout, "rev-parse", "--verify", f"{before}^{{commit}}").strip()
+    after_id = _git(checkout, "rev-parse", "--verify", f"{after}^{{commit}}").strip()
+    log = _git(
+        checkout,
+        "log",
+        "--reverse",
+        "--no-renames",
+        "--name-status",
+        "--format=%x00%H%x1f%s",
+        f"{before_id}..{after_id}",
+    )
+    commits = []
+    for chunk in log.split("\0")[1:]:
+        header, _, files = chunk.partition("\n")
+        commit_id, _, message = header.partition("\x1f")
+        changes: dict[str, list[str]] = {"A": [], "D": [], "M": []}
+        for line in files.splitlines():
+            status, _, path = line.partition("\t")
+            if path:
+                changes.get(status[:1], changes["M"]).append(path)
+        commits.append(
+            {
+                "id": commit_id,
+                "message": message,
+                "url": f"https://github.com/{repository}/commit/{commit_id}",
+                "added": changes["A"],
+                "removed": changes["D"],
+                "modified": changes["M"],
+            }
+        )
+    owner = repository.split("/")[0]
+    return {
+        "ref": f"refs/heads/{branch}",
+        "before": before_id,
+        "after": after_id,
+        "created": False,
+        "deleted": False,
+        "forced": False,
+        "repository": {
+            "full_name": repository,
+            "name": repository.split("/")[-1],
+            "owner": _user(owner),
+            "default_branch": branch,
+        },
+        "pusher": {"name": pusher},
+        "sender": _user(pusher),
+        "commits": commits,
+        "head_commit": commits[-1] if commits else None,
+    }

@@ -55,14 +55,19 @@ class DatasetBackend(ABC):
     """Loads, cleans, splits and versions datasets."""
 
     @abstractmethod
-    def prepare_dataset(self, spec: TrainingSpec) -> DatasetRef:
+    def prepare_dataset(self, spec: TrainingSpec, feedback_uri: str | None = None) -> DatasetRef:
         """Load ``spec.dataset.source``, clean rows, split, and store raw data and splits.
 
-        Idempotent: the same source content and spec give the same ``dataset_id``.
+        Idempotent: the same source content, feedback and spec give the same ``dataset_id``.
+
+        Args:
+            spec: a validated spec.
+            feedback_uri: a monitoring job's ``feedback.parquet`` (labelled captured rows, the
+                features and the target) appended to the source's rows before cleaning.
 
         Raises:
-            DatasetError: the source cannot be read, the target column is missing, or a split
-                would be empty.
+            DatasetError: the source cannot be read, the target column is missing, a split
+                would be empty, or the feedback file is not a monitoring job's output.
         """
 
 

@@ -1,6 +1,6 @@
 """GitHub webhook payloads, as far as the pipeline reads them: typed, bounded, checked. Pure.
 
-GitHub's ``issues`` and ``issue_comment`` events carry much more; only the fields read here
+GitHub's ``issues``, ``issue_comment`` and ``push`` events carry much more; only the fields read here
 are declared (others are ignored). A delivery whose fields have the wrong shape is refused with
 400 and the reason (``shape_problems``), never half-read.
 """
@@ -86,14 +86,72 @@ class IssueCommentEvent(_Event):
     repository: Repository | None = None
 
 
-EventKind = Literal["issues", "issue_comment"]
+#: The longest file path read from a push (GitHub's paths are at most 4,096 bytes).
+FilePath = Annotated[StrictStr, Field(max_length=4096)]
 
 
-def parse_event(kind: EventKind, payload: object) -> IssuesEvent | IssueCommentEvent:
+class PushRepository(Repository):
+    """The repository of a ``push`` event, with its default branch."""
+
+    default_branch: Name
+
+
+class PushCommit(_Event):
+    """A pushed commit: its id, message, and the paths it added, removed and modified."""
+
+    id: Name
+    message: Text = ""
+    added: list[FilePath] = Field(default_factory=list, max_length=10_000)
+    removed: list[FilePath] = Field(default_factory=list, max_length=10_000)
+    modified: list[FilePath] = Field(default_factory=list, max_length=10_000)
+
+    @property
+    def paths(self) -> list[str]:
+        """Every path the commit touched (added, removed or modified)."""
+        return [*self.added, *self.removed, *self.modified]
+
+
+class Pusher(_Event):
+    """Who pushed (``pusher`` is a git identity: a name, not a login)."""
+
+    name: Name
+
+
+class PushEvent(_Event):
+    """A ``push`` event: a branch moved from ``before`` to ``after``.
+
+    ``commits`` lists at most 2,048 commits (GitHub's limit); ``deleted`` is true when the push
+    removed the branch.
+    """
+
+    ref: Name
+    before: Name = ""
+    after: Name = ""
+    deleted: bool = False
+    repository: PushRepository
+    pusher: Pusher
+    sender: User | None = None
+    commits: list[PushCommit] = Field(default_factory=list, max_length=2048)
+
+    @property
+    def branch(self) -> str:
+        """The branch pushed to (``refs/heads/`` removed), or the whole ref for a tag."""
+        return self.ref.removeprefix("refs/heads/")
+
+    @property
+    def paths(self) -> list[str]:
+        """Every path the pushed commits touched, each once, in order of appearance."""
+        return list(dict.fromkeys(path for commit in self.commits for path in commit.paths))
+
+
+EventKind = Literal["issues", "issue_comment", "push"]
+
+
+def parse_event(kind: EventKind, payload: object) -> IssuesEvent | IssueCommentEvent | PushEvent:
     """Check a decoded delivery against the shape of its event.
 
     Args:
-        kind: ``X-GitHub-Event``.
+        kind: ``X-GitHub-Event`` (``issues``, ``issue_comment`` or ``push``).
         payload: the decoded JSON body.
 
     Returns:
@@ -106,9 +164,13 @@ def parse_event(kind: EventKind, payload: object) -> IssuesEvent | IssueCommentE
     """
     if not isinstance(payload, dict):
         raise ValueError(f"the body must be a JSON object, not {type(payload).__name__}")
-    model = IssuesEvent if kind == "issues" else IssueCommentEvent
+    models: dict[str, type[IssuesEvent | IssueCommentEvent | PushEvent]] = {
+        "issues": IssuesEvent,
+        "issue_comment": IssueCommentEvent,
+        "push": PushEvent,
+    }
     try:
-        return model.model_validate(payload)
+        return models[kind].model_validate(payload)
     except ValidationError as err:
         raise ValueError(shape_problems(err)) from err
 

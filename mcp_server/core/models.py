@@ -61,7 +61,10 @@ class DatasetRef(_Record):
     class_counts: dict[str, int] | None = None
     rows_raw: int
     rows_removed: dict[str, int] = Field(
-        default_factory=dict, description="duplicates, missing, outliers -> rows removed"
+        default_factory=dict, description="duplicates, missing, outliers, feedback -> rows removed"
+    )
+    rows_feedback: int = Field(
+        0, description="labelled captured rows added to the source's (retraining.feedback); in rows_raw"
     )
 
 
@@ -385,7 +388,7 @@ class Delivery(_Record):
 
     Attributes:
         delivery_id: ``X-GitHub-Delivery``; a second delivery with the same id starts nothing.
-        event: ``X-GitHub-Event`` (``issues`` or ``issue_comment``).
+        event: ``X-GitHub-Event`` (``issues``, ``issue_comment`` or ``push``).
         payload: the decoded body (already checked against the event's shape).
         received_at: ISO-8601 UTC.
         status: ``received`` (answered, not yet worked on), ``processing`` (a runtime is on it),
@@ -396,7 +399,7 @@ class Delivery(_Record):
     """
 
     delivery_id: str = Field(min_length=1, max_length=200)
-    event: Literal["issues", "issue_comment"]
+    event: Literal["issues", "issue_comment", "push"]
     payload: dict[str, Any]
     received_at: str
     status: Literal["received", "processing", "done"] = "received"

@@ -282,9 +282,12 @@ def test_the_mcp_server_is_behind_an_iam_function_url_only_the_agents_may_call(
         "MLOPS_SCHEDULER_ROLE_ARN",
         "MLOPS_SLACK_WEBHOOK_SECRET_ARN",
     } <= set(environment)
-    webhook = actions_of(statements(workflow, "Webhook"))
+    webhook_statements = statements(workflow, "Webhook")
+    webhook = actions_of(webhook_statements)
     assert "states:StartExecution" in webhook
     assert "sagemaker:CreateTrainingJob" not in webhook
+    starts = json.dumps([s["Resource"] for s in webhook_statements if s["Action"] == "states:StartExecution"])
+    assert "Monitoring" in starts and "Workflow" in starts  # a push starts code-change monitoring executions
 
 
 def test_webhook_api_alarms_and_dashboard(synthesized: dict[str, Any]) -> None:

@@ -282,3 +282,45 @@ def test_a_long_job_is_waited_on_over_retried_calls_without_a_second_job(
 
     assert len(created) == 1  # the retried call found the job by its name
     assert ref.split_sizes == {"train": 103, "validation": 23, "test": 23}
+
+
+def test_feedback_rows_are_mounted_from_the_monitoring_prefix_and_join_the_data(
+    backend: S3DatasetBackend, s3: Any, jobs: ProcessingJobs, tmp_path: Path
+) -> None:
+    from sklearn.datasets import load_wine
+
+    labelled = load_wine(as_frame=True).frame.iloc[:8].copy()
+    labelled["alcohol"] += 3.0  # shifted traffic: not duplicates of the source's rows
+    labelled["target"] = ["class_0", "0", "1", "class_2", "2", "2", "1", "unknown"]
+    buffer = io.BytesIO()
+    labelled.to_parquet(buffer, index=False)
+    key = "monitoring/wine-ep/mon-wine-ep-20261205000000/output/feedback.parquet"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=buffer.getvalue())
+    spec = make_spec("sklearn://wine")
+    plain = backend.prepare_dataset(spec)
+
+    ref = backend.prepare_dataset(spec, f"s3://{BUCKET}/{key}")
+
+    assert (ref.rows_raw, ref.rows_feedback, ref.rows_removed["feedback"]) == (plain.rows_raw + 7, 7, 1)
+    [job] = [p for p in jobs.created if p["ProcessingJobName"] == jobs.runs[-1]]  # type: ignore[attr-defined]
+    [feedback] = [i["S3Input"] for i in job["ProcessingInputs"] if i["InputName"] == "feedback"]
+    assert (feedback["S3Uri"], feedback["LocalPath"]) == (
+        f"s3://{BUCKET}/{key}",
+        "/opt/ml/processing/input/feedback",
+    )
+    local_home = tmp_path / "ws"
+    copy = local_home / "monitoring" / "wine-ep" / "jobs" / "mon" / "output" / "feedback.parquet"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(buffer.getvalue())
+    local = LocalDatasetBackend(Settings(home=local_home), base_dir=REPO_ROOT).prepare_dataset(
+        spec, copy.as_uri()
+    )
+    assert (local.data_version, local.split_sizes) == (ref.data_version, ref.split_sizes)  # the same program
+
+    for outside in (
+        f"s3://team-data/{key}",
+        f"s3://{BUCKET}/data/feedback.parquet",
+        f"s3://{BUCKET}/monitoring/x.csv",
+    ):
+        with pytest.raises(DatasetError, match="not a monitoring job's feedback.parquet"):
+            backend.prepare_dataset(spec, outside)

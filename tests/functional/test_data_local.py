@@ -353,3 +353,69 @@ def test_data_roots_from_the_environment_allow_a_folder(confined, tmp_path: Path
     assert (
         backend.prepare_dataset(make_spec((private / "secret.csv").as_uri(), "secret_column")).rows_raw == 30
     )
+
+
+def _feedback(backend: LocalDatasetBackend, frame: pd.DataFrame, job: str = "mon-x-1") -> str:
+    """Write ``frame`` where a monitoring job writes its labelled captured rows; its URI."""
+    path = backend._settings.home / "monitoring" / "x" / "jobs" / job / "output" / "feedback.parquet"
+    path.parent.mkdir(parents=True)
+    frame.to_parquet(path, index=False)
+    return path.as_uri()
+
+
+def test_feedback_rows_join_the_data_and_a_label_outside_the_targets_type_is_dropped(
+    backend: LocalDatasetBackend, tmp_path: Path
+) -> None:
+    frame = animals()
+    frame["size"] = frame["weight"].round().astype(int) % 3  # an integer target
+    frame.drop(columns="species").to_csv(tmp_path / "sized.csv", index=False)
+    spec = make_spec("file://sized.csv", "size")
+    before = backend.prepare_dataset(spec)
+    # the labelled captured rows: labels are text; one is not an integer, one feature is missing
+    labelled = animals(12, seed=7).drop(columns=["species", "colour"])
+    labelled["size"] = ["0", "1", "2"] * 3 + ["1", "2", "big"]
+    after = backend.prepare_dataset(spec, _feedback(backend, labelled))
+    assert (after.rows_raw, after.rows_feedback) == (before.rows_raw + 11, 11)
+    assert after.rows_removed["feedback"] == 1
+    assert after.data_version != before.data_version
+    rows = pd.concat(read_split(after, name) for name in after.splits)
+    added = rows[rows["weight"].isin(labelled["weight"])]
+    assert len(added) == 11 and added["colour"].isna().all()  # the captured rows lacked colour
+    assert after.class_labels == ["0", "1", "2"]
+    assert (
+        backend.prepare_dataset(spec, _feedback(backend, labelled, "mon-x-2")) == after
+    )  # same rows: same data
+
+
+def test_feedback_labels_may_name_a_scikit_learn_datasets_classes(backend: LocalDatasetBackend) -> None:
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True)
+    labelled = iris.frame.iloc[:6].copy()
+    labelled[iris.frame.columns[:4]] += 0.05  # not duplicates of the source's rows
+    labelled["target"] = ["setosa", "setosa", "2", "virginica", "versicolor", "nope"]
+    ref = backend.prepare_dataset(make_spec("sklearn://iris"), _feedback(backend, labelled))
+    assert ref.rows_feedback == 5 and ref.rows_removed["feedback"] == 1
+    assert ref.class_counts == {
+        "setosa": 52,
+        "versicolor": 51,
+        "virginica": 51,
+    }  # iris: 50 each, one duplicate
+
+
+@pytest.mark.parametrize("where", ["outside", "not-parquet", "missing", "not-a-file-uri"])
+def test_feedback_from_anywhere_but_a_monitoring_job_is_refused(
+    backend: LocalDatasetBackend, tmp_path: Path, where: str
+) -> None:
+    monitoring = backend._settings.home / "monitoring"
+    monitoring.mkdir(parents=True)
+    uri = {
+        "outside": (tmp_path / "elsewhere.parquet").as_uri(),
+        "not-parquet": (monitoring / "feedback.csv").as_uri(),
+        "missing": (monitoring / "gone.parquet").as_uri(),
+        "not-a-file-uri": "s3://bucket/monitoring/feedback.parquet",
+    }[where]
+    animals().to_parquet(tmp_path / "elsewhere.parquet")
+    (monitoring / "feedback.csv").write_text("a,b\n")
+    with pytest.raises(DatasetError, match="feedback"):
+        backend.prepare_dataset(make_spec("sklearn://iris"), uri)

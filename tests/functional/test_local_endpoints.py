@@ -332,3 +332,36 @@ def test_mlops_serve_restarts_the_endpoints_whose_server_is_gone(world):
     finally:
         serve.terminate()
         serve.wait(30)
+
+
+def test_system_metrics_are_sampled_over_time_and_plotted_by_the_monitoring_job(world, tmp_path):
+    from training_containers.monitoring import system
+
+    backend = world["backend"]
+    backend.apply(desired("sampled", (world["blue"], "1", 50), (world["green"], "2", 50)))
+    assert "sampled" not in backend.record_system_metrics()  # the first look keeps the counters only
+    taken = []
+    for count in (40, 0, 25):
+        send(backend, "sampled", world["rows"], count)
+        time.sleep(0.3)
+        taken.append(backend.record_system_metrics()["sampled"])
+    assert [s.requests for s in taken] == [40, 0, 25]  # each sample covers its own window only
+    assert backend.system_metrics("sampled") == taken
+    assert taken[0].p95_ms is not None and taken[1].p95_ms is None and taken[1].rps == 0
+    assert taken[0].rps == pytest.approx(40 / taken[0].window_s, rel=0.01)
+    assert all(s.memory_mb is not None and s.memory_mb > 10 for s in taken)  # a Python server's MiB
+    assert all(s.cpu_percent is not None and s.cpu_percent >= 0 for s in taken)
+    assert taken[0].cpu_percent > taken[1].cpu_percent  # 40 predictions cost more than none
+
+    # the monitoring job reads the same file over its window and plots it
+    folder = world["home"] / "system_metrics" / "sampled"
+    (folder / "samples.jsonl").open("a").write("not json\n")
+    read, skipped = system.read_samples(folder, None, "2999-01-01T00:00:00Z")
+    assert [s["requests"] for s in read] == [40, 0, 25] and skipped == 1
+    found = system.summary(read)
+    assert found["requests"] == 65 and found["samples"] == 3 and found["max_memory_mb"] > 10
+    assert system.plot(tmp_path, read) == {"system_metrics": "plots/system_metrics.png"}
+    assert (tmp_path / "plots" / "system_metrics.png").stat().st_size > 10_000
+    assert "- Requests: 65, 5xx answers: 0" in system.markdown(found)
+    backend.delete_endpoint("sampled")
+    assert "sampled" not in backend.record_system_metrics()  # stopped: not sampled

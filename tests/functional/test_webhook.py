@@ -80,7 +80,7 @@ def test_other_labels_and_events_are_ignored(runtime):
     unlabelled = labeled(issue, "x")
     unlabelled["action"], unlabelled["issue"]["labels"] = "opened", []
     assert runtime.deliver("issues", unlabelled)["status"] == "ignored"
-    assert runtime.deliver("push", {"ref": "refs/heads/main"})["status"] == "ignored"
+    assert runtime.deliver("pull_request", {"action": "opened"})["status"] == "ignored"
     assert len(executions(runtime)) == before
 
 

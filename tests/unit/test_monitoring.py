@@ -12,10 +12,17 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mcp_server.core.deployment.metrics import VariantMetrics
+from mcp_server.core.deployment.metrics import (
+    MetricsSnapshot,
+    VariantCounts,
+    VariantMetrics,
+    parse_prometheus,
+    system_sample,
+)
 from mcp_server.core.models import HistoryRecord, IssueRef, RegisteredModel
 from mcp_server.core.monitoring import formats
 from mcp_server.core.monitoring.alerts import findings, incident_changes, retraining_reasons
+from mcp_server.core.monitoring.code_change import code_change_reason, model_code_changes, model_code_folders
 from mcp_server.core.monitoring.drift import (
     UNSEEN,
     bin_counts,
@@ -250,9 +257,9 @@ def test_a_monitored_spec_with_triggers_validates_with_defaults() -> None:
         ({"monitoring": {}, "deployment": {"data_capture": 0}}, "monitoring", r"data_capture is 0"),
         ({"retraining": {"triggers": {"schedule": "cron(x)"}}}, "retraining.triggers.schedule", r"fields"),
         (
-            {"retraining": {"triggers": {"code_change": True}}},
-            "retraining.triggers.code_change",
-            r"not available yet",
+            {"retraining": {"triggers": {"code_change": True}}, "deployment": None},
+            "retraining.triggers",
+            r"add a deployment section",
         ),
         (
             {"retraining": {"triggers": {"metric_floor": {"f1": 0.9}}}},
@@ -436,3 +443,120 @@ def test_a_retrain_record_shows_the_version_diff() -> None:
     assert "- Spec: unchanged (`abc`)" in lines
     assert "| f1 | 0.9500 | 0.9700 |" in lines
     assert retraining_lines(record.model_copy(update={"trigger": None})) == []
+
+
+# --- the code-change trigger -----------------------------------------------------------------
+
+
+def test_a_models_code_is_the_shared_folders_and_its_familys():
+    paths = [
+        "training_containers/sklearn/train.py",
+        "training_containers/pytorch/net.py",
+        "training_containers/common/metrics.py",
+        "training_containers/monitoring/monitor.py",
+        "README.md",
+    ]
+    assert model_code_changes(paths, "random_forest") == [paths[0], paths[2]]
+    assert model_code_changes(paths, "neural_network") == [paths[1], paths[2]]
+    assert model_code_changes(["training_containers/monitoring/monitor.py"], "xgboost") == []
+    assert "training_containers/inference/" in model_code_folders("ppo")
+    assert "training_containers/rl/" in model_code_folders("ppo")
+    with pytest.raises(KeyError):
+        model_code_folders("no_such_algorithm")
+
+
+def test_the_code_change_reason_names_the_push_and_at_most_five_paths():
+    changed = [f"training_containers/sklearn/f{i}.py" for i in range(7)]
+    reason = code_change_reason(changed, "6113728f27ae82c7", "main", "alice")
+    assert reason.startswith("push 6113728 to main by alice changed training_containers/sklearn/f0.py, ")
+    assert reason.endswith("f4.py and 2 more")
+
+
+def test_a_spec_may_now_ask_for_the_code_change_trigger():
+    spec = validate_spec({**BASE, "retraining": {"triggers": {"code_change": True}}})
+    assert spec.retraining.triggers is not None and spec.retraining.triggers.code_change
+
+
+# --- system metrics over time ----------------------------------------------------------------
+
+
+def _counts(ok: float, failed: float, buckets: list[tuple[float, float]]) -> VariantCounts:
+    return VariantCounts(responses={"2xx": ok, "5xx": failed}, buckets=buckets)
+
+
+def test_a_system_sample_sums_the_variants_over_the_window_between_two_snapshots():
+    earlier = MetricsSnapshot(
+        at=100.0,
+        variants={"a": _counts(10, 0, [(0.01, 10), (0.1, 10), (math.inf, 10)])},
+        cpu_seconds=2.0,
+        memory_bytes=50 * 2**20,
+    )
+    current = MetricsSnapshot(
+        at=110.0,
+        variants={
+            "a": _counts(40, 1, [(0.01, 30), (0.1, 41), (math.inf, 41)]),
+            "b": _counts(9, 0, [(0.01, 0), (0.1, 9), (math.inf, 9)]),
+        },
+        cpu_seconds=4.5,
+        memory_bytes=60 * 2**20,
+    )
+    sample = system_sample(current, earlier)
+    # window: a answered 31 (30 ok, 1 failed), b 9: 40 in 10 s
+    assert (sample.requests, sample.errors_5xx, sample.rps, sample.window_s) == (40, 1, 4.0, 10.0)
+    assert sample.cpu_percent == 25.0  # 2.5 CPU seconds in 10 s
+    assert sample.memory_mb == 60.0
+    # 20 of the 40 answered within 10 ms: the median is that bucket's upper bound
+    assert sample.p50_ms == pytest.approx(10.0)
+    assert 10.0 < sample.p95_ms <= 100.0
+
+
+def test_a_restarted_server_counts_from_zero_and_its_cpu_use_is_unknown():
+    earlier = MetricsSnapshot(at=0.0, variants={"a": _counts(100, 0, [(math.inf, 100)])}, cpu_seconds=50.0)
+    current = MetricsSnapshot(at=5.0, variants={"a": _counts(3, 0, [(math.inf, 3)])}, cpu_seconds=1.0)
+    sample = system_sample(current, earlier)
+    assert sample.requests == 3 and sample.cpu_percent is None and sample.memory_mb is None
+    with pytest.raises(ValueError, match="out of order"):
+        system_sample(earlier, current)
+
+
+def test_the_servers_process_metrics_are_read_from_prometheus_text():
+    from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    snapshot = parse_prometheus(generate_latest(registry).decode(), 1.0)
+    assert snapshot.cpu_seconds is not None and snapshot.cpu_seconds > 0
+    assert snapshot.memory_bytes is not None and snapshot.memory_bytes > 10 * 2**20
+    assert snapshot.variants == {}
+
+
+# --- feedback into training ------------------------------------------------------------------
+
+
+def test_feedback_needs_a_supervised_task_monitoring_and_a_trigger():
+    triggers = {"drift_psi": 0.3}
+    ok = validate_spec({**BASE, "monitoring": {}, "retraining": {"feedback": True, "triggers": triggers}})
+    assert ok.retraining.feedback
+    cases = [
+        (
+            {"retraining": {"feedback": True, "triggers": {"schedule": "rate(1 day)"}}},
+            r"add a monitoring section",
+        ),
+        ({"monitoring": {}, "retraining": {"feedback": True}}, r"add retraining.triggers"),
+        (
+            {
+                "model_type": "unsupervised_learning",
+                "task": "clustering",
+                "algorithm": "kmeans",
+                "dataset": {"source": "sklearn://iris"},
+                "monitoring": {},
+                "retraining": {"feedback": True, "triggers": {"schedule": "rate(1 day)"}},
+            },
+            r"supervised models only",
+        ),
+    ]
+    for changes, pattern in cases:
+        with pytest.raises(SpecValidationError) as caught:
+            validate_spec({**BASE, **changes})
+        [error] = [e for e in caught.value.errors if e.path == "retraining.feedback"]
+        assert re.search(pattern, error.message), error.message

@@ -13,7 +13,8 @@ Routes:
 - ``GET /openapi.json`` and ``GET /docs``: the OpenAPI document generated from the input schema
   (of the variant with the largest weight) and its interactive page (Swagger UI);
 - ``GET /metrics``: per variant, the latency histogram (seconds) and the responses by status
-  class, in the Prometheus text format (``prometheus_client``);
+  class, and the process's CPU seconds and resident memory, in the Prometheus text format
+  (``prometheus_client``);
 - ``POST /admin/reload`` (a local endpoint only, from 127.0.0.1): read ``endpoint.json`` again
   and switch to its variants and weights atomically (``create_app``).
 
@@ -42,7 +43,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -258,6 +266,7 @@ class EndpointServer:
         self.config, self.seed, self.config_path = config, seed, config_path
         self.serving = load_serving(config, seed)
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, process_resident_memory_bytes
         self.latency = Histogram(
             "endpoint_latency_seconds",
             "Time to answer an invocation, seconds",

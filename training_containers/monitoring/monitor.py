@@ -10,13 +10,16 @@ job keeps its file formats). Under ``/opt/ml/processing`` (``MLOPS_PROCESSING_RO
   each: ``{"groundTruthData": {"data": LABEL, "encoding": "CSV"}, "eventMetadata": {"eventId":
   INFERENCE_ID}, "eventVersion": "0"}``; a classifier's LABEL is a class label, or its code
   0..K-1 (the baseline's ``class_labels`` order);
+- ``input/system/`` (optional, local endpoints): the endpoint's system metrics over time,
+  summarised and plotted (``system``);
 - ``input/config/monitoring.json``: ``endpoint_name``, ``since`` and ``until`` (ISO-8601 UTC),
   ``drift_psi``, ``metric_floor``, ``task``, ``target``, ``quality_lookback_s``.
 
 It writes to ``output/``: ``statistics.json`` (the window), ``constraints.json`` and
 ``baseline/statistics.json`` (the training baseline), ``constraint_violations.json``,
-``report.json`` (the summary the backends read), ``report.md`` and ``plots/*.png``; or
-``output/failure`` and exit status 1.
+``report.json`` (the summary the backends read), ``report.md``, ``plots/*.png`` and, when
+ground truth labels captured rows, ``feedback.parquet`` (those rows as training rows: the
+features and the target, for ``retraining.feedback``); or ``output/failure`` and exit status 1.
 
 Drift is judged on the rows captured in ``[since, until)``. Model quality is computed on every
 captured row up to ``until`` within ``quality_lookback_s`` whose inference id has a label:
@@ -40,6 +43,7 @@ from mcp_server.core.monitoring import formats
 from mcp_server.core.monitoring.drift import FeatureDrift, categorical_drift, numeric_drift
 from training_containers.common.contract import run_reporting_failures
 from training_containers.evaluation.baseline import build_baseline
+from training_containers.monitoring import system
 from training_containers.monitoring.capture import read_capture
 
 #: Default root of the contract inside a SageMaker processing container.
@@ -128,6 +132,14 @@ def monitor(root: Path) -> dict[str, Any]:
     _write(output / "constraints.json", formats.constraints(baseline, threshold))
     _write(output / "constraint_violations.json", violations)
     plots = _plots(output, [*drifts, *([prediction] if prediction else [])])
+    feedback = labelled_rows(frame, labels, features, config.get("target"), baseline)
+    if len(feedback):
+        feedback.to_parquet(output / "feedback.parquet", index=False)
+        say(f"wrote {len(feedback)} labelled captured row(s) to feedback.parquet")
+    samples, skipped_samples = system.read_samples(root / "input" / "system", since, until)
+    if skipped_samples:
+        say(f"skipped {skipped_samples} unreadable system-metrics line(s)")
+    plots.update(system.plot(output, samples))
     report = {
         "endpoint_name": config["endpoint_name"],
         "status": "CompletedWithViolations" if violations["violations"] else "Completed",
@@ -144,6 +156,8 @@ def monitor(root: Path) -> dict[str, Any]:
         "unknown_ground_truth": unknown,
         "violations": len(violations["violations"]),
         "plots": plots,
+        "system": system.summary(samples),
+        "feedback_rows": len(feedback),
         "duration_s": round(time.perf_counter() - started, 3),
     }
     (output / "report.md").write_text(markdown_report(report, config.get("metric_floor") or {}))
@@ -221,6 +235,33 @@ def model_quality(
     y_true = truth.map(codes).to_numpy(dtype=int)
     y_pred = predicted.map(codes).to_numpy(dtype=int)
     return classification_metrics(y_true, y_pred, None, max(len(classes), 2)), len(rows), unknown
+
+
+def labelled_rows(
+    frame: pd.DataFrame,
+    labels: dict[str, str],
+    features: list[str],
+    target: str | None,
+    baseline: dict[str, Any],
+) -> pd.DataFrame:
+    """The captured rows that have a label, as training rows: the features and ``target``.
+
+    A classifier's label given as its class code 0..K-1 becomes the class label (the
+    baseline's ``class_labels`` order), as in ``model_quality``. Labels stay text: the
+    preparation casts them to the training target's type. Empty without a target or labels.
+    """
+    if not labels or not target or frame.empty:
+        return pd.DataFrame()
+    rows = frame[frame["__inference_id__"].astype(str).isin(labels.keys())]
+    truth = rows["__inference_id__"].astype(str).map(labels)
+    ordered = [str(label) for label in baseline.get("class_labels") or []]
+    if ordered:
+        truth = truth.map(
+            lambda v: ordered[int(v)] if v not in ordered and v.isdigit() and int(v) < len(ordered) else v
+        )
+    found = rows[features].copy()
+    found[target] = truth.to_numpy()
+    return found.reset_index(drop=True)
 
 
 def _class_order(label: str) -> tuple[int, float, str]:
@@ -343,6 +384,7 @@ def markdown_report(report: dict[str, Any], floors: dict[str, float]) -> str:
         lines.append("")
     if report["unknown_ground_truth"]:
         lines += [f"{report['unknown_ground_truth']} ground-truth label(s) matched no captured request.", ""]
+    lines += system.markdown(report.get("system") or {})
     for name, path in report["plots"].items():
         lines.append(f"![{name}]({path})")
     return "\n".join(lines).rstrip() + "\n"

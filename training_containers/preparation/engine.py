@@ -211,6 +211,55 @@ def load_file(connection: duckdb.DuckDBPyConnection, path: Path, source: str, sc
         ) from err
 
 
+def append_feedback(
+    connection: duckdb.DuckDBPyConnection, path: Path, target: str | None, label_names: list[str] | None
+) -> tuple[int, int]:
+    """Append a monitoring job's labelled captured rows (``feedback.parquet``) to table ``raw``.
+
+    Columns are matched by name: a column of ``raw`` the file lacks is NULL, one the file has
+    and ``raw`` lacks is ignored, and each value is cast to ``raw``'s type (``TRY_CAST``: a value
+    that does not fit is NULL, and missing-value handling takes it). The label is text; a class
+    name of a scikit-learn dataset becomes its code (``label_names``' order). A row whose label
+    is not a value of the target's type is dropped.
+
+    Returns:
+        ``(rows appended, rows dropped for their label)``.
+
+    Raises:
+        DataError: no target, a target ``raw`` lacks, or a file that is not readable Parquet.
+    """
+    kinds = dict(columns(connection, "raw"))
+    if target is None or target not in kinds:
+        raise DataError(f"feedback rows need the target column {target!r} in the dataset")
+    try:
+        connection.execute(f"CREATE TEMP TABLE feedback AS SELECT * FROM read_parquet({literal(str(path))})")
+    except duckdb.Error as err:
+        raise DataError(f"cannot read the feedback rows {path.name}: {_first_line(err)}") from err
+    present = {name for name, _ in columns(connection, "feedback")}
+    label = f"CAST({ident(target)} AS VARCHAR)" if target in present else "NULL::VARCHAR"
+    if label_names:
+        cases = " ".join(
+            f"WHEN {label} = {literal(name)} THEN {literal(str(i))}" for i, name in enumerate(label_names)
+        )
+        label = f"CASE {cases} ELSE {label} END"
+    cast_label = f"TRY_CAST({label} AS {kinds[target]})"
+    selected = [
+        f"{cast_label} AS {ident(name)}"
+        if name == target
+        else (f"TRY_CAST({ident(name)} AS {kind})" if name in present else f"NULL::{kind}")
+        + f" AS {ident(name)}"
+        for name, kind in kinds.items()
+    ]
+    total = count(connection, "SELECT count(*) FROM feedback")
+    before = count(connection, "SELECT count(*) FROM raw")
+    connection.execute(
+        f"INSERT INTO raw SELECT {', '.join(selected)} FROM feedback WHERE {cast_label} IS NOT NULL"
+    )
+    appended = count(connection, "SELECT count(*) FROM raw") - before
+    connection.execute("DROP TABLE feedback")
+    return appended, total - appended
+
+
 def _decompressed(path: Path, scratch: Path) -> Path:
     """A CSV DuckDB can read: ``path`` itself, or its content decompressed into ``scratch``."""
     suffix = path.suffix.lower()

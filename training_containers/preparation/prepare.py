@@ -60,6 +60,8 @@ class PreparationConfig:
         drop_duplicates: ``preprocessing.drop_duplicates``.
         drop_missing: ``preprocessing.missing_values == "drop"``.
         outliers: ``preprocessing.outliers`` (``method``, ``factor``) or None.
+        feedback: labelled captured rows to append (``retraining.feedback``), relative to
+            ``input/`` (``feedback/feedback.parquet``), or None.
         memory_limit_mb: DuckDB's memory limit, MiB; the process's peak RSS is about 220 MiB more
             (about 850 MB under the default 640 MiB in benchmarks/prepare_throughput.py).
         threads: DuckDB's threads (None: one per core).
@@ -75,6 +77,7 @@ class PreparationConfig:
     drop_duplicates: bool = True
     drop_missing: bool = False
     outliers: dict[str, Any] | None = None
+    feedback: str | None = None
     memory_limit_mb: int = 640
     threads: int | None = None
 
@@ -120,6 +123,11 @@ def prepare(config: PreparationConfig, root: Path) -> dict[str, Any]:
                     raise DataError(f"dataset.source {config.source}: no input file was mounted")
                 engine.load_file(connection, root / "input" / config.input, config.source, scratch)
             target = config.target
+            appended = dropped = 0
+            if config.feedback:
+                appended, dropped = engine.append_feedback(
+                    connection, root / "input" / config.feedback, target, label_names
+                )
             drop = ("target",) if target is None and config.sklearn else ()
             options = PreparationOptions(
                 source=config.source,
@@ -133,6 +141,9 @@ def prepare(config: PreparationConfig, root: Path) -> dict[str, Any]:
                 label_names=label_names,
             )
             result = _prepare_loaded(connection, options, output, config.memory_limit_mb)
+            result["rows_feedback"] = appended
+            if dropped:
+                result["rows_removed"]["feedback"] = dropped
         finally:
             connection.close()
     result["duration_s"] = round(time.perf_counter() - started, 3)

@@ -91,11 +91,13 @@ class S3DatasetBackend(DatasetBackend):
         self._instance_type = instance_type
         self._memory_limit_mb = memory_limit_mb
 
-    def prepare_dataset(self, spec: TrainingSpec) -> DatasetRef:
+    def prepare_dataset(self, spec: TrainingSpec, feedback_uri: str | None = None) -> DatasetRef:
         """Run the preparation job for ``spec.dataset`` (or find its result); publish the splits.
 
-        Idempotent: an unchanged object with the same spec returns the published DatasetRef
-        without starting a job.
+        Idempotent: an unchanged object with the same spec (and feedback) returns the published
+        DatasetRef without starting a job. ``feedback_uri``, a monitoring job's
+        ``feedback.parquet`` under the bucket's ``monitoring/`` prefix, is mounted as the
+        ``feedback`` input and appended to the source's rows (``retraining.feedback``).
 
         Returns:
             The DatasetRef; ``uri`` and ``splits`` are ``s3://`` prefixes (each split's ends with
@@ -117,13 +119,15 @@ class S3DatasetBackend(DatasetBackend):
             raise DatasetError(f"the {spec.task} spec has no dataset section; add dataset.source")
         with translated(f"prepare {preview(ds.source)}", "SageMaker", DatasetError):
             source_uri, fingerprint, size = self._source(ds.source)
+            if feedback_uri:
+                fingerprint += f"|feedback:{self._feedback_tag(feedback_uri)}"
             job_id = preparation.preparation_id(fingerprint, spec)
             prefix = f"s3://{self._bucket}/preparations/{job_id}"
             published = self._published(prefix)
             if published is not None:
                 return published
             if not object_exists(self._s3, f"{prefix}/output/{preparation.RESULT_FILE}"):
-                self._run(spec, job_id, prefix, source_uri, size)
+                self._run(spec, job_id, prefix, source_uri, size, feedback_uri)
             result = json.loads(read_object(self._s3, f"{prefix}/output/{preparation.RESULT_FILE}"))
             ref, metadata = self._publish(spec, prefix, result)
             write_object(
@@ -180,7 +184,37 @@ class S3DatasetBackend(DatasetBackend):
             return None  # the dataset was deleted: publish again
         return DatasetRef.model_validate_json(read_object(self._s3, metadata))
 
-    def _run(self, spec: TrainingSpec, job_id: str, prefix: str, source_uri: str | None, size: int) -> None:
+    def _feedback_tag(self, uri: str) -> str:
+        """The feedback object's ETag, once it is known to be a monitoring job's Parquet output.
+
+        Raises:
+            DatasetError: not ``s3://{bucket}/monitoring/.../*.parquet``, or an object that
+                does not exist.
+        """
+        if (
+            not uri.startswith(f"s3://{self._bucket}/monitoring/")
+            or not uri.endswith(".parquet")
+            or ".." in uri
+        ):
+            raise DatasetError(
+                f"feedback {preview(uri)}: not a monitoring job's feedback.parquet under "
+                f"s3://{self._bucket}/monitoring/"
+            )
+        bucket, key = split_s3_uri(uri)
+        try:
+            return str(self._s3.head_object(Bucket=bucket, Key=key).get("ETag"))
+        except ClientError as err:
+            raise DatasetError(f"feedback {preview(uri)}: cannot read it ({error_code(err)})") from err
+
+    def _run(
+        self,
+        spec: TrainingSpec,
+        job_id: str,
+        prefix: str,
+        source_uri: str | None,
+        size: int,
+        feedback_uri: str | None = None,
+    ) -> None:
         """Start the job (or find it), wait for its end, and raise its failure."""
         image = self._settings.training_images.get(IMAGE_FAMILY)
         if not image or not self._settings.sagemaker_role_arn:
@@ -192,6 +226,9 @@ class S3DatasetBackend(DatasetBackend):
         inputs = {"config": f"{prefix}/input/config/"}
         if source_uri:
             inputs["data"] = source_uri  # the object lands as input/data/<its name>
+        feedback_file = feedback_uri.rsplit("/", 1)[-1] if feedback_uri else None
+        if feedback_uri:
+            inputs["feedback"] = feedback_uri  # input/feedback/feedback.parquet
         definition = processing_job_definition(
             job_id,
             image,
@@ -204,7 +241,7 @@ class S3DatasetBackend(DatasetBackend):
             {"preparation": job_id},
             volume_gb=preparation.volume_size_gb(size, file_name),
         )
-        config = preparation.program_config(spec, job_id, file_name, self._memory_limit_mb)
+        config = preparation.program_config(spec, job_id, file_name, self._memory_limit_mb, feedback_file)
         config_uri = f"{prefix}/input/config/{preparation.CONFIG_FILE}"
         start_processing_job(self._sagemaker, self._s3, definition, config_uri, config)
         reason = wait_for_processing_job(

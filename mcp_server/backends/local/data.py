@@ -24,6 +24,7 @@ encoding, scaling) are left to the training job's pipeline.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -85,7 +86,7 @@ class LocalDatasetBackend(DatasetBackend):
             + [Path(root).resolve() for root in settings.data_roots]
         )
 
-    def prepare_dataset(self, spec: TrainingSpec) -> DatasetRef:
+    def prepare_dataset(self, spec: TrainingSpec, feedback_uri: str | None = None) -> DatasetRef:
         """Load, version, clean and split ``spec.dataset`` in a processing job; publish the result.
 
         Idempotent: an unchanged source with the same spec returns the published DatasetRef
@@ -93,6 +94,8 @@ class LocalDatasetBackend(DatasetBackend):
 
         Args:
             spec: a validated spec with a ``dataset`` section.
+            feedback_uri: a monitoring job's ``feedback.parquet`` in the workspace
+                (``{home}/monitoring/``), appended to the source's rows (``retraining.feedback``).
 
         Returns:
             The DatasetRef; ``splits`` maps ``train``, ``test`` (and ``validation`` when its
@@ -112,6 +115,9 @@ class LocalDatasetBackend(DatasetBackend):
         if ds is None:
             raise DatasetError(f"the {spec.task} spec has no dataset section; add dataset.source")
         path, fingerprint = self._source(ds.source)
+        feedback = self._feedback(feedback_uri) if feedback_uri else None
+        if feedback is not None:
+            fingerprint += f"|feedback:{hashlib.sha256(feedback.read_bytes()).hexdigest()}"
         job_id = preparation.preparation_id(fingerprint, spec)
         job_dir = self._jobs / job_id
         with exclusive(job_dir / "preparation.lock"):
@@ -119,7 +125,11 @@ class LocalDatasetBackend(DatasetBackend):
             if published is not None:
                 return published
             inputs = {f"data/{path.name}": path} if path is not None else {}
-            config = preparation.program_config(spec, job_id, path.name if path else None)
+            if feedback is not None:
+                inputs[f"feedback/{feedback.name}"] = feedback
+            config = preparation.program_config(
+                spec, job_id, path.name if path else None, feedback_file=feedback.name if feedback else None
+            )
             status = run_processing_job(
                 job_dir,
                 preparation.PROGRAM,
@@ -169,6 +179,24 @@ class LocalDatasetBackend(DatasetBackend):
         preparation.check_file_kind(source, path.name)
         stat = path.stat()
         return path, f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+
+    def _feedback(self, uri: str) -> Path:
+        """The feedback file: a monitoring job's Parquet output in this workspace.
+
+        Raises:
+            DatasetError: a URI that is not ``file://``, a file outside ``{home}/monitoring/``,
+                or one that does not exist or is not Parquet.
+        """
+        monitoring = (self._settings.home / "monitoring").resolve()
+        try:
+            path = path_from_uri(uri).resolve()
+        except ValueError as err:
+            raise DatasetError(f"feedback {preview(uri)}: {err}") from err
+        if not path.is_relative_to(monitoring) or path.suffix != ".parquet" or not path.is_file():
+            raise DatasetError(
+                f"feedback {preview(uri)}: not a monitoring job's feedback.parquet under {monitoring}"
+            )
+        return path
 
     def _published(self, job_dir: Path) -> DatasetRef | None:
         """The DatasetRef this preparation published, when its metadata is still there."""

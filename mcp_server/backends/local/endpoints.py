@@ -10,6 +10,11 @@ Each endpoint has a folder ``{home}/endpoints/{name}/``:
   cover the requests made during it;
 - ``server.log``: the server's output.
 
+``record_system_metrics`` (each tick of ``mlops serve``'s scheduler) appends one
+``SystemSample`` per endpoint in service to ``{home}/system_metrics/{endpoint}/samples.jsonl``:
+latency percentiles, RPS, errors, CPU and memory since the previous sample (FR-021); the
+monitoring job plots them over its window.
+
 The server outlives the command that started it (its own session); ``restart_endpoints`` starts
 again the servers of endpoints that should be in service (``mlops serve`` calls it). A change of
 variants or weights is written to ``endpoint.json`` and applied by ``POST /admin/reload``: new
@@ -41,7 +46,13 @@ from mcp_server.backends.local.data import path_from_uri
 from mcp_server.backends.local.files import exclusive, write_json_atomic, write_text_atomic
 from mcp_server.backends.packaging import package_files
 from mcp_server.backends.replay import replay_rows
-from mcp_server.core.deployment.metrics import MetricsSnapshot, parse_prometheus, window
+from mcp_server.core.deployment.metrics import (
+    MetricsSnapshot,
+    SystemSample,
+    parse_prometheus,
+    system_sample,
+    window,
+)
 from mcp_server.core.deployment.models import (
     DeploymentEvent,
     DesiredEndpoint,
@@ -69,6 +80,9 @@ HTTP_TIMEOUT_S = 30.0
 HISTORY_SHOWN = 50
 #: Metrics snapshots kept per endpoint.
 SNAPSHOTS_KEPT = 100
+#: Bytes of system-metrics samples kept per endpoint (about 40,000 samples: 2 weeks at 30 s); an
+#: older half is dropped when the file grows past it.
+SYSTEM_SAMPLES_MAX_BYTES = 10 * 2**20
 
 
 class LocalEndpointBackend(EndpointBackend):
@@ -289,6 +303,51 @@ class LocalEndpointBackend(EndpointBackend):
             window_s=current.at - earlier.at if earlier is not None else None,
             variants=window(current, earlier),
         )
+
+    def record_system_metrics(self) -> dict[str, SystemSample]:
+        """Append one system-metrics sample per endpoint in service (see the module).
+
+        The first look at a server only keeps its counters: a sample covers the time since the
+        previous look. A server that does not answer is skipped (its endpoint says why).
+
+        Returns:
+            The samples written, by endpoint name.
+        """
+        written = {}
+        for name in self._names():
+            record = self._read_record(name) or {}
+            if record.get("status") != "InService" or not _alive(record.get("pid")):
+                continue
+            try:
+                current = self._scrape(name, record)
+            except EndpointError:
+                continue
+            folder = self._settings.home / "system_metrics" / name
+            last_path = folder / "last-snapshot.json"
+            earlier = None
+            with contextlib.suppress(OSError, ValueError):
+                earlier = MetricsSnapshot.model_validate_json(last_path.read_text())
+            write_json_atomic(last_path, current.model_dump())
+            if earlier is None or earlier.at >= current.at:
+                continue
+            sample = system_sample(current, earlier)
+            samples = folder / "samples.jsonl"
+            with samples.open("a") as handle:
+                handle.write(sample.model_dump_json() + "\n")
+            if samples.stat().st_size > SYSTEM_SAMPLES_MAX_BYTES:
+                lines = samples.read_text().splitlines(keepends=True)
+                write_text_atomic(samples, "".join(lines[len(lines) // 2 :]))
+            written[name] = sample
+        return written
+
+    def system_metrics(self, endpoint_name: str) -> list[SystemSample]:
+        """Every kept system-metrics sample of an endpoint, oldest first (unreadable lines skipped)."""
+        path = self._settings.home / "system_metrics" / endpoint_name / "samples.jsonl"
+        found = []
+        for line in path.read_text().splitlines() if path.is_file() else []:
+            with contextlib.suppress(ValueError):
+                found.append(SystemSample.model_validate_json(line))
+        return found
 
     def invoke_endpoint(
         self,

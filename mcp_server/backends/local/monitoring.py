@@ -5,6 +5,8 @@ Under ``settings.home``:
 - ``capture/{endpoint}/``: what the endpoint's server captured (read, never written, here);
 - ``ground_truth/{endpoint}/yyyy/mm/dd/hh/{uuid}.jsonl``: labels, one batch a file, in
   SageMaker's ground-truth format;
+- ``system_metrics/{endpoint}/samples.jsonl``: the endpoint's system metrics over time
+  (``LocalEndpointBackend.record_system_metrics``), mounted as the job's ``system`` input;
 - ``monitoring/{endpoint}/schedule.json`` and ``state.json``: the endpoint's monitoring
   schedule and what the monitor remembers (incidents, the last window);
 - ``monitoring/{endpoint}/jobs/{job}/``: each job's folder (``processing_job``): its inputs
@@ -75,7 +77,8 @@ def ground_truth_lines(labels: dict[str, str]) -> str:
 #: The fields of ``report.json`` that go into a MonitoringReport as they are.
 REPORT_FIELDS = (
     "endpoint_name", "status", "since", "until", "records", "rows", "bad_lines", "features", "prediction",
-    "drifted_features", "quality", "labelled_rows", "unknown_ground_truth", "violations", "duration_s",
+    "drifted_features", "quality", "labelled_rows", "unknown_ground_truth", "violations", "system",
+    "feedback_rows", "duration_s",
 )  # fmt: skip
 
 
@@ -98,6 +101,7 @@ def report_from(
                 "report_uri": uri("report.json"),
                 "markdown_uri": uri("report.md"),
                 "plots": {name: uri(str(path)) for name, path in dict(body.get("plots") or {}).items()},
+                "feedback_uri": uri("feedback.parquet") if body.get("feedback_rows") else "",
                 "log_uri": log_uri,
             }
         )
@@ -142,12 +146,18 @@ class LocalMonitoringBackend(MonitoringBackend):
             if not (job_dir / "output" / "report.json").is_file():
                 capture = self._home / "capture" / request.endpoint_name
                 truth = self._home / "ground_truth" / request.endpoint_name
-                for folder in (capture, truth):
+                system = self._home / "system_metrics" / request.endpoint_name
+                for folder in (capture, truth, system):
                     folder.mkdir(parents=True, exist_ok=True)
                 status = run_processing_job(
                     job_dir,
                     PROGRAM,
-                    {"capture": capture, "baseline": baseline.parent, "ground_truth": truth},
+                    {
+                        "capture": capture,
+                        "baseline": baseline.parent,
+                        "ground_truth": truth,
+                        "system": system,
+                    },
                     ("monitoring.json", job_config(request)),
                     self._settings,
                     LOG,

@@ -5,6 +5,10 @@ A local endpoint exposes cumulative counters and a latency histogram at ``/metri
 ``MetricsSnapshot`` and ``window`` subtracts an earlier snapshot, so a traffic step is judged on
 the requests made during it. SageMaker's CloudWatch metrics arrive already windowed and are
 turned into the same ``VariantMetrics``.
+
+The server also exports its process's CPU time and resident memory (``prometheus_client``'s
+``ProcessCollector``); ``system_sample`` turns two snapshots into one point of the endpoint's
+system metrics over time (FR-021): latency percentiles, RPS, errors, CPU and memory.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 #: The metric names the inference server exports (``serve.EndpointServer``).
 LATENCY_METRIC = "endpoint_latency_seconds"
 RESPONSES_METRIC = "endpoint_responses"
+#: ``prometheus_client.ProcessCollector``'s series: CPU seconds and resident bytes of the server.
+CPU_METRIC = "process_cpu_seconds_total"
+MEMORY_METRIC = "process_resident_memory_bytes"
 
 
 class VariantCounts(BaseModel):
@@ -37,12 +44,49 @@ class VariantCounts(BaseModel):
 
 
 class MetricsSnapshot(BaseModel):
-    """Every variant's counters at ``at`` (seconds since the epoch)."""
+    """Every variant's counters at ``at`` (seconds since the epoch), and the server's process.
+
+    Attributes:
+        cpu_seconds: the server process's CPU time so far (user + system), seconds.
+        memory_bytes: its resident memory, bytes.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     at: float
     variants: dict[str, VariantCounts] = Field(default_factory=dict)
+    cpu_seconds: float | None = None
+    memory_bytes: float | None = None
+
+
+class SystemSample(BaseModel):
+    """One point of an endpoint's system metrics: every variant's traffic since the previous point.
+
+    Attributes:
+        at: the sample's time, seconds since the epoch.
+        window_s: seconds since the previous sample.
+        requests, errors_4xx, errors_5xx: answers in the window, all variants together.
+        rps: requests per second over the window.
+        p50_ms, p95_ms, p99_ms: latency percentiles over the window, milliseconds (None
+            without requests).
+        cpu_percent: the server's CPU use over the window, percent of one core (above 100 on
+            several cores); None when unknown or when the server restarted.
+        memory_mb: its resident memory at ``at``, MiB.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: float
+    window_s: float
+    requests: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    rps: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    cpu_percent: float | None = None
+    memory_mb: float | None = None
 
 
 class VariantMetrics(BaseModel):
@@ -86,9 +130,13 @@ def parse_prometheus(text: str, at: float, endpoint: str | None = None) -> Metri
     responses: dict[str, dict[str, float]] = defaultdict(dict)
     buckets: dict[str, list[tuple[float, float]]] = defaultdict(list)
     sums: dict[str, float] = defaultdict(float)
+    process: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
+            if sample.name in (CPU_METRIC, MEMORY_METRIC):
+                process[sample.name] = sample.value
+                continue
             if "variant" not in labels or (endpoint is not None and labels.get("endpoint") != endpoint):
                 continue
             variant = labels["variant"]
@@ -107,6 +155,68 @@ def parse_prometheus(text: str, at: float, endpoint: str | None = None) -> Metri
             )
             for name in sorted(names)
         },
+        cpu_seconds=process.get(CPU_METRIC),
+        memory_bytes=process.get(MEMORY_METRIC),
+    )
+
+
+def system_sample(current: MetricsSnapshot, earlier: MetricsSnapshot) -> SystemSample:
+    """The endpoint's system metrics between two snapshots, every variant's counts summed.
+
+    A counter that went down means the server restarted in between: the current counts are
+    then the whole window, and the CPU use is unknown.
+
+    Raises:
+        ValueError: ``earlier`` is not before ``current``.
+    """
+    seconds = current.at - earlier.at
+    if seconds <= 0:
+        raise ValueError(f"snapshots out of order: {earlier.at} is not before {current.at}")
+    merged = _merged(
+        [
+            _minus(
+                now,
+                None if (before := earlier.variants.get(name)) is None or _restarted(now, before) else before,
+            )
+            for name, now in current.variants.items()
+        ]
+    )
+    traffic = summarise("all", merged, seconds)
+    cpu = None
+    if (
+        current.cpu_seconds is not None
+        and earlier.cpu_seconds is not None
+        and current.cpu_seconds >= earlier.cpu_seconds
+    ):
+        cpu = round(100 * (current.cpu_seconds - earlier.cpu_seconds) / seconds, 2)
+    return SystemSample(
+        at=current.at,
+        window_s=round(seconds, 3),
+        requests=traffic.requests,
+        errors_4xx=traffic.errors_4xx,
+        errors_5xx=traffic.errors_5xx,
+        rps=traffic.rps,
+        p50_ms=traffic.p50_ms,
+        p95_ms=traffic.p95_ms,
+        p99_ms=traffic.p99_ms,
+        cpu_percent=cpu,
+        memory_mb=round(current.memory_bytes / 2**20, 1) if current.memory_bytes is not None else None,
+    )
+
+
+def _merged(counts: list[VariantCounts]) -> VariantCounts:
+    """Several variants' counts as one (their histograms share the server's buckets)."""
+    responses: dict[str, float] = defaultdict(float)
+    buckets: dict[float, float] = defaultdict(float)
+    for one in counts:
+        for key, value in one.responses.items():
+            responses[key] += value
+        for bound, value in one.buckets:
+            buckets[bound] += value
+    return VariantCounts(
+        responses=dict(responses),
+        buckets=sorted(buckets.items()),
+        latency_sum_s=sum(one.latency_sum_s for one in counts),
     )
 
 

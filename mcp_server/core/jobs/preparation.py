@@ -145,6 +145,7 @@ def program_config(
     preparation_id: str,
     input_file: str | None,
     memory_limit_mb: int = LOCAL_MEMORY_LIMIT_MB,
+    feedback_file: str | None = None,
 ) -> dict[str, Any]:
     """The content of ``input/config/preparation.json``.
 
@@ -154,6 +155,7 @@ def program_config(
         input_file: the source file's name under ``input/data/`` (``loans.csv``), or None for a
             ``sklearn://`` source, which the program loads itself.
         memory_limit_mb: DuckDB's memory limit, MiB.
+        feedback_file: the feedback file's name under ``input/feedback/``, or None.
     """
     ds = spec.dataset
     assert ds is not None  # callers check
@@ -170,6 +172,7 @@ def program_config(
         "drop_missing": prep.missing_values == "drop",
         "outliers": prep.outliers.model_dump(mode="json") if prep.outliers else None,
         "memory_limit_mb": memory_limit_mb,
+        "feedback": f"feedback/{feedback_file}" if feedback_file else None,
     }
 
 
@@ -215,6 +218,7 @@ def dataset_ref(spec: TrainingSpec, result: dict[str, Any], uri: str, splits: di
             class_labels=result.get("class_labels"),
             class_counts=result.get("class_counts"),
             rows_removed=result.get("rows_removed") or {},
+            rows_feedback=result.get("rows_feedback") or 0,
         )
     except (KeyError, TypeError, ValueError) as err:  # pydantic's ValidationError is a ValueError
         raise DatasetError(f"cannot read the preparation's {RESULT_FILE}: {err}") from err

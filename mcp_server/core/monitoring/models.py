@@ -118,6 +118,12 @@ class MonitoringReport(_Record):
         violations: the number of entries of ``constraint_violations.json``.
         statistics_uri, constraints_uri, violations_uri, report_uri, markdown_uri: the outputs.
         plots: plot name -> PNG URI.
+        system: the endpoint's system metrics over the window (a local endpoint's samples):
+            ``samples``, ``requests``, ``errors_5xx`` and the peaks ``max_rps``, ``max_p95_ms``,
+            ``max_p99_ms`` (milliseconds), ``max_cpu_percent`` (percent of one core) and
+            ``max_memory_mb`` (MiB); empty on SageMaker (CloudWatch has these series).
+        feedback_rows: labelled captured rows written as training rows (``feedback.parquet``);
+            feedback_uri: that file (empty without labelled rows).
         log_uri: the job's log.
         failure_reason: why a Failed job failed.
         duration_s: the job's wall time, seconds.
@@ -144,6 +150,9 @@ class MonitoringReport(_Record):
     report_uri: str = ""
     markdown_uri: str = ""
     plots: dict[str, str] = Field(default_factory=dict)
+    system: dict[str, float] = Field(default_factory=dict)
+    feedback_rows: int = 0
+    feedback_uri: str = ""
     log_uri: str = ""
     failure_reason: str = ""
     duration_s: float = 0.0
@@ -209,6 +218,8 @@ class MonitorState(_Record):
         incidents: open incidents by key.
         last_scheduled_retrain_at: when the schedule trigger last started a retrain.
         retrains: retrain executions started by triggers, newest last (at most 50 kept).
+        data_version_retrained: the dataset source's version the last data-change retrain was
+            started for (a challenger that was not promoted does not fire the trigger again).
     """
 
     last_until: str | None = None
@@ -217,6 +228,7 @@ class MonitorState(_Record):
     incidents: dict[str, Incident] = Field(default_factory=dict)
     last_scheduled_retrain_at: str | None = None
     retrains: list[dict[str, str]] = Field(default_factory=list)
+    data_version_retrained: str = ""
 
 
 class AlertMessage(_Record):

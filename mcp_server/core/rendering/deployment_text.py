@@ -169,6 +169,14 @@ def retraining_lines(record: HistoryRecord) -> list[str]:
             if before_data == after_data
             else f"- Data version: `{before_data}` → `{after_data}`"
         )
+    if trigger.get("feedback_uri"):
+        added = record.dataset.rows_feedback if record.dataset else 0
+        dropped = record.dataset.rows_removed.get("feedback", 0) if record.dataset else 0
+        lines.append(
+            f"- Feedback: {added} labelled captured row(s) added to the data"
+            + (f" ({dropped} dropped: their label is not a value of the target)" if dropped else "")
+            + f", from `{trigger['feedback_uri'].rsplit('/', 3)[-3]}`"
+        )
     progress = progress_of(record)
     comparison = progress.comparison if progress is not None else None
     if comparison is not None and comparison.champion_metrics:

@@ -52,7 +52,7 @@ def triggers_text(schedule: MonitoringSchedule) -> str:
     if triggers.data_change:
         parts.append("when the dataset source changes")
     if triggers.code_change:
-        parts.append("when a push changes `training_containers/` or this model's spec")
+        parts.append("when a push to the default branch changes its code under `training_containers/`")
     return "; ".join(parts) or "none"
 
 

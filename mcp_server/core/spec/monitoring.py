@@ -5,6 +5,9 @@
   captures (``data_capture`` above 0; SageMaker Serverless Inference captures nothing).
 - A metric floor names a metric the task produces; a fraction metric's floor is in 0..1.
 - The drift and metric-floor triggers act on monitoring's findings: they need the section.
+- Every trigger is kept with the deployed endpoint's schedule: triggers need a deployment.
+- Feedback (labelled captured rows joining a retrain's data) needs a supervised task, a
+  monitoring section (its job collects the rows) and a trigger that retrains.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from typing import Any
 from mcp_server.core.monitoring.schedule import ScheduleError, parse_schedule
 from mcp_server.core.spec import catalog
 from mcp_server.core.spec.errors import SpecError, hint, or_list
+
+#: The keys of ``retraining.triggers`` that start retrains.
+TRIGGERS: tuple[str, ...] = ("schedule", "drift_psi", "metric_floor", "data_change", "code_change")
 
 
 def monitoring_errors(data: dict[str, Any], produced: Collection[str] | None) -> list[SpecError]:
@@ -32,18 +38,19 @@ def monitoring_errors(data: dict[str, Any], produced: Collection[str] | None) ->
         errors.extend(_schedule_error("monitoring.schedule", monitoring.get("schedule")))
         errors.extend(_floor_errors("monitoring.metric_floor", monitoring.get("metric_floor"), produced))
         errors.extend(_capture_errors(data.get("deployment"), monitoring))
+    if isinstance(retraining, dict) and retraining.get("feedback") is True:
+        errors.extend(_feedback_errors(data, monitoring))
     if isinstance(triggers, dict):
         errors.extend(_schedule_error("retraining.triggers.schedule", triggers.get("schedule")))
         errors.extend(
             _floor_errors("retraining.triggers.metric_floor", triggers.get("metric_floor"), produced)
         )
-        if triggers.get("code_change") is True:
+        if not isinstance(data.get("deployment"), dict) and any(triggers.get(k) for k in TRIGGERS):
             errors.append(
                 SpecError(
-                    "retraining.triggers.code_change",
-                    True,
-                    "the code-change trigger (a push touching training_containers/) is not available yet; "
-                    "use schedule, drift_psi, metric_floor or data_change",
+                    "retraining.triggers",
+                    triggers,
+                    "retrain a deployed model (they are kept with its endpoint); add a deployment section",
                 )
             )
         for key in ("drift_psi", "metric_floor"):
@@ -103,6 +110,37 @@ def _capture_errors(deployment: Any, monitoring: dict[str, Any]) -> list[SpecErr
                 "monitoring",
                 monitoring,
                 f"reads the endpoint's captured requests, but {why}; set deployment.data_capture above 0",
+            )
+        ]
+    return []
+
+
+def _feedback_errors(data: dict[str, Any], monitoring: Any) -> list[SpecError]:
+    if data.get("task") not in catalog.SUPERVISED_TASKS:
+        return [
+            SpecError(
+                "retraining.feedback",
+                True,
+                f"labelled rows train supervised models only; the task is {data.get('task')!r}",
+            )
+        ]
+    retraining = data.get("retraining") or {}
+    triggers = retraining.get("triggers") if isinstance(retraining, dict) else None
+    if not isinstance(monitoring, dict):
+        return [
+            SpecError(
+                "retraining.feedback",
+                True,
+                "the labelled captured rows are collected by the monitoring job; add a monitoring section",
+            )
+        ]
+    if not isinstance(triggers, dict) or not any(triggers.get(k) for k in TRIGGERS):
+        return [
+            SpecError(
+                "retraining.feedback",
+                True,
+                "feeds the next triggered retrain; add retraining.triggers (schedule, drift_psi, "
+                "metric_floor, data_change or code_change)",
             )
         ]
     return []

@@ -338,8 +338,8 @@ class TriggersSpec(_Section):
         metric_floor: retrain when model-quality monitoring finds a metric below its floor.
         data_change: retrain when the dataset's source changes (a ``file://`` file's content
             hash, an S3 object's version).
-        code_change: retrain when a push touches ``training_containers/`` (refused for now: no
-            stage acts on pushes yet).
+        code_change: retrain when a push to the default branch changes the model's code under
+            ``training_containers/`` (``core.monitoring.code_change``).
     """
 
     schedule: str | None = Field(None, max_length=256)
@@ -350,10 +350,19 @@ class TriggersSpec(_Section):
 
 
 class RetrainingSpec(_Section):
-    """The retry budget and automatic retraining triggers."""
+    """The retry budget, the automatic retraining triggers, and whether feedback joins the data.
+
+    Attributes:
+        max_attempts: attempts of one run (operator retries), and triggered retrains a day.
+        triggers: what starts a retrain run by itself.
+        feedback: a triggered retrain adds the endpoint's labelled captured rows (captured
+            requests whose inference id has ground truth, from the last monitoring job) to the
+            dataset before it is cleaned and split (FR-028).
+    """
 
     max_attempts: int = Field(3, ge=1, le=10)
     triggers: TriggersSpec | None = None
+    feedback: bool = False
 
 
 class ComputeSpec(_Section):

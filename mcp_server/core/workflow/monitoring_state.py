@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from mcp_server.core.monitoring.models import Finding, Incident
 from mcp_server.core.workflow.state import CaughtError
 
-#: What started a monitoring execution: its schedule, a retraining schedule, or a person.
-MonitoringTrigger = Literal["monitor", "schedule", "manual"]
+#: What started a monitoring execution: its schedule, a retraining schedule, a person, or a push.
+MonitoringTrigger = Literal["monitor", "schedule", "manual", "code_change"]
 
 
 class _State(BaseModel):
@@ -37,15 +37,20 @@ class MonitoringInput(_State):
     Attributes:
         endpoint_name: the monitored endpoint.
         trigger: ``monitor`` (the monitoring schedule), ``schedule`` (the retraining
-            schedule: retrain without monitoring first) or ``manual`` (``mlops monitor``).
-        requested_by: who asked (``manual``).
+            schedule: retrain without monitoring first), ``manual`` (``mlops monitor``) or
+            ``code_change`` (a push that changed the model's code: retrain without monitoring).
+        requested_by: who asked (``manual``), or who pushed (``code_change``).
         until: the window's end (ISO-8601 UTC); None: the execution's start.
+        reason: why a ``code_change`` execution was started (the push and the paths).
+        delivery_id: the webhook delivery that started it (``code_change``).
     """
 
     endpoint_name: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     trigger: MonitoringTrigger = "monitor"
     requested_by: str = Field("", max_length=100)
     until: str | None = None
+    reason: str = Field("", max_length=2000)
+    delivery_id: str = Field("", max_length=200)
 
 
 class MonitoringJobStep(_State):

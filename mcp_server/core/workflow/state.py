@@ -98,6 +98,8 @@ class Trigger(_State):
         previous_version: the champion's semantic version when the retrain started.
         previous_spec_hash: the spec hash of the run that deployed it.
         previous_data_version: the dataset version it was trained on.
+        feedback_uri: labelled captured rows to add to the data (``retraining.feedback``): a
+            monitoring job's ``feedback.parquet``; feedback_rows: how many it holds.
     """
 
     kind: Literal["issue", "schedule", "drift", "metric_floor", "data_change", "code_change"] = "issue"
@@ -109,6 +111,8 @@ class Trigger(_State):
     previous_version: str = ""
     previous_spec_hash: str = ""
     previous_data_version: str = ""
+    feedback_uri: str = Field("", max_length=2048)
+    feedback_rows: int = Field(0, ge=0)
 
 
 class OperatorDecision(_State):
