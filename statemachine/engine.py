@@ -163,9 +163,15 @@ class LocalEngine:
     One engine per process: moto's interpreter reads the server port from ``MOTO_PORT``.
     """
 
-    def __init__(self, definition_path: Path = DEFINITION_PATH, name: str = "mlops-workflow") -> None:
+    def __init__(
+        self,
+        definition_path: Path = DEFINITION_PATH,
+        name: str = "mlops-workflow",
+        monitoring_definition_path: Path = MONITORING_DEFINITION_PATH,
+    ) -> None:
         """Prepare the engine; nothing starts until ``start``."""
         self.definition_path = definition_path
+        self.monitoring_definition_path = monitoring_definition_path
         self.name = name
         self._server: ThreadedMotoServer | None = None
         self.endpoint_url = ""
@@ -187,7 +193,7 @@ class LocalEngine:
         """
         text = substitute(self.definition_path.read_text(), substitutions)
         check_portable(json.loads(text))
-        monitoring = substitute(MONITORING_DEFINITION_PATH.read_text(), substitutions)
+        monitoring = substitute(self.monitoring_definition_path.read_text(), substitutions)
         check_portable(json.loads(monitoring))
         register_handlers(handlers)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -127,6 +127,8 @@ class LocalRuntime:
         command: what this runtime serves, for ``mlops status``.
         definition_path: the ASL the engine runs (default ``statemachine/mlops_workflow.asl.json``;
             the AWS tests pass the definition the CDK app synthesised).
+        monitoring_definition_path: the monitoring workflow's ASL (default
+            ``statemachine/monitoring_workflow.asl.json``; the AWS tests pass the synthesised one).
     """
 
     def __init__(
@@ -138,6 +140,7 @@ class LocalRuntime:
         serve_deliveries: bool = False,
         command: str = "mlops",
         definition_path: Path | None = None,
+        monitoring_definition_path: Path | None = None,
     ) -> None:
         """Prepare; nothing starts until ``start`` (or ``with``)."""
         if force_local_issues:
@@ -147,6 +150,7 @@ class LocalRuntime:
         self.serve_deliveries = serve_deliveries
         self.command = command
         self.definition_path = definition_path
+        self.monitoring_definition_path = monitoring_definition_path
         self.lease: RuntimeLease | None = None
         self.backends: Backends | None = None
         self.mcp: RunningServer | None = None
@@ -182,7 +186,15 @@ class LocalRuntime:
         self.mcp = serve_in_thread(build_server(self.settings, self.backends))
         os.environ["MLOPS_MCP_URL"] = self.mcp.url
         agent_runtime.settings.cache_clear()
-        engine = LocalEngine(self.definition_path) if self.definition_path else LocalEngine()
+        paths = {
+            key: value
+            for key, value in (
+                ("definition_path", self.definition_path),
+                ("monitoring_definition_path", self.monitoring_definition_path),
+            )
+            if value is not None
+        }
+        engine = LocalEngine(**paths)
         self.engine = engine.start(load_handlers(), local_substitutions())
         # the MCP server's start_retraining and the CLI's monitor start executions on this engine
         os.environ["MLOPS_STEPFUNCTIONS_ENDPOINT_URL"] = self.engine.endpoint_url

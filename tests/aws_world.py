@@ -1,8 +1,9 @@
 """One issue through the whole workflow with ``MLOPS_BACKEND=aws``, against a moto server.
 
-Run as ``python -m tests.aws_world ISSUE_NUMBER ISSUE_FILE HOME [--fail-training]`` with
-``GITHUB_API_URL`` pointing at a GitHub REST server (the tests' fake); prints one JSON object:
-the execution's status, its output, the S3 keys written, the model packages, the SNS messages.
+Run as ``python -m tests.aws_world ISSUE_NUMBER ISSUE_FILE HOME [--fail-training] [--deploy
+[--monitor]]`` with ``GITHUB_API_URL`` pointing at a GitHub REST server (the tests' fake);
+prints one JSON object: the execution's status, its output, the S3 keys written, the model
+packages, the SNS messages (and the monitoring execution's).
 It runs in its own process because moto's backends and the local engine are process-global.
 
 What is real: the state machine definition is the one the CDK app synthesises (its
@@ -13,7 +14,10 @@ edge: a SageMaker job. When the MCP server's client creates a training or proces
 script does what SageMaker would: it downloads the job's inputs from S3, runs the image's
 program under the same contract (``training_containers``), uploads ``model.tar.gz`` or the output
 folder to the job's S3 output, and, for a training program that fails, records the job as
-``Failed`` with its ``FailureReason`` in moto (SageMaker's own fields).
+``Failed`` with its ``FailureReason`` in moto (SageMaker's own fields). With ``--monitor``, the
+endpoint's data capture (which moto's endpoints do not produce) is written with the inference
+server's capture writer and uploaded where SageMaker puts it, and the monitoring workflow (the
+synthesised ``mlops-monitoring``) runs on it.
 """
 
 from __future__ import annotations
@@ -35,24 +39,34 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 BUCKET, TABLE, TOPIC = "mlops-artifacts-e2e", "mlops-state", "mlops-runs"
 IMAGES = {
     family: f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-{family}:latest"
-    for family in ("sklearn", "xgboost", "pytorch", "rl", "evaluation", "preparation", "inference")
+    for family in (
+        "sklearn",
+        "xgboost",
+        "pytorch",
+        "rl",
+        "evaluation",
+        "preparation",
+        "inference",
+        "monitoring",
+    )
 }
 
 
-def synthesised_definition(outdir: Path) -> str:
-    """The state machine definition of the synthesised template, substitutions applied locally."""
+def synthesised_definition(outdir: Path, name: str = "mlops-runs") -> str:
+    """A state machine's definition in the synthesised template, substitutions applied locally."""
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     from cdk.app import build_app
     from statemachine.engine import substitute
     from statemachine.functions import local_substitutions
 
-    build_app({"aws:cdk:bundling-stacks": [], "github_repository": "acme/models"}, outdir=str(outdir)).synth()
+    if not (outdir / "MlopsWorkflow.template.json").is_file():
+        context = {"aws:cdk:bundling-stacks": [], "github_repository": "acme/models"}
+        build_app(context, outdir=str(outdir)).synth()
     template = json.loads((outdir / "MlopsWorkflow.template.json").read_text())
     [machine] = [
         r
         for r in template["Resources"].values()
-        if r["Type"] == "AWS::StepFunctions::StateMachine"
-        and r["Properties"]["StateMachineName"] == "mlops-runs"
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and r["Properties"]["StateMachineName"] == name
     ]
     definition = machine["Properties"]["DefinitionString"]
     if isinstance(definition, dict):  # Fn::Join of literal parts
@@ -136,6 +150,11 @@ def main() -> None:
     parser.add_argument("home")
     parser.add_argument("--fail-training", action="store_true")
     parser.add_argument("--deploy", action="store_true", help="add a deployment to a SageMaker endpoint")
+    parser.add_argument(
+        "--monitor",
+        action="store_true",
+        help="also watch the endpoint: capture shifted traffic, run the monitor",
+    )
     args = parser.parse_args()
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -157,6 +176,8 @@ def main() -> None:
     definition = home / "synthesised.asl.json"
     home.mkdir(parents=True, exist_ok=True)
     definition.write_text(synthesised_definition(home / "cdk.out"))
+    monitoring_definition = home / "synthesised-monitoring.asl.json"
+    monitoring_definition.write_text(synthesised_definition(home / "cdk.out", "mlops-monitoring"))
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -187,16 +208,28 @@ def main() -> None:
         github_repository="acme/models",
         github_api_url=os.environ["GITHUB_API_URL"],
         poll_interval_s=1,
+        # as the stack sets them: the engine names its monitoring machine as the stack does
+        monitoring_state_machine_arn=f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:mlops-monitoring",
+        scheduler_role_arn=f"arn:aws:iam::{ACCOUNT}:role/mlops-scheduler",
     )
     title, body = read_issue_file(Path(args.issue_file))
     if args.deploy:  # the spec's YAML block gains a deployment section
         body = body.replace(
             "\n```\n",
-            "\ndeployment:\n  target: sagemaker_endpoint\n  endpoint_name: wine\n  data_capture: 20\n```\n",
+            "\ndeployment:\n  target: sagemaker_endpoint\n  endpoint_name: wine\n  data_capture: 20\n"
+            + ("monitoring:\n  drift_psi: 0.2\n  alerts:\n    sns: true\n" if args.monitor else "")
+            + "```\n",
             1,
         )
     started = time.perf_counter()
-    with LocalRuntime(settings, ROOT, command="aws-e2e", definition_path=definition) as runtime:
+    monitoring: dict[str, Any] = {}
+    with LocalRuntime(
+        settings,
+        ROOT,
+        command="aws-e2e",
+        definition_path=definition,
+        monitoring_definition_path=monitoring_definition,
+    ) as runtime:
         backends = runtime.backends
         assert backends is not None
         jobs = SageMakerJobs(backends.evaluation._s3, args.fail_training)  # type: ignore[attr-defined]
@@ -218,6 +251,22 @@ def main() -> None:
         )
         answer = runtime.deliver("issues", payload)
         record = runtime.wait(answer["execution_arn"], timeout_s=600, until_waiting=False)
+        if args.monitor and record.get("status") == "SUCCEEDED":
+            run_processing_jobs(backends.monitoring._sagemaker, backends.monitoring._s3, processing)  # type: ignore[attr-defined]
+            capture_shifted_traffic(home / "capture", client("s3"))
+            time.sleep(1.1)  # a window ends at a whole second (exclusive): past the capture's second
+            result = runtime.monitor("wine", requested_by="aws-e2e", timeout_s=300)
+            scheduler = client("scheduler")
+            monitoring = {
+                "status": result["status"],
+                "error": result["error"],
+                "cause": result["cause"],
+                "output": result["output"],
+                "schedules": [s["Name"] for s in scheduler.list_schedules()["Schedules"]],
+                "dashboards": [
+                    d["DashboardName"] for d in client("cloudwatch").list_dashboards()["DashboardEntries"]
+                ],
+            }
     wall_s = time.perf_counter() - started
     s3 = client("s3")
     keys = [
@@ -266,11 +315,37 @@ def main() -> None:
                 "training_runs": jobs.runs,
                 "processing_runs": processing.runs,
                 "processing_logs": processing.logs,
+                "monitoring": monitoring,
             },
             default=str,
         )
     )
     server.stop()
+
+
+def capture_shifted_traffic(folder: Path, s3: Any, count: int = 120) -> None:
+    """Write what SageMaker's data capture would for ``count`` wine requests with alcohol + 3.
+
+    The records are written by the inference server's own capture writer, then uploaded under
+    ``capture/wine/`` as SageMaker lays its capture out on S3.
+    """
+    from sklearn.datasets import load_wine
+
+    from training_containers.inference.capture import CaptureWriter
+
+    data = load_wine()
+    writer = CaptureWriter(folder, "wine", 100)
+    for i in range(count):
+        row = data.data[i % len(data.data)].tolist()
+        row[0] += 3.0
+        body = json.dumps({"instances": [row]}).encode()
+        answer = json.dumps({"predictions": [str(data.target_names[data.target[i % len(data.target)]])]})
+        writer.offer("v1", "application/json", body, "application/json", answer.encode(), f"w-{i}")
+    writer.close()
+    for path in sorted(folder.rglob("*.jsonl")):
+        s3.put_object(
+            Bucket=BUCKET, Key=f"capture/{path.relative_to(folder).as_posix()}", Body=path.read_bytes()
+        )
 
 
 def _after(jobs: SageMakerJobs) -> Any:

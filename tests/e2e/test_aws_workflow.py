@@ -3,8 +3,10 @@
 The definition is the CDK app's synthesised one; GitHub is the fake REST server of
 ``tests/github_api.py`` in this process. The run must leave what a run on AWS leaves: objects
 under the bucket's documented prefixes, a model package with its metrics and semantic version,
-an SNS message, a history commit and the comment on the issue. A training job that fails
-(``FailureReason``) must reach the issue the same way.
+an SNS message, a history commit and the comment on the issue. The deployed endpoint is then
+watched: shifted traffic in its S3 capture is found by the synthesised monitoring workflow, which
+alerts on the issue and over SNS. A training job that fails (``FailureReason``) must reach the
+issue the same way.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def run_world(github: FakeGitHub, tmp_path: Path, issue: int, *flags: str) -> di
 
 
 def test_an_issue_runs_end_to_end_on_the_aws_backends(github: FakeGitHub, tmp_path: Path) -> None:
-    world = run_world(github, tmp_path, 21, "--deploy")
+    world = run_world(github, tmp_path, 21, "--deploy", "--monitor")
 
     assert world["status"] == "SUCCEEDED", (
         world["error"],
@@ -79,15 +81,16 @@ def test_an_issue_runs_end_to_end_on_the_aws_backends(github: FakeGitHub, tmp_pa
     assert package["metadata"]["semantic_version"] == "1.0.0"
     assert float(package["metadata"]["metric.accuracy"]) >= 0.9
     assert package["model_data_url"].endswith("/output/model.tar.gz")
-    [message] = world["sns"]
+    [message] = [m for m in world["sns"] if "issue" in m.get("MessageAttributes", {})]
     assert message["MessageAttributes"]["issue"]["Value"] == "21"
     assert "succeeded" in message["Subject"].lower() or "accept" in message["Message"].lower()
-    [commit, _initial] = github.history()
+    [monitoring_commit, commit, _initial] = github.history()  # the run's record, then the drift report
+    assert monitoring_commit["message"].startswith("monitoring: wine ")
     [row] = read_index_data(github.files_at()[INDEX_DATA_PATH].decode())
     assert row["status"] == "succeeded"
     plots = [p for p in github.files_at() if p.startswith("training_history/assets/") and p.endswith(".png")]
     assert plots  # the plots were read from S3 and committed beside the record
-    final = github.comments[21][-1]["body"]
+    final = next(c["body"] for c in github.comments[21] if "Deployment: promoted" in c["body"])  # the run's
     assert f"/blob/{commit['sha']}/training_history/{row['record_path']}" in final
     assert "accuracy" in final
     # the deployment: a SageMaker endpoint serving the version, its packaging beside the record
@@ -103,6 +106,24 @@ def test_an_issue_runs_end_to_end_on_the_aws_backends(github: FakeGitHub, tmp_pa
         and "runtime.sagemaker.us-east-1.amazonaws.com/endpoints/wine" in final
     )
     assert any(p.endswith("/package/Dockerfile") for p in github.files_at())
+
+    # watched: the synthesised monitoring workflow, a SageMaker processing job over the S3 capture
+    monitoring = world["monitoring"]
+    assert monitoring["status"] == "SUCCEEDED", (monitoring["error"], monitoring["cause"])
+    job = monitoring["output"]["job"]
+    assert job["rows"] == 120 and job["drifted_features"][0] == "alcohol"
+    assert job["job_name"] in world["processing_runs"]
+    assert f"monitoring/wine/jobs/{job['job_name']}/output/constraint_violations.json" in keys
+    assert "drift" in monitoring["output"]["alarms"]["opened"]
+    assert monitoring["schedules"] == ["mlops-monitor-wine"]  # EventBridge Scheduler
+    assert monitoring["dashboards"] == ["mlops-wine"]
+    alert = next(c["body"] for c in github.comments[21] if c["body"].startswith("### Monitoring alert"))
+    assert "| alcohol |" in alert
+    assert any(
+        p.startswith(f"training_history/monitoring/wine/{job['job_name']}/") for p in github.files_at()
+    )
+    [sns_alert] = [m for m in world["sns"] if m.get("Subject", "").startswith("[issue-mlops] wine")]
+    assert "alcohol" in sns_alert["Message"]
 
 
 def test_a_failed_training_job_reaches_the_issue(github: FakeGitHub, tmp_path: Path) -> None:

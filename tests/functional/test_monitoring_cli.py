@@ -1,5 +1,5 @@
-"""``mlops monitor`` and ``mlops feedback`` as a user runs them (real processes), the labels file's
-checks, and the local scheduler starting due monitoring executions on the engine."""
+"""``mlops monitor``, ``mlops feedback`` and ``mlops push`` as a user runs them (real processes), the
+labels file's checks, and the local scheduler starting due monitoring executions on the engine."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from mcp_server.backends.local.monitoring import LocalMonitoringBackend
 from mcp_server.core.models import IssueRef
 from mcp_server.core.monitoring.models import MonitoringSchedule, MonitorState
-from mcp_server.core.spec.schema import validate_spec
+from mcp_server.core.spec.schema import TriggersSpec, validate_spec
 from mcp_server.settings import Settings
 from statemachine.feedback import captured_ids, read_labels, unknown_ids
 from statemachine.scheduler import LocalScheduler
@@ -128,3 +128,49 @@ def test_the_scheduler_starts_each_due_run_once(tmp_path: Path, moto_endpoint: s
         "monitor-bc-20261205120005",
         "monitor-quiet-20261205113000",
     }
+
+
+def _git(folder: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(
+        ["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.mark.slow
+def test_push_delivers_the_checkouts_last_commit_and_names_what_it_retrains(tmp_path: Path) -> None:
+    checkout, home = tmp_path / "fork", tmp_path / "home"
+    (checkout / "training_containers" / "sklearn").mkdir(parents=True)
+    (checkout / "README.md").write_text("# fork\n")
+    _git(checkout, "init", "-q", "-b", "main")
+    _git(checkout, "add", "-A")
+    _git(checkout, "commit", "-qm", "first")
+    (checkout / "training_containers" / "sklearn" / "train.py").write_text("# a better forest\n")
+    _git(checkout, "add", "-A")
+    _git(checkout, "commit", "-qm", "sklearn: a better forest")
+    monitoring = LocalMonitoringBackend(Settings(home=home))
+    gone = "arn:aws:states:us-east-1:123456789012:execution:mlops-workflow:earlier"
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    for endpoint, algorithm in (("forest", "random_forest"), ("boosted", "xgboost")):
+        spec = {"algorithm": algorithm, "retraining": {"max_attempts": 1}}
+        monitoring.put_monitoring_schedule(
+            schedule(endpoint, spec=spec, triggers=TriggersSpec(code_change=True))
+        )
+        retrain = {"execution_name": "earlier", "execution_arn": gone, "kind": "drift", "at": now}
+        monitoring.save_monitor_state(endpoint, MonitorState(retrains=[retrain]))  # the budget is spent
+
+    result = mlops(home, "push", cwd=checkout)
+
+    text = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 0, text
+    assert "Push " in text and "to main: 1 commit(s), 1 path(s)" in text
+    assert "Webhook answered 202 started" in text
+    assert "boosted: not retrained (the push does not touch its model's code)" in text
+    assert "forest: no retrain: push " in text and "changed training_containers/sklearn/train.py" in text
+    assert "retraining.max_attempts: 1" in text
+
+    bad = mlops(home, "push", "--before", "no-such-commit", cwd=checkout)
+    assert bad.returncode == 1 and "no-such-commit" in no_traceback(bad)
