@@ -355,9 +355,11 @@ def test_tsne_with_a_deployment_section_is_refused_with_the_reason() -> None:
 
 
 def test_a_drift_trigger_without_monitoring_is_refused_at_its_field() -> None:
-    error = only_error(spec_with(retraining__triggers={"drift_psi": 0.2}))
-    assert error.path == "retraining.triggers.drift_psi"
-    assert re.search(r"add a monitoring section", error.message)
+    errors = {e.path: e.message for e in errors_for(spec_with(retraining__triggers={"drift_psi": 0.2}))}
+    assert re.search(r"add a monitoring section", errors["retraining.triggers.drift_psi"])
+    # and, as every trigger, it retrains a deployed model
+    assert re.search(r"add a deployment section", errors["retraining.triggers"])
+    assert len(errors) == 2
 
 
 def test_environment_is_refused_for_supervised_tasks() -> None:
