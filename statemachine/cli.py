@@ -611,9 +611,10 @@ def monitor(
                 f"Retrain started ({retraining['trigger']['kind']}): execution {retraining['execution_name']}"
             )
             if wait:
+                started = time.perf_counter()
                 record = _follow(runtime, retraining["execution_arn"], timeout)
                 store: Any = runtime.backends.issues  # type: ignore[union-attr]
-                _report(record, retraining["issue_number"], time.perf_counter(), store)
+                _report(record, retraining["issue_number"], started, store)
     finally:
         runtime.stop()
 
@@ -671,9 +672,10 @@ def _push_outcome(runtime: Any, execution: dict[str, Any], wait: bool, timeout: 
         reason = escape(retraining["trigger"]["reason"])
         console.print(f"  {endpoint}: retrain started ({reason}): execution {retraining['execution_name']}")
         if wait:
+            started = time.perf_counter()
             record = _follow(runtime, retraining["execution_arn"], timeout)
             store: Any = runtime.backends.issues
-            _report(record, retraining["issue_number"], time.perf_counter(), store)
+            _report(record, retraining["issue_number"], started, store)
 
 
 @app.command()

@@ -87,6 +87,7 @@ def test_drift_alerts_on_the_issue_and_retrains_then_resolves(runtime, endpoints
     [on] = [c for c in runtime.backends.issues.list_comments(issue.number) if "Monitoring is on" in c.body]
     assert "Schedule: `rate(1 hour)` (UTC), run by `mlops serve`" in on.body
     assert "Retraining: when a feature's PSI exceeds 0.5" in on.body
+    assert "- Feedback: labelled captured requests join the data of the next triggered retrain" in on.body
     schedule = runtime.backends.monitoring.get_monitoring_schedule(ENDPOINT)
     assert schedule.model_version == "1.0.0" and schedule.issue.number == issue.number
 

@@ -91,12 +91,20 @@ def plot(output: Path, samples: list[dict[str, Any]]) -> dict[str, str]:
     for axis, (title, unit, fields) in zip(axes, PANELS, strict=True):
         for field in fields:
             values = [s.get(field) for s in samples]
-            axis.plot(times, [float("nan") if v is None else float(v) for v in values], label=field)
+            axis.plot(
+                times,
+                [float("nan") if v is None else float(v) for v in values],
+                marker="o",
+                markersize=3,
+                label=field,
+            )
         axis.set_title(title, fontsize=9)
         axis.set_ylabel(unit, fontsize=8)
         axis.legend(fontsize=7, loc="upper left")
         axis.grid(alpha=0.3)
-    axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=dt.UTC))
+    locator = mdates.AutoDateLocator(tz=dt.UTC)
+    axes[-1].xaxis.set_major_locator(locator)
+    axes[-1].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=dt.UTC))
     axes[-1].set_xlabel("time (UTC)")
     figure.tight_layout()
     (output / "plots").mkdir(parents=True, exist_ok=True)

@@ -82,8 +82,10 @@ def monitoring_on_comment(schedule: MonitoringSchedule, where: str) -> str:
         ]
     else:
         lines.append(f"- No monitoring job; retraining schedules run by {where}")
+    lines.append(f"- Retraining: {triggers_text(schedule)}")
+    if schedule.spec.get("retraining", {}).get("feedback"):
+        lines.append("- Feedback: labelled captured requests join the data of the next triggered retrain")
     lines += [
-        f"- Retraining: {triggers_text(schedule)}",
         "",
         f"Run it now with `mlops monitor {schedule.endpoint_name}`; send ground truth with "
         f"`mlops feedback {schedule.endpoint_name} labels.csv` (columns `inference_id,label`).",
