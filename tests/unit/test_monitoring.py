@@ -445,6 +445,54 @@ def test_a_retrain_record_shows_the_version_diff() -> None:
     assert retraining_lines(record.model_copy(update={"trigger": None})) == []
 
 
+def test_a_code_change_retrain_on_the_same_data_and_its_feedback_are_said_so() -> None:
+    from mcp_server.core.models import DatasetRef
+
+    dataset = DatasetRef(
+        dataset_id="bc-d1",
+        name="bc",
+        source="sklearn://breast_cancer",
+        data_version="d1",
+        uri="file:///d",
+        splits={},
+        split_sizes={},
+        task="classification",
+        target="target",
+        feature_names=[],
+        feature_types={},
+        rows_raw=700,
+        rows_feedback=131,
+        rows_removed={"feedback": 2},
+    )
+    record = HistoryRecord(
+        record_id="r-a1",
+        issue=IssueRef(number=3),
+        status="succeeded",
+        spec={},
+        spec_hash="abc",
+        model=RegisteredModel(name="bc", version="3", semantic_version="1.0.2", model_uri="models:/bc/3"),
+        dataset=dataset,
+        trigger={
+            "kind": "code_change",
+            "reason": "push 1a2b3c4 to main by dana changed training_containers/xgboost/train.py",
+            "previous_version": "1.0.1",
+            "previous_data_version": "d1",
+            "feedback_uri": "file:///ws/monitoring/bc/jobs/mon-bc-7/output/feedback.parquet",
+            "feedback_rows": 133,
+        },
+        started_at="2026-12-05T10:00:00Z",
+        finished_at="2026-12-05T10:01:00Z",
+    )
+    lines = retraining_lines(record)
+    assert lines[0].startswith("**Retraining (code change trigger)**: push 1a2b3c4 to main by dana")
+    assert "- Version 1.0.1 → 1.0.2 (patch: the same spec and data, retrained)" in lines
+    assert "- Data version: unchanged (`d1`)" in lines
+    assert (
+        "- Feedback: 131 labelled captured row(s) added to the data "
+        "(2 dropped: their label is not a value of the target), from `mon-bc-7`"
+    ) in lines
+
+
 # --- the code-change trigger -----------------------------------------------------------------
 
 

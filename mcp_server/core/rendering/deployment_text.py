@@ -116,8 +116,12 @@ def _metrics(metrics: VariantMetrics) -> str:
     return f"{metrics.requests} requests, 5xx rate {metrics.error_rate:.2%}{p95}"
 
 
-def _bump(previous: str, current: str) -> str:
-    """Which part of the semantic version moved (``core.versioning``'s rules), in words."""
+def _bump(previous: str, current: str, data_changed: bool = True) -> str:
+    """Which part of the semantic version moved (``core.versioning``'s rules), in words.
+
+    A patch is the data changing, or a retrain on the same spec and data (``data_changed``
+    False: new code, or the same inputs again).
+    """
     try:
         before = [int(p) for p in previous.split(".")[:3]]
         after = [int(p) for p in current.split(".")[:3]]
@@ -128,7 +132,7 @@ def _bump(previous: str, current: str) -> str:
     if after[1] != before[1]:
         return "minor: hyperparameters or preprocessing changed"
     if after[2] != before[2]:
-        return "patch: only the data changed"
+        return "patch: only the data changed" if data_changed else "patch: the same spec and data, retrained"
     return "no change"
 
 
@@ -150,8 +154,10 @@ def retraining_lines(record: HistoryRecord) -> list[str]:
         trigger.get("previous_version") or "",
         record.model.semantic_version if record.model else "",
     )
+    before_data = trigger.get("previous_data_version") or ""
+    after_data = record.dataset.data_version if record.dataset else ""
     if previous and current:
-        bump = _bump(previous, current)
+        bump = _bump(previous, current, data_changed=not before_data or before_data != after_data)
         lines.append(f"- Version {previous} → {current}" + (f" ({bump})" if bump else ""))
     before_spec = trigger.get("previous_spec_hash") or ""
     if before_spec:
@@ -161,8 +167,6 @@ def retraining_lines(record: HistoryRecord) -> list[str]:
             if same
             else f"- Spec: `{before_spec}` → `{record.spec_hash}`"
         )
-    before_data = trigger.get("previous_data_version") or ""
-    after_data = record.dataset.data_version if record.dataset else ""
     if before_data and after_data:
         lines.append(
             f"- Data version: unchanged (`{after_data}`)"
