@@ -37,18 +37,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT, REGION = "123456789012", "us-east-1"
 BUCKET, TABLE, TOPIC = "mlops-artifacts-e2e", "mlops-state", "mlops-runs"
-IMAGES = {
-    family: f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-{family}:latest"
-    for family in (
-        "sklearn",
-        "xgboost",
-        "pytorch",
-        "rl",
-        "evaluation",
-        "preparation",
-        "inference",
-        "monitoring",
-    )
+IMAGES = {  # one image per container folder with a Dockerfile, as the stack has one repository each
+    path.parent.name: f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-{path.parent.name}:latest"
+    for path in sorted((ROOT / "training_containers").glob("*/Dockerfile"))
 }
 
 

@@ -192,13 +192,7 @@ def system_sample(current: MetricsSnapshot, earlier: MetricsSnapshot) -> SystemS
     return SystemSample(
         at=current.at,
         window_s=round(seconds, 3),
-        requests=traffic.requests,
-        errors_4xx=traffic.errors_4xx,
-        errors_5xx=traffic.errors_5xx,
-        rps=traffic.rps,
-        p50_ms=traffic.p50_ms,
-        p95_ms=traffic.p95_ms,
-        p99_ms=traffic.p99_ms,
+        **traffic.model_dump(exclude={"variant", "error_rate"}),
         cpu_percent=cpu,
         memory_mb=round(current.memory_bytes / 2**20, 1) if current.memory_bytes is not None else None,
     )
