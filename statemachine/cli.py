@@ -628,6 +628,7 @@ def push(
     timeout: Annotated[float, typer.Option(help="seconds to wait")] = 3600,
 ) -> None:
     """Deliver the push webhook of this checkout's commits: models whose code changed retrain."""
+    from mcp_server.core.events import PushEvent
     from statemachine.local_runtime import LocalRuntime
     from statemachine.webhooks import GitError, push_payload
 
@@ -636,7 +637,7 @@ def push(
         payload = push_payload(Path.cwd(), before, after, pusher=author)
     except GitError as err:
         raise UserMistake(str(err)) from err
-    paths = sorted({p for c in payload["commits"] for p in (*c["added"], *c["removed"], *c["modified"])})
+    paths = PushEvent.model_validate(payload).paths
     console.print(
         f"Push {payload['before'][:7]}..{payload['after'][:7]} to {payload['repository']['default_branch']}: "
         f"{len(payload['commits'])} commit(s), {len(paths)} path(s)"

@@ -39,7 +39,13 @@ from mcp_server.core.workflow.state import RESUMABLE_STATES, WorkflowState
 from mcp_server.errors import NotFoundError
 from mcp_server.server import RunningServer, build_server, serve_in_thread
 from mcp_server.settings import Settings
-from statemachine.engine import LocalEngine, add_invoke_listener, remove_invoke_listener
+from statemachine.engine import (
+    DEFINITION_PATH,
+    MONITORING_DEFINITION_PATH,
+    LocalEngine,
+    add_invoke_listener,
+    remove_invoke_listener,
+)
 from statemachine.executions import TERMINAL, ExecutionRecorder, read_record
 from statemachine.functions import FUNCTIONS, load_handlers, local_substitutions
 from statemachine.recovery import last_state, resume_point
@@ -186,15 +192,10 @@ class LocalRuntime:
         self.mcp = serve_in_thread(build_server(self.settings, self.backends))
         os.environ["MLOPS_MCP_URL"] = self.mcp.url
         agent_runtime.settings.cache_clear()
-        paths = {
-            key: value
-            for key, value in (
-                ("definition_path", self.definition_path),
-                ("monitoring_definition_path", self.monitoring_definition_path),
-            )
-            if value is not None
-        }
-        engine = LocalEngine(**paths)
+        engine = LocalEngine(
+            self.definition_path or DEFINITION_PATH,
+            monitoring_definition_path=self.monitoring_definition_path or MONITORING_DEFINITION_PATH,
+        )
         self.engine = engine.start(load_handlers(), local_substitutions())
         # the MCP server's start_retraining and the CLI's monitor start executions on this engine
         os.environ["MLOPS_STEPFUNCTIONS_ENDPOINT_URL"] = self.engine.endpoint_url

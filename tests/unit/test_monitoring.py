@@ -402,14 +402,27 @@ def test_the_alert_shows_the_drifted_features_plots_and_next_step() -> None:
     assert "Schedule: `rate(1 hour)` (UTC), run by `mlops serve`" in on and "Retraining: none" in on
 
 
-def test_a_retrain_record_shows_the_version_diff() -> None:
-    record = HistoryRecord(
+def retrain_record(version: str, semantic_version: str, **fields: Any) -> HistoryRecord:
+    """A succeeded retrain's record of model ``bc`` (issue 3, spec hash ``abc``)."""
+    return HistoryRecord(
         record_id="r-a1",
         issue=IssueRef(number=3),
         status="succeeded",
         spec={},
         spec_hash="abc",
-        model=RegisteredModel(name="bc", version="2", semantic_version="1.0.1", model_uri="models:/bc/2"),
+        model=RegisteredModel(
+            name="bc", version=version, semantic_version=semantic_version, model_uri=f"models:/bc/{version}"
+        ),
+        started_at="2026-12-05T10:00:00Z",
+        finished_at="2026-12-05T10:01:00Z",
+        **fields,
+    )
+
+
+def test_a_retrain_record_shows_the_version_diff() -> None:
+    record = retrain_record(
+        "2",
+        "1.0.1",
         trigger={
             "kind": "drift",
             "reason": "1 feature(s) over PSI 0.5",
@@ -434,8 +447,6 @@ def test_a_retrain_record_shows_the_version_diff() -> None:
                 "challenger_metrics": {"f1": 0.97},
             },
         },
-        started_at="2026-12-05T10:00:00Z",
-        finished_at="2026-12-05T10:01:00Z",
     )
     lines = retraining_lines(record)
     assert lines[0] == "**Retraining (drift trigger)**: 1 feature(s) over PSI 0.5"
@@ -464,13 +475,9 @@ def test_a_code_change_retrain_on_the_same_data_and_its_feedback_are_said_so() -
         rows_feedback=131,
         rows_removed={"feedback": 2},
     )
-    record = HistoryRecord(
-        record_id="r-a1",
-        issue=IssueRef(number=3),
-        status="succeeded",
-        spec={},
-        spec_hash="abc",
-        model=RegisteredModel(name="bc", version="3", semantic_version="1.0.2", model_uri="models:/bc/3"),
+    record = retrain_record(
+        "3",
+        "1.0.2",
         dataset=dataset,
         trigger={
             "kind": "code_change",
@@ -480,8 +487,6 @@ def test_a_code_change_retrain_on_the_same_data_and_its_feedback_are_said_so() -
             "feedback_uri": "file:///ws/monitoring/bc/jobs/mon-bc-7/output/feedback.parquet",
             "feedback_rows": 133,
         },
-        started_at="2026-12-05T10:00:00Z",
-        finished_at="2026-12-05T10:01:00Z",
     )
     lines = retraining_lines(record)
     assert lines[0].startswith("**Retraining (code change trigger)**: push 1a2b3c4 to main by dana")

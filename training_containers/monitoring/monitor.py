@@ -209,13 +209,10 @@ def model_quality(
         return {}, 0, len(labels)
     from training_containers.common.metrics import classification_metrics, regression_metrics
 
-    identities = frame["__inference_id__"].astype(str)
-    matched = identities.isin(labels.keys())
-    unknown = len(set(labels) - set(identities[matched]))
-    rows = frame[matched]
+    rows, truth = _matched_labels(frame, labels, baseline)
+    unknown = len(set(labels) - set(rows["__inference_id__"].astype(str)))
     if rows.empty:
         return {}, 0, unknown
-    truth = rows["__inference_id__"].astype(str).map(labels)
     if task == "regression":
         y_true = pd.to_numeric(truth, errors="coerce").to_numpy(dtype=float)
         y_pred = pd.to_numeric(rows["__prediction__"], errors="coerce").to_numpy(dtype=float)
@@ -225,10 +222,6 @@ def model_quality(
         return regression_metrics(y_true[keep], y_pred[keep]), int(keep.sum()), unknown
     predicted = rows["__prediction__"].astype(str)
     ordered = [str(label) for label in baseline.get("class_labels") or []]
-    if ordered:  # a label may be given as its class code 0..K-1
-        truth = truth.map(
-            lambda v: ordered[int(v)] if v not in ordered and v.isdigit() and int(v) < len(ordered) else v
-        )
     known = ordered or list((baseline.get("target_distribution") or {}).get("frequencies", {}))
     classes = sorted(set(known) | set(truth) | set(predicted), key=_class_order)
     codes = {label: i for i, label in enumerate(classes)}
@@ -246,12 +239,25 @@ def labelled_rows(
 ) -> pd.DataFrame:
     """The captured rows that have a label, as training rows: the features and ``target``.
 
-    A classifier's label given as its class code 0..K-1 becomes the class label (the
-    baseline's ``class_labels`` order), as in ``model_quality``. Labels stay text: the
+    Labels are read as ``model_quality`` reads them (``_matched_labels``) and stay text: the
     preparation casts them to the training target's type. Empty without a target or labels.
     """
     if not labels or not target or frame.empty:
         return pd.DataFrame()
+    rows, truth = _matched_labels(frame, labels, baseline)
+    found = rows[features].copy()
+    found[target] = truth.to_numpy()
+    return found.reset_index(drop=True)
+
+
+def _matched_labels(
+    frame: pd.DataFrame, labels: dict[str, str], baseline: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The captured rows whose inference id has a label, and those labels (text).
+
+    A classifier's label given as its class code 0..K-1 becomes the class label (the
+    baseline's ``class_labels`` order).
+    """
     rows = frame[frame["__inference_id__"].astype(str).isin(labels.keys())]
     truth = rows["__inference_id__"].astype(str).map(labels)
     ordered = [str(label) for label in baseline.get("class_labels") or []]
@@ -259,9 +265,7 @@ def labelled_rows(
         truth = truth.map(
             lambda v: ordered[int(v)] if v not in ordered and v.isdigit() and int(v) < len(ordered) else v
         )
-    found = rows[features].copy()
-    found[target] = truth.to_numpy()
-    return found.reset_index(drop=True)
+    return rows, truth
 
 
 def _class_order(label: str) -> tuple[int, float, str]:

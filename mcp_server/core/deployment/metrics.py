@@ -172,15 +172,7 @@ def system_sample(current: MetricsSnapshot, earlier: MetricsSnapshot) -> SystemS
     seconds = current.at - earlier.at
     if seconds <= 0:
         raise ValueError(f"snapshots out of order: {earlier.at} is not before {current.at}")
-    merged = _merged(
-        [
-            _minus(
-                now,
-                None if (before := earlier.variants.get(name)) is None or _restarted(now, before) else before,
-            )
-            for name, now in current.variants.items()
-        ]
-    )
+    merged = _merged(list(_counts_since(current, earlier).values()))
     traffic = summarise("all", merged, seconds)
     cpu = None
     if (
@@ -221,13 +213,20 @@ def window(current: MetricsSnapshot, earlier: MetricsSnapshot | None) -> dict[st
     are then the whole window. ``earlier`` None counts everything since the server started.
     """
     seconds = current.at - earlier.at if earlier is not None else None
-    result = {}
+    return {
+        name: summarise(name, counts, seconds) for name, counts in _counts_since(current, earlier).items()
+    }
+
+
+def _counts_since(current: MetricsSnapshot, earlier: MetricsSnapshot | None) -> dict[str, VariantCounts]:
+    """Each variant's counts between the snapshots (all of them when its server restarted)."""
+    counts = {}
     for name, now in current.variants.items():
         before = earlier.variants.get(name) if earlier is not None else None
         if before is not None and _restarted(now, before):
             before = None
-        result[name] = summarise(name, _minus(now, before), seconds)
-    return result
+        counts[name] = _minus(now, before)
+    return counts
 
 
 def summarise(variant: str, counts: VariantCounts, seconds: float | None) -> VariantMetrics:
